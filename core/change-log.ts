@@ -1,0 +1,37 @@
+// The change log contract: an ordered, bounded history of changes with opaque cursors.
+//
+// A cursor means "everything up to and including this position has been seen". Every log gives
+// its cursors an epoch, so a cursor from another log, or from before a restart of a log that does
+// not survive restarts, is recognised and answered with a refresh instead of being misread.
+
+import type { Change, ChangeInput } from './types.ts';
+
+/** What `since()` found: the changes after the cursor, or why the page must refresh. */
+export type SinceResult =
+  | { readonly ok: true; readonly changes: readonly Change[] }
+  | { readonly ok: false; readonly reason: 'history' | 'epoch' };
+
+/** An ordered, bounded history of changes. */
+export interface ChangeLog {
+  /** Appends changes in order and resolves with them positioned. Tail listeners see them in order. */
+  append(changes: readonly ChangeInput[]): Promise<Change[]>;
+  /** The cursor of the newest change, or of the empty log: "nothing seen yet". */
+  head(): Promise<string>;
+  /**
+   * The changes after `cursor`, oldest first; `{ ok: false }` when the log no longer reaches back
+   * that far (`'history'`) or the cursor is of another epoch (`'epoch'`). Throws a `PushError`
+   * `SERVERPUSH_ERR_BAD_CURSOR` when the cursor is malformed or ahead of the log.
+   */
+  since(cursor: string): Promise<SinceResult>;
+  /**
+   * Throws `SERVERPUSH_ERR_BAD_CURSOR` when the cursor is malformed; returns `false` when it is of
+   * another epoch; `true` when `compare()` can order it.
+   */
+  check(cursor: string): boolean;
+  /** Orders two cursors of this log's epoch: negative, zero or positive. */
+  compare(a: string, b: string): number;
+  /** Calls `listener` with each appended change, in log order. Returns a function that stops it. */
+  tail(listener: (change: Change) => void): () => void;
+  /** Releases timers and connections. */
+  close(): Promise<void>;
+}

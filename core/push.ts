@@ -1,0 +1,267 @@
+// createPush(): the stateful root. Registers update functions, signs page tokens, routes each
+// change from the log through the hub to the mailboxes of the pages it concerns.
+
+import createDebug from 'debug';
+import type { ChangeLog } from './change-log.ts';
+import { PushError } from './errors.ts';
+import { createHub, matchesChange, type Subscription } from './hub.ts';
+import { memoryLog, positiveInteger } from './memory-log.ts';
+import { compileSpec, type CompiledSpec, type RouteRenderer } from './serialize.ts';
+import { Session } from './session.ts';
+import { createTokens, type PageClaims } from './token.ts';
+import type { PushEndpoint, Transport } from './transport.ts';
+import type { Change, ChangeInput, Message, OrmAdapter, PushContext, UpdateFunction } from './types.ts';
+
+const debug = createDebug('serverpush:push');
+
+/** How the push side finds the route of a page path, and re-renders a route for a viewer. */
+export interface RouteTable {
+  match(path: string): { readonly name: string; readonly params: Readonly<Record<string, string>> } | undefined;
+  readonly render?: RouteRenderer | undefined;
+}
+
+/** Options of `createPush()`. */
+export interface PushOptions<Viewer = unknown> {
+  /** The HMAC key for page tokens: at least 32 bytes, the same in every process. Required. */
+  readonly secret: string | Buffer;
+  /** The ORM adapter whose committed changes are published, e.g. `objection()`. */
+  readonly orm?: OrmAdapter | undefined;
+  /** The change log. Default: `memoryLog()`. */
+  readonly log?: ChangeLog | undefined;
+  /** The transports offered to browsers, in order of preference. Default: `[longPoll()]`. */
+  readonly transports?: readonly Transport[] | undefined;
+  /** Rebuilds the viewer from the identity in the page token. Default: the identity itself. */
+  readonly authenticate?: ((identity: unknown) => Viewer | Promise<Viewer>) | undefined;
+  /** How page paths map to routes; the Koa adapter supplies it from the router. */
+  readonly routes?: RouteTable | undefined;
+  /** How long a page token stays valid, in ms. Default: `86_400_000` (a day). */
+  readonly tokenTtlMs?: number | undefined;
+  /** How long a page's session outlives its last request, in ms. Default: `60_000`. */
+  readonly sessionIdleMs?: number | undefined;
+  /** Unacknowledged changes a page may hold before it is told to refresh. Default: `1_000`. */
+  readonly maxPending?: number | undefined;
+}
+
+/** What a page request needs to render its token. */
+export interface PageRequest {
+  readonly path: string;
+  /** The raw query string, without `?`. */
+  readonly query: string;
+  readonly identity: unknown;
+  readonly languages: readonly string[];
+  /** The change-log cursor taken at the start of the request. */
+  readonly cursor: string;
+}
+
+/** A push instance. */
+export interface Push<Viewer = unknown> extends PushEndpoint {
+  readonly log: ChangeLog;
+  readonly transports: readonly Transport[];
+  /** Registers the update function of the route named `route`. Several may be registered. */
+  updates(route: string, fn: UpdateFunction<Viewer>): this;
+  /** Registers an update function applied to every page. */
+  global(fn: UpdateFunction<Viewer>): this;
+  /** Appends changes to the log by hand, for writes that bypass the ORM adapter. */
+  publish(changes: ChangeInput | readonly ChangeInput[]): Promise<Change[]>;
+  /** Signs the token of a page request. */
+  token(request: PageRequest): string;
+  /** Counts, for monitoring. */
+  stats(): { readonly sessions: number; readonly subscriptions: number };
+  /** Detaches the ORM, ends every session with a refresh and closes the log. */
+  close(): Promise<void>;
+}
+
+interface Owner {
+  readonly session: Session;
+  readonly spec: CompiledSpec;
+  readonly order: number;
+}
+
+/**
+ * Creates a push instance. Framework adapters wrap it: `serverpush/koa` adds `middleware()` and
+ * `routes()`.
+ *
+ * @example
+ * const push = createPush({ secret: process.env.PUSH_SECRET!, orm: objection() });
+ * push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, data: { hits: 'hits' } }]);
+ */
+export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push<Viewer> {
+  const { secret, orm, routes } = options;
+  if ((typeof secret !== 'string' && !Buffer.isBuffer(secret)) || Buffer.byteLength(secret) < 32) {
+    throw new TypeError('The `secret` option must be a string or Buffer of at least 32 bytes');
+  }
+  if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
+    throw new TypeError('The `authenticate` option must be a function');
+  }
+  const log = options.log ?? memoryLog();
+  const transports = options.transports ?? [];
+  const names = new Set<string>();
+  for (const transport of transports) {
+    if (typeof transport?.handle !== 'function') throw new TypeError('The `transports` option must list transports, e.g. `[longPoll()]`');
+    if (names.has(transport.name)) throw new TypeError(`The \`transports\` option lists "${transport.name}" twice`);
+    names.add(transport.name);
+  }
+  const tokens = createTokens(secret, positiveInteger(options.tokenTtlMs ?? 86_400_000, 'tokenTtlMs'));
+  const sessionIdleMs = positiveInteger(options.sessionIdleMs ?? 60_000, 'sessionIdleMs');
+  const sessionOptions = { compare: log.compare, maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending') };
+  const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
+
+  const routeUpdates = new Map<string, UpdateFunction<Viewer>[]>();
+  const globalUpdates: UpdateFunction<Viewer>[] = [];
+  const hub = createHub<Owner>();
+  const sessions = new Map<string, Promise<Session>>();
+  const subscriptions = new Map<Session, Subscription<Owner>[]>();
+  let closed = false;
+
+  const stopTail = log.tail(route);
+  const detachOrm = orm?.attach(async (changes) => void (await log.append(changes)));
+  const sweeper = setInterval(sweep, Math.max(1_000, sessionIdleMs / 2));
+  sweeper.unref();
+
+  function route(change: Change) {
+    const bySession = new Map<Session, Owner[]>();
+    for (const { owner } of hub.match(change)) {
+      const owners = bySession.get(owner.session);
+      if (owners === undefined) bySession.set(owner.session, [owner]);
+      else owners.push(owner);
+    }
+    if (bySession.size === 0) return;
+    // One map per change: viewers whose specs allow sharing get one serialization between them.
+    const shared = new Map<string, Promise<unknown>>();
+    for (const [session, owners] of bySession) {
+      owners.sort((a, b) => a.order - b.order);
+      session.deliver(change, owners.map((owner) => owner.spec), shared);
+    }
+  }
+
+  async function contextOf(claims: PageClaims): Promise<PushContext<Viewer>> {
+    const matched = routes?.match(claims.path);
+    const query: Record<string, string | string[]> = {};
+    for (const [key, value] of new URLSearchParams(claims.query)) {
+      const held = query[key];
+      query[key] = held === undefined ? value : Array.isArray(held) ? [...held, value] : [held, value];
+    }
+    const viewer = options.authenticate === undefined ? (claims.identity as Viewer) : await options.authenticate(claims.identity);
+    return {
+      path: claims.path,
+      query,
+      route: matched?.name,
+      params: matched?.params ?? {},
+      identity: claims.identity,
+      viewer,
+      languages: claims.languages,
+    };
+  }
+
+  async function open(claims: PageClaims, from: string): Promise<Session> {
+    const ctx = await contextOf(claims);
+    const functions = [...(ctx.route === undefined ? [] : routeUpdates.get(ctx.route) ?? []), ...globalUpdates];
+    const specs: CompiledSpec[] = [];
+    for (const fn of functions) {
+      for (const spec of await fn(ctx)) specs.push(compileSpec(spec, ctx, modelName, routes?.render));
+    }
+    const session = new Session(claims.page, ctx as PushContext<unknown>, specs, from, sessionOptions);
+    const owned = specs.map((spec, order): Subscription<Owner> => ({
+      model: spec.model,
+      equalities: spec.equalities,
+      predicate: spec.predicate,
+      owner: { session, spec, order },
+    }));
+    // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
+    // mailbox keeps one copy of each cursor.
+    for (const subscription of owned) hub.add(subscription);
+    subscriptions.set(session, owned);
+    const history = await log.since(from);
+    if (!history.ok) {
+      session.end({ name: 'refresh', reason: history.reason });
+    } else {
+      for (const change of history.changes) {
+        const matching = owned.filter((subscription) => matchesChange(subscription, change)).map((s) => s.owner.spec);
+        if (matching.length > 0) session.deliver(change, matching, new Map());
+      }
+    }
+    debug('page %s on %s: %d specs, from %s', claims.page, claims.path, specs.length, from);
+    return session;
+  }
+
+  async function sessionFor(claims: PageClaims, from: string): Promise<Session> {
+    const held = sessions.get(claims.page);
+    if (held !== undefined) {
+      const session = await held.catch(() => undefined);
+      if (session !== undefined && session.canServe(from)) return session;
+      if (session !== undefined) dispose(session);
+    }
+    const opening = open(claims, from);
+    sessions.set(claims.page, opening);
+    opening.catch(() => sessions.get(claims.page) === opening && sessions.delete(claims.page));
+    return opening;
+  }
+
+  function dispose(session: Session) {
+    for (const subscription of subscriptions.get(session) ?? []) hub.remove(subscription);
+    subscriptions.delete(session);
+    if (sessions.get(session.page) !== undefined) sessions.delete(session.page);
+  }
+
+  function sweep() {
+    const oldest = Date.now() - sessionIdleMs;
+    for (const session of subscriptions.keys()) {
+      if (session.waiting === 0 && session.lastSeen < oldest) dispose(session);
+    }
+  }
+
+  const push: Push<Viewer> = {
+    log,
+    transports,
+    updates(routeName, fn) {
+      if (typeof routeName !== 'string' || routeName === '') throw new TypeError('updates(): the route name must be a non-empty string');
+      if (typeof fn !== 'function') throw new TypeError(`updates("${routeName}"): the update function must be a function`);
+      routeUpdates.set(routeName, [...(routeUpdates.get(routeName) ?? []), fn]);
+      return this;
+    },
+    global(fn) {
+      if (typeof fn !== 'function') throw new TypeError('global(): the update function must be a function');
+      globalUpdates.push(fn);
+      return this;
+    },
+    async publish(changes) {
+      return log.append(Array.isArray(changes) ? changes : [changes as ChangeInput]);
+    },
+    token(request) {
+      return tokens.sign(request);
+    },
+    async poll(token, cursor, { waitMs, signal }): Promise<Message[]> {
+      if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
+      if (typeof token !== 'string' || token === '') throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
+      const claims = tokens.verify(token);
+      if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 128)) {
+        throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the `cursor` parameter is malformed');
+      }
+      const from = cursor ?? claims.cursor;
+      if (!log.check(from)) return [{ name: 'refresh', reason: 'epoch' }];
+      const session = await sessionFor(claims, from);
+      return session.take(from, waitMs, signal);
+    },
+    stats() {
+      return { sessions: subscriptions.size, subscriptions: hub.size };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweeper);
+      detachOrm?.();
+      stopTail();
+      for (const session of [...subscriptions.keys()]) {
+        session.end({ name: 'refresh', reason: 'shutdown' });
+        dispose(session);
+      }
+      await log.close();
+    },
+  };
+  return push;
+}
+
+function stringModelName(model: unknown): string {
+  if (typeof model === 'string' && model !== '') return model;
+  throw new TypeError('A spec `model` must be a model name when no ORM adapter is configured');
+}

@@ -1,0 +1,144 @@
+// Update specs, checked once when a page connects, and how each serializes a change for a viewer:
+// a field map, a function, or a route re-render; shared between viewers only when that is safe.
+
+import createDebug from 'debug';
+import { valueAt } from './hub.ts';
+import type { Change, PushContext, Row, Scalar, SerializerFunction, UpdateSpec } from './types.ts';
+
+const debug = createDebug('serverpush:serialize');
+
+/** Re-renders a named route for a viewer: the Koa adapter supplies it. */
+export type RouteRenderer = (
+  route: string,
+  ctx: PushContext<unknown>,
+  update: { readonly row: Row; readonly data: unknown; readonly change: Change },
+) => Promise<unknown>;
+
+/** A spec validated and bound to one viewer's context. */
+export interface CompiledSpec {
+  readonly name: string;
+  readonly model: string;
+  readonly equalities: ReadonlyArray<readonly [string, Scalar]>;
+  readonly predicate: ((row: Row) => boolean) | undefined;
+  /** Serializes `change` for this viewer, sharing through `shared` when the spec allows it. */
+  serialize(change: Change, shared: Map<string, Promise<unknown>>): Promise<unknown>;
+}
+
+/** Returned by `serialize()` when the serializer threw: the viewer gets no message for the change. */
+export const skipped: unique symbol = Symbol('serverpush.skipped');
+
+/** Names the browser reserves for itself. */
+const reservedNames = new Set(['refresh', 'connection', 'error']);
+const namePattern = /^[A-Za-z_][\w.:-]{0,63}$/;
+const functionIds = new WeakMap<object, number>();
+let nextFunctionId = 0;
+
+/**
+ * Checks a spec returned by an update function and binds it to the viewer. Throws a `TypeError`
+ * naming the spec and the field when it is malformed: that is the app's bug, not the browser's.
+ */
+export function compileSpec<Viewer>(
+  spec: UpdateSpec<Viewer>,
+  ctx: PushContext<Viewer>,
+  modelName: (model: unknown) => string,
+  render: RouteRenderer | undefined,
+): CompiledSpec {
+  const where = `update spec ${JSON.stringify(spec?.name)}${ctx.route === undefined ? '' : ` of route "${ctx.route}"`}`;
+  if (spec === null || typeof spec !== 'object') throw new TypeError(`An update function returned ${String(spec)} instead of a spec`);
+  if (typeof spec.name !== 'string' || !namePattern.test(spec.name) || reservedNames.has(spec.name)) {
+    throw new TypeError(`${where}: \`name\` must match ${String(namePattern)} and not be refresh, connection or error`);
+  }
+  const model = modelName(spec.model);
+  const { params, serializer, data, vary } = spec;
+  let equalities: Array<readonly [string, Scalar]> = [];
+  let predicate: ((row: Row) => boolean) | undefined;
+  if (typeof params === 'function') {
+    predicate = (row) => params(row, ctx);
+  } else if (params !== undefined) {
+    if (params === null || typeof params !== 'object') throw new TypeError(`${where}: \`params\` must be an object or a function`);
+    equalities = Object.entries(params).map(([path, value]) => {
+      if (!isScalar(value)) throw new TypeError(`${where}: \`params.${path}\` must be a string, number, bigint, boolean or null`);
+      return [path, value] as const;
+    });
+  }
+  if (vary !== undefined && typeof vary !== 'function') throw new TypeError(`${where}: \`vary\` must be a function`);
+  const varyKey = vary === undefined ? undefined : String(vary(ctx));
+  const dataKey = stableKey(data);
+
+  let produce: (row: Row, change: Change) => unknown;
+  let shareKey: string | undefined;
+  if (serializer === undefined) {
+    const fields = fieldMap(data, where);
+    produce = (row) => (fields === undefined ? null : Object.fromEntries(fields.map(([key, path]) => [key, valueAt(row, path) ?? null])));
+    // A field map reads only the row, so every viewer with the same map can share its output.
+    shareKey = dataKey === undefined ? undefined : `map:${dataKey}`;
+  } else if (typeof serializer === 'function') {
+    const fn = serializer as SerializerFunction<Viewer>;
+    produce = (row, change) => fn(ctx, row, data, change);
+    shareKey = varyKey === undefined || dataKey === undefined ? undefined : `fn:${functionId(fn)}:${dataKey}:${varyKey}`;
+  } else if (typeof serializer === 'string') {
+    if (render === undefined) throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
+    produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row, data, change });
+    shareKey = varyKey === undefined || dataKey === undefined ? undefined : `route:${serializer}:${dataKey}:${varyKey}`;
+  } else {
+    throw new TypeError(`${where}: \`serializer\` must be a function or a route name`);
+  }
+
+  return {
+    name: spec.name,
+    model,
+    equalities,
+    predicate,
+    serialize(change, shared) {
+      const row = change.after ?? change.before;
+      if (row === null || row === undefined) return Promise.resolve(skipped);
+      if (shareKey === undefined) return guarded(() => produce(row, change), spec.name);
+      let result = shared.get(shareKey);
+      if (result === undefined) {
+        result = guarded(() => produce(row, change), spec.name);
+        shared.set(shareKey, result);
+      }
+      return result;
+    },
+  };
+}
+
+async function guarded(produce: () => unknown, name: string): Promise<unknown> {
+  try {
+    return await produce();
+  } catch (error) {
+    debug('serializer of %s threw, skipping this viewer: %O', name, error);
+    return skipped;
+  }
+}
+
+function fieldMap(data: unknown, where: string): Array<[string, string]> | undefined {
+  if (data === undefined || data === null) return undefined;
+  if (typeof data !== 'object' || Array.isArray(data)) throw new TypeError(`${where}: \`data\` must map output keys to row paths`);
+  return Object.entries(data).map(([key, path]) => {
+    if (typeof path !== 'string') throw new TypeError(`${where}: \`data.${key}\` must be a row path string`);
+    return [key, path];
+  });
+}
+
+function isScalar(value: unknown): value is Scalar {
+  return value === null || ['string', 'number', 'bigint', 'boolean'].includes(typeof value);
+}
+
+function functionId(fn: object): number {
+  let id = functionIds.get(fn);
+  if (id === undefined) {
+    id = nextFunctionId++;
+    functionIds.set(fn, id);
+  }
+  return id;
+}
+
+// Sharing needs a key for `data`; data that JSON cannot express (cycles, bigints) is not shared.
+function stableKey(data: unknown): string | undefined {
+  try {
+    return JSON.stringify(data) ?? 'undefined';
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,148 @@
+// A connected page's mailbox: one slot per change that concerns the page, in log order, each filled
+// when its serializations settle. It outlives the gap between two polls; the client's cursor acks.
+
+import type { CompiledSpec } from './serialize.ts';
+import { skipped } from './serialize.ts';
+import type { Change, ChangeMessage, Message, PushContext, RefreshMessage } from './types.ts';
+
+interface Slot {
+  readonly cursor: string;
+  messages: ChangeMessage[] | undefined;
+}
+
+/** Options the push instance gives each session. */
+export interface SessionOptions {
+  readonly compare: (a: string, b: string) => number;
+  /** Past this many unacknowledged changes the page is told to refresh. */
+  readonly maxPending: number;
+}
+
+/** One connected page. */
+export class Session {
+  readonly page: string;
+  readonly ctx: PushContext<unknown>;
+  readonly specs: readonly CompiledSpec[];
+  /** When a client last asked for messages, ms since the epoch; `Infinity` while one waits. */
+  lastSeen = Date.now();
+  /** Messages up to this cursor were acknowledged and dropped. */
+  private floor: string;
+  private slots: Slot[] = [];
+  private refresh: RefreshMessage | undefined;
+  private wake = new Set<() => void>();
+  private readonly options: SessionOptions;
+
+  constructor(page: string, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: SessionOptions) {
+    this.page = page;
+    this.ctx = ctx;
+    this.specs = specs;
+    this.floor = floor;
+    this.options = options;
+  }
+
+  /** Whether this session can answer a client that has seen everything up to `cursor`. */
+  canServe(cursor: string): boolean {
+    return this.refresh !== undefined || this.options.compare(cursor, this.floor) >= 0;
+  }
+
+  /** Whether the page was told to refresh; it then gets nothing else. */
+  get ended(): boolean {
+    return this.refresh !== undefined;
+  }
+
+  /**
+   * Takes a slot for `change` and fills it with the serializations of the matching specs. Changes
+   * already held or acknowledged are ignored, so replay and live delivery may overlap.
+   */
+  deliver(change: Change, specs: readonly CompiledSpec[], shared: Map<string, Promise<unknown>>): void {
+    if (this.refresh !== undefined || this.options.compare(change.cursor, this.floor) <= 0) return;
+    let at = this.slots.length;
+    while (at > 0 && this.options.compare(this.slots[at - 1]!.cursor, change.cursor) >= 0) {
+      if (this.slots[at - 1]!.cursor === change.cursor) return;
+      at -= 1;
+    }
+    if (this.slots.length >= this.options.maxPending) {
+      this.end({ name: 'refresh', reason: 'overflow' });
+      return;
+    }
+    const slot: Slot = { cursor: change.cursor, messages: undefined };
+    this.slots.splice(at, 0, slot);
+    void Promise.all(specs.map((spec) => spec.serialize(change, shared))).then((payloads) => {
+      const messages: ChangeMessage[] = [];
+      payloads.forEach((data, index) => {
+        if (data === skipped) return;
+        messages.push({ cursor: change.cursor, name: specs[index]!.name, op: change.op, model: change.model, id: change.id, data });
+      });
+      slot.messages = messages;
+      // A slot that produced nothing (every serializer threw) would never be acknowledged.
+      if (messages.length === 0) this.slots = this.slots.filter((held) => held !== slot);
+      this.notify();
+    });
+  }
+
+  /** Ends the session with a refresh message: the only thing it will answer from now on. */
+  end(message: RefreshMessage): void {
+    if (this.refresh !== undefined) return;
+    this.refresh = message;
+    this.slots = [];
+    this.notify();
+  }
+
+  /**
+   * Messages after `cursor`, waiting up to `waitMs` for some when none are ready. Acknowledges
+   * (drops) everything up to `cursor`. Resolves with `[]` on timeout or abort.
+   */
+  async take(cursor: string, waitMs: number, signal?: AbortSignal): Promise<Message[]> {
+    this.acknowledge(cursor);
+    this.lastSeen = Infinity;
+    try {
+      let ready = this.ready();
+      if (ready.length > 0 || waitMs <= 0 || signal?.aborted === true) return ready;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          this.wake.delete(check);
+          resolve();
+        };
+        const check = () => {
+          ready = this.ready();
+          if (ready.length > 0) done();
+        };
+        const timer = setTimeout(done, waitMs);
+        signal?.addEventListener('abort', done);
+        this.wake.add(check);
+      });
+      return ready;
+    } finally {
+      this.lastSeen = Date.now();
+    }
+  }
+
+  /** How many clients are waiting in `take()`. */
+  get waiting(): number {
+    return this.wake.size;
+  }
+
+  private acknowledge(cursor: string) {
+    if (this.refresh !== undefined || this.options.compare(cursor, this.floor) <= 0) return;
+    this.floor = cursor;
+    let drop = 0;
+    while (drop < this.slots.length && this.options.compare(this.slots[drop]!.cursor, cursor) <= 0) drop += 1;
+    if (drop > 0) this.slots.splice(0, drop);
+  }
+
+  // The ready messages in order: the filled slots before the first one still being serialized.
+  private ready(): Message[] {
+    if (this.refresh !== undefined) return [this.refresh];
+    const messages: Message[] = [];
+    for (const slot of this.slots) {
+      if (slot.messages === undefined) break;
+      messages.push(...slot.messages);
+    }
+    return messages;
+  }
+
+  private notify() {
+    for (const wake of [...this.wake]) wake();
+  }
+}

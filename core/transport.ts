@@ -1,0 +1,37 @@
+// The transport contract: the server half of one way of reaching a browser, written against a
+// small request/response shape so that no transport depends on an HTTP framework.
+
+import type { Message } from './types.ts';
+
+/** The parts of an HTTP request a transport reads. */
+export interface PushRequest {
+  readonly method: string;
+  readonly query: URLSearchParams;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Aborted when the client goes away before the response is complete. */
+  readonly signal: AbortSignal;
+}
+
+/** What a transport answers. A string body is sent whole; an async iterable is streamed. */
+export interface PushResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | AsyncIterable<string> | null;
+}
+
+/** What the push instance offers transports. */
+export interface PushEndpoint {
+  /**
+   * Messages for the page of `token` after `cursor` (the token's own cursor when `undefined`),
+   * waiting up to `waitMs` when none are ready. Throws a `PushError` for a bad token or cursor.
+   */
+  poll(token: string, cursor: string | undefined, options: { readonly waitMs: number; readonly signal?: AbortSignal }): Promise<Message[]>;
+}
+
+/** The server half of a transport. */
+export interface Transport {
+  /** The registry key, URL segment and client transport name: `long-poll`, `sse`… */
+  readonly name: string;
+  /** Answers one request to `{prefix}/{name}`. Must not throw for a client's mistake: answer 4xx. */
+  handle(request: PushRequest, push: PushEndpoint): Promise<PushResponse>;
+}

@@ -1,0 +1,131 @@
+// The nouns of serverpush: changes, update specs, serializers, messages, and the seams
+// (ORM adapter, change log, transport) that the rest of the library plugs into.
+
+/** What happened to a row. */
+export type Op = 'insert' | 'update' | 'delete';
+
+/** A database row as a plain object, keyed by column (or model property) name. */
+export type Row = Readonly<Record<string, unknown>>;
+
+/** A row's primary key: a scalar, or the parts of a composite key in column order. */
+export type Id = string | number | ReadonlyArray<string | number>;
+
+/** A row change as an ORM adapter reports it, before the change log gives it a position. */
+export interface ChangeInput {
+  /** The model's name; the Objection adapter uses the table name. */
+  readonly model: string;
+  readonly op: Op;
+  readonly id: Id;
+  /** The row after the change; `null` for a delete. */
+  readonly after: Row | null;
+  /** The row before the change, when the adapter could read it; `null` for an insert. */
+  readonly before?: Row | null | undefined;
+}
+
+/** One committed row change with its position in the change log. */
+export interface Change extends ChangeInput {
+  /** When the change log appended it, in ms since the epoch. */
+  readonly at: number;
+  /** Its position in the change log: opaque, ordered within one log. */
+  readonly cursor: string;
+}
+
+/** A value a field equality compares with. */
+export type Scalar = string | number | bigint | boolean | null;
+
+/**
+ * Which rows a spec listens to: field equalities (`{ ownerId: 7 }`, dotted paths allowed) or a
+ * predicate over the row. Equalities compare string forms, so a route param `'7'` matches `7`;
+ * booleans compare as `1` and `0`, as sqlite stores them.
+ */
+export type Params<Viewer = unknown> =
+  | Readonly<Record<string, Scalar>>
+  | ((row: Row, ctx: PushContext<Viewer>) => boolean);
+
+/**
+ * A function serializer: called with the viewer's own context, the row (after the change, or
+ * before it for a delete), the spec's `data`, and the change.
+ */
+export type SerializerFunction<Viewer = unknown> = (
+  ctx: PushContext<Viewer>,
+  row: Row,
+  data: unknown,
+  change: Change,
+) => unknown;
+
+/** What one page listens to and how each matching change is serialized for it. */
+export interface UpdateSpec<Viewer = unknown> {
+  /** The browser event: `serverpush:<name>` on `document`. */
+  readonly name: string;
+  /** A model class known to the ORM adapter, or a model name. */
+  readonly model: unknown;
+  /** Which rows; omitted means every row of the model. */
+  readonly params?: Params<Viewer> | undefined;
+  /**
+   * Without `serializer`: a field map `{ outputKey: 'path.into.row' }`. With one: passed to it
+   * as is.
+   */
+  readonly data?: unknown;
+  /** A function, or the name of a route whose handler re-renders the fragment for this viewer. */
+  readonly serializer?: SerializerFunction<Viewer> | string | undefined;
+  /**
+   * Viewers whose `vary(ctx)` keys are equal share one serialization of one change. Without it,
+   * function and route serializers run once per viewer.
+   */
+  readonly vary?: ((ctx: PushContext<Viewer>) => string | number) | undefined;
+}
+
+/** Returns the specs a page listens to, given the viewer's context. */
+export type UpdateFunction<Viewer = unknown> = (
+  ctx: PushContext<Viewer>,
+) => ReadonlyArray<UpdateSpec<Viewer>> | Promise<ReadonlyArray<UpdateSpec<Viewer>>>;
+
+/** The viewer's context, rebuilt on the push side from the page token. */
+export interface PushContext<Viewer = unknown> {
+  /** The page's path, as it was requested. */
+  readonly path: string;
+  /** The page's query string parameters. */
+  readonly query: Readonly<Record<string, string | string[]>>;
+  /** The name of the route the path matched, if any. */
+  readonly route: string | undefined;
+  /** The route's params, as strings. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The identity the app put into the page token (for example a user id), or `null`. */
+  readonly identity: unknown;
+  /** What `authenticate(identity)` returned: the viewer (for example the user row). */
+  readonly viewer: Viewer;
+  /** The page request's accepted languages, most preferred first. */
+  readonly languages: readonly string[];
+}
+
+/** A change delivered to one page, as the browser receives it. */
+export interface ChangeMessage {
+  readonly cursor: string;
+  /** The spec's name. */
+  readonly name: string;
+  readonly op: Op;
+  readonly model: string;
+  readonly id: Id;
+  /** The serialized payload. */
+  readonly data: unknown;
+}
+
+/** Tells the page it cannot be brought up to date and should reload. */
+export interface RefreshMessage {
+  readonly name: 'refresh';
+  /** Why, for logs: `'history'`, `'epoch'`, `'overflow'`, `'shutdown'`… */
+  readonly reason: string;
+}
+
+export type Message = ChangeMessage | RefreshMessage;
+
+/** Where an ORM adapter sends committed changes. */
+export type ChangeSink = (changes: readonly ChangeInput[]) => Promise<void>;
+
+/** Connects an ORM to serverpush. */
+export interface OrmAdapter {
+  /** The model name of a spec's `model` (a model class or a name). Throws a `TypeError` for anything else. */
+  modelName(model: unknown): string;
+  /** Starts sending committed changes to `sink`; returns a function that stops it. */
+  attach(sink: ChangeSink): () => void;
+}

@@ -1,0 +1,15 @@
+// The transport registry: each name is the URL segment under the push prefix and the name of the
+// client half in client/transports/.
+
+import { longPoll } from './long-poll.ts';
+
+export { longPoll, type LongPollOptions } from './long-poll.ts';
+export type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
+
+/** Factories by transport name, for configuration by name (`['long-poll']`). */
+export const transports = {
+  'long-poll': longPoll,
+} as const;
+
+/** The name of a registered transport. */
+export type TransportName = keyof typeof transports;
