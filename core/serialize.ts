@@ -30,8 +30,6 @@ export const skipped: unique symbol = Symbol('serverpush.skipped');
 /** Names the browser reserves for itself. */
 const reservedNames = new Set(['refresh', 'connection', 'error']);
 const namePattern = /^[A-Za-z_][\w.:-]{0,63}$/;
-const functionIds = new WeakMap<object, number>();
-let nextFunctionId = 0;
 
 /**
  * Checks a spec returned by an update function and binds it to the viewer. Throws a `TypeError`
@@ -71,15 +69,17 @@ export function compileSpec<Viewer>(
     const fields = fieldMap(data, where);
     produce = (row) => (fields === undefined ? null : Object.fromEntries(fields.map(([key, path]) => [key, valueAt(row, path) ?? null])));
     // A field map reads only the row, so every viewer with the same map can share its output.
-    shareKey = dataKey === undefined ? undefined : `map:${dataKey}`;
+    shareKey = dataKey === undefined ? undefined : JSON.stringify(['map', dataKey]);
   } else if (typeof serializer === 'function') {
     const fn = serializer as SerializerFunction<Viewer>;
     produce = (row, change) => fn(ctx, row, data, change);
-    shareKey = varyKey === undefined || dataKey === undefined ? undefined : `fn:${functionId(fn)}:${dataKey}:${varyKey}`;
+    // Update functions build inline closures anew for every page, so the key is the spec's
+    // source, not the closure's identity; `vary` is the app's word that nothing else differs.
+    shareKey = varyKey === undefined || dataKey === undefined ? undefined : JSON.stringify(['fn', ctx.route, spec.name, fn.toString(), dataKey, varyKey]);
   } else if (typeof serializer === 'string') {
     if (render === undefined) throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
     produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row, data, change });
-    shareKey = varyKey === undefined || dataKey === undefined ? undefined : `route:${serializer}:${dataKey}:${varyKey}`;
+    shareKey = varyKey === undefined || dataKey === undefined ? undefined : JSON.stringify(['route', serializer, dataKey, varyKey]);
   } else {
     throw new TypeError(`${where}: \`serializer\` must be a function or a route name`);
   }
@@ -123,15 +123,6 @@ function fieldMap(data: unknown, where: string): Array<[string, string]> | undef
 
 function isScalar(value: unknown): value is Scalar {
   return value === null || ['string', 'number', 'bigint', 'boolean'].includes(typeof value);
-}
-
-function functionId(fn: object): number {
-  let id = functionIds.get(fn);
-  if (id === undefined) {
-    id = nextFunctionId++;
-    functionIds.set(fn, id);
-  }
-  return id;
 }
 
 // Sharing needs a key for `data`; data that JSON cannot express (cycles, bigints) is not shared.

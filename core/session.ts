@@ -104,9 +104,16 @@ export class Session {
           this.wake.delete(check);
           resolve();
         };
+        // Changes appended together settle within one turn; collect after it so they travel together.
+        let scheduled = false;
         const check = () => {
-          ready = this.ready();
-          if (ready.length > 0) done();
+          if (scheduled) return;
+          scheduled = true;
+          setImmediate(() => {
+            scheduled = false;
+            ready = this.ready();
+            if (ready.length > 0) done();
+          });
         };
         const timer = setTimeout(done, waitMs);
         signal?.addEventListener('abort', done);

@@ -1,0 +1,182 @@
+import test from 'ava';
+import { createPush, type RouteTable } from '../../core/push.ts';
+import { memoryLog } from '../../core/memory-log.ts';
+import type { ChangeMessage, ChangeInput, Message } from '../../core/types.ts';
+import { closing, page, secret } from '../helpers/push.ts';
+
+const routes: RouteTable = {
+  match: (path) => {
+    const todo = /^\/users\/(\d+)$/.exec(path);
+    if (todo) return { name: 'user', params: { id: todo[1]! } };
+    return path === '/' ? { name: 'home', params: {} } : undefined;
+  },
+};
+const hit = (hits: number): ChangeInput => ({ model: 'counters', op: 'update', id: 1, after: { id: 1, hits }, before: { id: 1, hits: hits - 1 } });
+const data = (messages: Message[]) => messages.map((m) => ('data' in m ? m.data : m.name));
+
+function counterPush(t: Parameters<typeof closing>[0], options: Partial<Parameters<typeof createPush>[0]> = {}) {
+  const push = closing(t, createPush({ secret, routes, ...options }));
+  push.updates('home', () => [{ name: 'hits', model: 'counters', params: { id: 1 }, data: { hits: 'hits' } }]);
+  return push;
+}
+
+test('createPush() poll() replays a change made between render and first poll', async (t) => {
+  const push = counterPush(t);
+  const token = await page(push);
+  await push.publish(hit(4));
+  const messages = await push.poll(token, undefined, { waitMs: 300 });
+  t.is(messages.length, 1);
+  t.like(messages[0], { name: 'hits', op: 'update', model: 'counters', id: 1, data: { hits: 4 } });
+});
+
+test('createPush() poll() holds until a change arrives, then answers at once', async (t) => {
+  const push = counterPush(t);
+  const token = await page(push);
+  const started = Date.now();
+  const polled = push.poll(token, undefined, { waitMs: 5_000 });
+  setTimeout(() => void push.publish(hit(1)), 50);
+  t.deepEqual(data(await polled), [{ hits: 1 }]);
+  t.true(Date.now() - started < 2_000);
+});
+
+test('createPush() poll() answers [] when nothing changed within waitMs', async (t) => {
+  const push = counterPush(t);
+  t.deepEqual(await push.poll(await page(push), undefined, { waitMs: 30 }), []);
+});
+
+test('createPush() routes changes only to pages whose params match, before or after', async (t) => {
+  const push = closing(t, createPush({ secret, routes }));
+  push.updates('user', (ctx) => [{ name: 'todo', model: 'todos', params: { ownerId: ctx.params['id']! }, data: { title: 'title' } }]);
+  const seven = await page(push, '/users/7');
+  const eight = await page(push, '/users/8');
+  await push.publish({ model: 'todos', op: 'insert', id: 1, after: { id: 1, ownerId: 7, title: 'a' }, before: null });
+  await push.publish({ model: 'todos', op: 'update', id: 1, after: { id: 1, ownerId: 8, title: 'a' }, before: { id: 1, ownerId: 7, title: 'a' } });
+  await push.publish({ model: 'todos', op: 'delete', id: 1, after: null, before: { id: 1, ownerId: 8, title: 'a' } });
+  const ops = async (token: string) => (await push.poll(token, undefined, { waitMs: 300 })).map((m) => ('op' in m ? m.op : m.name));
+  t.deepEqual(await ops(seven), ['insert', 'update']);
+  t.deepEqual(await ops(eight), ['update', 'delete']);
+});
+
+test('createPush() gives a page without params every row of the model, and global specs on every page', async (t) => {
+  const push = closing(t, createPush({ secret, routes }));
+  push.global(() => [{ name: 'any', model: 'todos' }]);
+  const token = await page(push, '/nowhere');
+  await push.publish({ model: 'todos', op: 'insert', id: 3, after: { id: 3 }, before: null });
+  t.like((await push.poll(token, undefined, { waitMs: 300 }))[0], { name: 'any', id: 3, data: null });
+});
+
+test('createPush() answers a cursor older than the log with refresh', async (t) => {
+  const push = counterPush(t, { log: memoryLog({ maxCount: 2 }) });
+  const token = await page(push);
+  await push.publish([hit(1), hit(2), hit(3)]);
+  t.deepEqual(await push.poll(token, undefined, { waitMs: 300 }), [{ name: 'refresh', reason: 'history' }]);
+});
+
+test('createPush() answers a cursor of another log (a restart) with refresh', async (t) => {
+  const before = counterPush(t);
+  const token = await page(before);
+  const after = counterPush(t);
+  t.deepEqual(await after.poll(token, undefined, { waitMs: 300 }), [{ name: 'refresh', reason: 'epoch' }]);
+});
+
+test('createPush() sends each change once across polls, lost responses and another process', async (t) => {
+  const log = memoryLog();
+  const one = counterPush(t, { log });
+  const token = await page(one);
+  await one.publish([hit(1), hit(2)]);
+  const first = (await one.poll(token, undefined, { waitMs: 300 })) as ChangeMessage[];
+  t.deepEqual(data(first), [{ hits: 1 }, { hits: 2 }]);
+  // The response was lost: the client asks again with the cursor it holds and gets the same two.
+  t.deepEqual(data(await one.poll(token, undefined, { waitMs: 300 })), [{ hits: 1 }, { hits: 2 }]);
+  const cursor = first[1]!.cursor;
+  await one.publish(hit(3));
+  t.deepEqual(data(await one.poll(token, cursor, { waitMs: 300 })), [{ hits: 3 }]);
+  // The next poll lands on another process sharing the log: it replays from the client's cursor.
+  const two = counterPush(t, { log });
+  t.deepEqual(data(await two.poll(token, cursor, { waitMs: 300 })), [{ hits: 3 }]);
+});
+
+test('createPush() serializes once per vary key, and per viewer without vary', async (t) => {
+  const push = closing(t, createPush({ secret, routes }));
+  const calls = { shared: 0, own: 0 };
+  push.updates('home', () => [
+    { name: 'shared', model: 'counters', serializer: () => ++calls.shared, vary: () => 'everyone' },
+    { name: 'own', model: 'counters', serializer: (ctx) => `${++calls.own}:${String(ctx.identity)}` },
+  ]);
+  const tokens = await Promise.all(['a', 'b', 'c'].map((user) => page(push, '/', user)));
+  for (const token of tokens) await push.poll(token, undefined, { waitMs: 0 });
+  await push.publish(hit(1));
+  const received = await Promise.all(tokens.map((token) => push.poll(token, undefined, { waitMs: 300 })));
+  t.is(calls.shared, 1);
+  t.is(calls.own, 3);
+  t.deepEqual(received.map((messages) => (messages[0] as ChangeMessage).data), [1, 1, 1]);
+  t.deepEqual(received.map((messages) => String((messages[1] as ChangeMessage).data).split(':')[1]), ['a', 'b', 'c']);
+});
+
+test('createPush() skips a viewer whose serializer throws and serves the others', async (t) => {
+  const push = closing(t, createPush({ secret, routes }));
+  push.updates('home', () => [
+    {
+      name: 'greeting',
+      model: 'counters',
+      serializer: (ctx) => {
+        if (ctx.identity === 'mallory') throw new Error('no greeting for mallory');
+        return `hi ${String(ctx.identity)}`;
+      },
+    },
+  ]);
+  const alice = await page(push, '/', 'alice');
+  const mallory = await page(push, '/', 'mallory');
+  await push.publish(hit(1));
+  t.deepEqual(data(await push.poll(alice, undefined, { waitMs: 300 })), ['hi alice']);
+  t.deepEqual(await push.poll(mallory, undefined, { waitMs: 300 }), []);
+});
+
+test('createPush() keeps messages in log order when serializers finish out of order', async (t) => {
+  const push = closing(t, createPush({ secret, routes }));
+  push.updates('home', () => [
+    { name: 'slow', model: 'counters', serializer: async (_ctx, row) => {
+      await new Promise((resolve) => setTimeout(resolve, row['hits'] === 1 ? 60 : 0));
+      return row['hits'];
+    } },
+  ]);
+  const token = await page(push);
+  await push.publish([hit(1), hit(2)]);
+  t.deepEqual(data(await push.poll(token, undefined, { waitMs: 1_000 })), [1, 2]);
+});
+
+test('createPush() poll() rejects forged, altered and expired tokens and malformed cursors', async (t) => {
+  const push = counterPush(t);
+  const token = await page(push);
+  const [body, mac] = token.split('.') as [string, string];
+  await t.throwsAsync(push.poll('', undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the `token` parameter is required' });
+  await t.throwsAsync(push.poll('garbage', undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token is malformed' });
+  const altered = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), i: 'admin' })).toString('base64url');
+  await t.throwsAsync(push.poll(`${altered}.${mac}`, undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token signature does not verify' });
+  const other = closing(t, createPush({ secret: 'another-secret-another-secret-another', routes }));
+  await t.throwsAsync(push.poll(await page(other), undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN' });
+  await t.throwsAsync(push.poll(token, 'nonsense', { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "nonsense" is malformed' });
+  const shortLived = counterPush(t, { tokenTtlMs: 1 });
+  const expiring = await page(shortLived);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await t.throwsAsync(shortLived.poll(expiring, undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_EXPIRED_TOKEN', message: 'the page token has expired; reload the page' });
+});
+
+test('createPush() rejects bad options and specs with a TypeError naming the problem', async (t) => {
+  t.throws(() => createPush({ secret: 'short' }), { instanceOf: TypeError, message: 'The `secret` option must be a string or Buffer of at least 32 bytes' });
+  t.throws(() => createPush({ secret, tokenTtlMs: -1 }), { instanceOf: TypeError, message: 'The `tokenTtlMs` option must be a positive integer, got -1' });
+  const push = closing(t, createPush({ secret, routes }));
+  push.updates('home', () => [{ name: 'refresh', model: 'counters' }]);
+  await t.throwsAsync(push.poll(await page(push), undefined, { waitMs: 300 }), {
+    instanceOf: TypeError,
+    message: 'update spec "refresh" of route "home": `name` must match /^[A-Za-z_][\\w.:-]{0,63}$/ and not be refresh, connection or error',
+  });
+});
+
+test('createPush() close() ends waiting polls with a shutdown refresh', async (t) => {
+  const push = counterPush(t);
+  const polled = push.poll(await page(push), undefined, { waitMs: 5_000 });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await push.close();
+  t.deepEqual(await polled, [{ name: 'refresh', reason: 'shutdown' }]);
+});
