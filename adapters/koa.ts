@@ -148,16 +148,19 @@ function matchRoute(router: Router, path: string): ReturnType<RouteTable['match'
   return { name: layer.name, params: layer.params(path, layer.captures(path)) };
 }
 
-// Re-rendering runs the named route's own middleware (not the app's) on a synthetic GET, with the
-// route's params taken from the page's params and then from the row, so `/todos/:id` renders the
-// changed todo. The handler finds the update in `ctx.state.serverpush.update`.
+// Re-rendering runs the named route's own middleware (not the app's) on a synthetic GET. The page's
+// own route is re-rendered with the page's params (the seed's "serialize with the view itself");
+// any other route takes its params from the changed row first, then from the page, so a fragment
+// route `/todos/:id` renders the changed todo. The handler finds the update in
+// `ctx.state.serverpush.update`.
 function renderer(router: Router, appOf: () => Koa): RouteRenderer {
   return async (name, context, update) => {
     const layer = router.route(name);
     if (layer === false) throw new Error(`serializer names route "${name}", which the router does not have`);
     const params: Record<string, string> = {};
     for (const key of layer.paramNames) {
-      const value = context.params[String(key.name)] ?? update.row[String(key.name)];
+      const fromPage = context.params[String(key.name)];
+      const value = name === context.route ? fromPage : (update.row[String(key.name)] ?? fromPage);
       if (value === undefined || value === null) throw new Error(`route "${name}" needs param "${String(key.name)}", found neither in the page nor the row`);
       params[String(key.name)] = String(value);
     }
