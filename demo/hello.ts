@@ -1,0 +1,53 @@
+// The seed's hello page: "Hey, alice!" updates in every open tab when alice is renamed.
+import Router from '@koa/router';
+import knexFactory from 'knex';
+import Koa from 'koa';
+import { Model } from 'objection';
+import { createPush, type PageHelper } from 'serverpush/koa';
+import { objection, pushable } from 'serverpush/objection';
+
+class User extends pushable(Model) {
+  static override tableName = 'users';
+  declare id: number;
+  declare username: string;
+}
+
+const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
+await knex.schema.createTable('users', (table) => {
+  table.increments('id');
+  table.string('username');
+});
+Model.knex(knex);
+await User.query().insert({ username: 'alice' });
+
+const router = new Router();
+const push = createPush({ secret: process.env['PUSH_SECRET'] ?? 'at least 32 bytes, the same in every process', router, orm: objection() });
+
+router.get('hello', '/hello/:id', async (ctx) => {
+  const user = await User.query().findById(ctx.params['id']!);
+  const serverpush = ctx.state['serverpush'] as PageHelper;
+  ctx.type = 'html';
+  ctx.body = `<h1 id="greeting">Hey, ${user?.username}!</h1>
+    <script>
+      document.addEventListener('serverpush:username_change', (event) => {
+        document.getElementById('greeting').textContent = 'Hey, ' + event.detail.username + '!';
+      });
+    </script>
+    ${serverpush.tag()}`;
+});
+
+// The seed's hello_update: which changes concern the page, and what to send for each.
+push.updates('hello', (ctx) => [
+  { name: 'username_change', model: User, params: { id: ctx.params['id']! }, data: { username: 'username' } },
+]);
+
+router.post('rename', '/users/:id/rename', async (ctx) => {
+  await User.query().patchAndFetchById(ctx.params['id']!, { username: String(ctx.query['to']) });
+  ctx.status = 204;
+});
+
+const app = new Koa();
+app.use(push.routes()).use(push.middleware()).use(router.routes());
+const server = app.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1', () => {
+  console.log(`open http://127.0.0.1:${(server.address() as { port: number }).port}/hello/1`);
+});
