@@ -65,8 +65,8 @@ export interface Push<Viewer = unknown> extends PushEndpoint {
   publish(changes: ChangeInput | readonly ChangeInput[]): Promise<Change[]>;
   /** Signs the token of a page request. */
   token(request: PageRequest): string;
-  /** Counts, for monitoring. */
-  stats(): { readonly sessions: number; readonly subscriptions: number };
+  /** Counts for monitoring: open page sessions, their subscriptions, and requests held waiting. */
+  stats(): { readonly sessions: number; readonly subscriptions: number; readonly waiting: number };
   /** Detaches the ORM, ends every session with a refresh and closes the log. */
   close(): Promise<void>;
 }
@@ -184,17 +184,18 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     return session;
   }
 
-  async function sessionFor(claims: PageClaims, from: string): Promise<Session> {
+  /** The page's session, opened anew (`fresh`) when there is none that can serve `from`. */
+  async function sessionFor(claims: PageClaims, from: string): Promise<{ session: Session; fresh: boolean }> {
     const held = sessions.get(claims.page);
     if (held !== undefined) {
       const session = await held.catch(() => undefined);
-      if (session !== undefined && session.canServe(from)) return session;
+      if (session !== undefined && session.canServe(from)) return { session, fresh: false };
       if (session !== undefined) dispose(session);
     }
     const opening = open(claims, from);
     sessions.set(claims.page, opening);
     opening.catch(() => sessions.get(claims.page) === opening && sessions.delete(claims.page));
-    return opening;
+    return { session: await opening, fresh: true };
   }
 
   function dispose(session: Session) {
@@ -239,11 +240,15 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       }
       const from = cursor ?? claims.cursor;
       if (!log.check(from)) return [{ name: 'refresh', reason: 'epoch' }];
-      const session = await sessionFor(claims, from);
-      return session.take(from, waitMs, signal);
+      const { session, fresh } = await sessionFor(claims, from);
+      // A page's first request is answered at once (after its replay), so its client learns it is
+      // connected without waiting out a hold; the requests after it are held.
+      return session.take(from, fresh ? 0 : waitMs, signal);
     },
     stats() {
-      return { sessions: subscriptions.size, subscriptions: hub.size };
+      let waiting = 0;
+      for (const session of subscriptions.keys()) waiting += session.waiting;
+      return { sessions: subscriptions.size, subscriptions: hub.size, waiting };
     },
     async close() {
       if (closed) return;

@@ -5,6 +5,9 @@ import type { CompiledSpec } from './serialize.ts';
 import { skipped } from './serialize.ts';
 import type { Change, ChangeMessage, Message, PushContext, RefreshMessage } from './types.ts';
 
+/** How long `take()` waits for changes already matched to finish serializing. */
+const settleMs = 10_000;
+
 interface Slot {
   readonly cursor: string;
   messages: ChangeMessage[] | undefined;
@@ -96,6 +99,8 @@ export class Session {
     this.lastSeen = Infinity;
     try {
       let ready = this.ready();
+      // Slots already taken are about to be filled: wait for those even when asked not to wait.
+      if (ready.length === 0 && this.slots.length > 0) waitMs = Math.max(waitMs, settleMs);
       if (ready.length > 0 || waitMs <= 0 || signal?.aborted === true) return ready;
       await new Promise<void>((resolve) => {
         const done = () => {

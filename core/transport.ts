@@ -23,7 +23,8 @@ export interface PushResponse {
 export interface PushEndpoint {
   /**
    * Messages for the page of `token` after `cursor` (the token's own cursor when `undefined`),
-   * waiting up to `waitMs` when none are ready. Throws a `PushError` for a bad token or cursor.
+   * waiting up to `waitMs` when none are ready; the request that opens a page's session is answered
+   * at once. Throws a `PushError` for a bad token or cursor.
    */
   poll(token: string, cursor: string | undefined, options: { readonly waitMs: number; readonly signal?: AbortSignal }): Promise<Message[]>;
 }

@@ -143,12 +143,15 @@ test('routes() releases a held poll when the client goes away', async (t) => {
     push.updates('user', () => [{ name: 'todo', model: 'todos' }]);
   });
   const page = await token('/users/1');
+  t.is((await fetch(`${url}/serverpush/long-poll?token=${page}`)).status, 204, 'the first poll is answered at once');
   const controller = new AbortController();
   const pending = fetch(`${url}/serverpush/long-poll?token=${page}`, { signal: controller.signal }).catch(() => 'aborted');
   await new Promise((resolve) => setTimeout(resolve, 50));
+  t.like(push.stats(), { sessions: 1, waiting: 1 });
   controller.abort();
   t.is(await pending, 'aborted');
-  t.is(push.stats().sessions, 1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.like(push.stats(), { sessions: 1, waiting: 0 });
 });
 
 test('createPush() from the Koa adapter rejects bad options naming them', (t) => {

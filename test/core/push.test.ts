@@ -32,6 +32,7 @@ test('createPush() poll() replays a change made between render and first poll', 
 test('createPush() poll() holds until a change arrives, then answers at once', async (t) => {
   const push = counterPush(t);
   const token = await page(push);
+  t.deepEqual(await push.poll(token, undefined, { waitMs: 5_000 }), [], 'the poll that opens the session is answered at once');
   const started = Date.now();
   const polled = push.poll(token, undefined, { waitMs: 5_000 });
   setTimeout(() => void push.publish(hit(1)), 50);
@@ -175,7 +176,9 @@ test('createPush() rejects bad options and specs with a TypeError naming the pro
 
 test('createPush() close() ends waiting polls with a shutdown refresh', async (t) => {
   const push = counterPush(t);
-  const polled = push.poll(await page(push), undefined, { waitMs: 5_000 });
+  const token = await page(push);
+  await push.poll(token, undefined, { waitMs: 0 });
+  const polled = push.poll(token, undefined, { waitMs: 5_000 });
   await new Promise((resolve) => setTimeout(resolve, 20));
   await push.close();
   t.deepEqual(await polled, [{ name: 'refresh', reason: 'shutdown' }]);

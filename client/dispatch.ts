@@ -1,0 +1,63 @@
+// How messages reach the page: DOM events on `document`, and jQuery events for pages written for
+// django-serverpush, whose handlers read `function (event, data)`.
+
+import type { ChangeMessage, RefreshMessage } from '../core/types.ts';
+import type { ClientGlobals } from './globals.ts';
+
+/**
+ * The `serverpush:<name>` event of a change message: `detail` is the payload (`message.data`),
+ * and `message` the whole message, for its `op`, `model`, `id` and `cursor`.
+ */
+export interface PushEvent extends CustomEvent<unknown> {
+  readonly message: ChangeMessage;
+}
+
+/** The detail of the cancelable `serverpush:refresh` event. */
+export interface RefreshDetail {
+  /** Why the server cannot bring the page up to date: `'history'`, `'shutdown'`… */
+  readonly reason: string;
+}
+
+/** Dispatches `serverpush:<name>` on `document` and triggers jQuery's `serverpush_<name>`. */
+export function dispatchChange(globals: ClientGlobals, message: ChangeMessage): void {
+  const event = new globals.window.CustomEvent(`serverpush:${message.name}`, {
+    detail: message.data,
+  });
+  Object.defineProperty(event, 'message', { value: message, enumerable: true });
+  globals.document.dispatchEvent(event);
+  triggerJQuery(globals, `serverpush_${message.name}`, message.data);
+}
+
+/**
+ * Dispatches the cancelable `serverpush:refresh` and jQuery's `serverpush_refresh`. Returns
+ * whether the page should reload: `false` when a listener called `preventDefault()` on either.
+ */
+export function dispatchRefresh(globals: ClientGlobals, message: RefreshMessage): boolean {
+  const detail: RefreshDetail = { reason: message.reason };
+  const event = new globals.window.CustomEvent('serverpush:refresh', { detail, cancelable: true });
+  const reload = globals.document.dispatchEvent(event);
+  return triggerJQuery(globals, 'serverpush_refresh', detail) && reload;
+}
+
+/** Dispatches a client event (`serverpush:connection`, `serverpush:error`) on `document`. */
+export function dispatchClientEvent(globals: ClientGlobals, type: string, detail: unknown): void {
+  globals.document.dispatchEvent(new globals.window.CustomEvent(type, { detail }));
+}
+
+/**
+ * Triggers a jQuery event on `document` if the page has jQuery. Returns `false` when a handler
+ * prevented its default. A handler's exception is reported, not thrown at the client.
+ */
+function triggerJQuery(globals: ClientGlobals, type: string, data: unknown): boolean {
+  const jQuery = globals.window.jQuery;
+  if (typeof jQuery !== 'function') return true;
+  const event = jQuery.Event(type);
+  try {
+    // `[data]`, not `data`: jQuery spreads an array of extra parameters over the handler's
+    // arguments, and an array payload must reach the handler as one argument.
+    jQuery(globals.document).trigger(event, [data]);
+  } catch (error) {
+    globals.reportError(error);
+  }
+  return !event.isDefaultPrevented();
+}

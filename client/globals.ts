@@ -1,0 +1,84 @@
+// The browser globals the client touches, passed in so the same client runs in jsdom under Node.
+
+/** The part of a `jQuery.Event` the client reads. */
+export interface JQueryEventLike {
+  isDefaultPrevented(): boolean;
+}
+
+/** The part of jQuery the client calls: `jQuery(document).trigger(…)` and `jQuery.Event(…)`. */
+export interface JQueryLike {
+  (target: Document): { trigger(event: string | JQueryEventLike, extra?: unknown[]): unknown };
+  Event(type: string): JQueryEventLike;
+}
+
+/** The window the client dispatches in. A browser's `window` and a jsdom window both fit. */
+export interface ClientWindow {
+  readonly document: Document;
+  readonly CustomEvent: typeof CustomEvent;
+  readonly location: { reload(): void };
+  /** Read at each dispatch, so jQuery loaded after the client still receives events. */
+  readonly jQuery?: JQueryLike | undefined;
+  readonly fetch?: typeof fetch | undefined;
+  readonly XMLHttpRequest?: typeof XMLHttpRequest | undefined;
+  readonly AbortController?: typeof AbortController | undefined;
+  readonly reportError?: ((error: unknown) => void) | undefined;
+  setTimeout(handler: () => void, timeout: number): number;
+  clearTimeout(id: number | undefined): void;
+}
+
+/** Everything the client and its transports use from the environment, resolved. */
+export interface ClientGlobals {
+  readonly window: ClientWindow;
+  readonly document: Document;
+  /** `undefined` when absent; transports then fall back (long-poll to `XMLHttpRequest`). */
+  readonly fetch: typeof fetch | undefined;
+  readonly XMLHttpRequest: typeof XMLHttpRequest | undefined;
+  /** Paired with `fetch`: a `fetch` whose requests cannot be aborted is not used. */
+  readonly AbortController: typeof AbortController | undefined;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** A number in [0, 1), as `Math.random()`. */
+  random(): number;
+  /** Reloads the page after a `refresh` message. */
+  reload(): void;
+  /** Reports an exception thrown by a listener without stopping the client. */
+  reportError(error: unknown): void;
+}
+
+/**
+ * What `connect({ globals })` accepts: any subset of `ClientGlobals`. Each one left out comes from
+ * `window` (the given one, else the real one). Pass `fetch: undefined` explicitly to make the
+ * client use `XMLHttpRequest`. Functions are called as plain functions, so pass them bound.
+ */
+export type GlobalsOptions = Partial<ClientGlobals>;
+
+/** Fills in every global `options` leaves out, from its `window` or the browser's. */
+export function resolveGlobals(options: GlobalsOptions = {}): ClientGlobals {
+  const win = options.window ?? browserWindow();
+  if (win === undefined) {
+    throw new TypeError('options.globals.window is required outside a browser');
+  }
+  const setTimeout = options.setTimeout ?? ((callback, ms) => win.setTimeout(callback, ms));
+  return {
+    window: win,
+    document: options.document ?? win.document,
+    fetch: 'fetch' in options ? options.fetch : win.fetch?.bind(win),
+    XMLHttpRequest: 'XMLHttpRequest' in options ? options.XMLHttpRequest : win.XMLHttpRequest,
+    AbortController: 'AbortController' in options ? options.AbortController : win.AbortController,
+    setTimeout,
+    clearTimeout: options.clearTimeout ?? ((handle) => win.clearTimeout(handle as number)),
+    random: options.random ?? Math.random,
+    reload: options.reload ?? (() => win.location.reload()),
+    reportError:
+      options.reportError ??
+      (win.reportError
+        ? (error) => win.reportError?.(error)
+        : (error) => setTimeout(() => {
+            throw error;
+          }, 0)),
+  };
+}
+
+function browserWindow(): ClientWindow | undefined {
+  return typeof window === 'undefined' ? undefined : window;
+}
