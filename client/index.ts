@@ -49,9 +49,9 @@ export interface PushClientOptions {
 }
 
 /**
- * `connecting` until the first good response (with long-poll, that can take the server's hold
- * time when nothing changes), then `connected`; `reconnecting` from a failed request until a
- * good one; `closed` for good after `close()`, a refresh, or an error retrying cannot fix.
+ * `connecting` until the first good response (the server answers a page's first request at once),
+ * then `connected`; `reconnecting` from a failed request until a good one; `closed` for good after
+ * `close()`, a refresh, or an error retrying cannot fix.
  */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 

@@ -4,18 +4,13 @@
 import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { JSDOM } from 'jsdom';
 import type { GlobalsOptions } from '../../client/index.ts';
 
 const require = createRequire(import.meta.url);
 
 /** A jsdom window, typed as the DOM's. */
 export type DomWindow = Window & typeof globalThis;
-
-// jsdom ships no types and @types/jsdom is not a dependency; this is the part the tests use.
-interface JsdomConstructor {
-  new (html: string, options: { url: string; runScripts: 'outside-only' }): { window: DomWindow };
-}
-const { JSDOM } = require('jsdom') as { JSDOM: JsdomConstructor };
 
 export interface PageOptions {
   /** The page's URL; same-origin with the push server double for XHR. */
@@ -29,7 +24,7 @@ export interface PageOptions {
 /** Opens a jsdom page for the test and closes it at teardown. */
 export function createPage(t: ExecutionContext, options: PageOptions): DomWindow {
   const html = `<!doctype html><html><head></head><body>${options.body ?? ''}</body></html>`;
-  const { window } = new JSDOM(html, { url: options.url, runScripts: 'outside-only' });
+  const window = new JSDOM(html, { url: options.url, runScripts: 'outside-only' }).window as unknown as DomWindow;
   t.teardown(() => window.close());
   if (options.jquery === true) {
     window.eval(readFileSync(require.resolve('jquery/dist/jquery.js'), 'utf8'));
