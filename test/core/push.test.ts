@@ -183,3 +183,22 @@ test('createPush() close() ends waiting polls with a shutdown refresh', async (t
   await push.close();
   t.deepEqual(await polled, [{ name: 'refresh', reason: 'shutdown' }]);
 });
+
+test('createPush() tells a page that fell maxPending changes behind to refresh', async (t) => {
+  const push = counterPush(t, { maxPending: 3 });
+  const token = await page(push);
+  await push.poll(token, undefined, { waitMs: 0 });
+  await push.publish([hit(1), hit(2), hit(3), hit(4)]);
+  t.deepEqual(await push.poll(token, undefined, { waitMs: 300 }), [{ name: 'refresh', reason: 'overflow' }]);
+});
+
+test('createPush() forgets a page idle longer than sessionIdleMs, and a later poll replays from its cursor', async (t) => {
+  const push = counterPush(t, { sessionIdleMs: 100 });
+  const token = await page(push);
+  await push.poll(token, undefined, { waitMs: 0 });
+  t.is(push.stats().sessions, 1);
+  await new Promise((resolve) => setTimeout(resolve, 1_300));
+  t.like(push.stats(), { sessions: 0, subscriptions: 0 });
+  await push.publish(hit(5));
+  t.deepEqual(data(await push.poll(token, undefined, { waitMs: 300 })), [{ hits: 5 }]);
+});
