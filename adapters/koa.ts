@@ -4,15 +4,16 @@
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse, STATUS_CODES, type Server } from 'node:http';
 import { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import type Router from '@koa/router';
 import createDebug from 'debug';
 import Koa from 'koa';
 import compose from 'koa-compose';
 import { createPush as createCorePush, type Push, type PushOptions, type RouteTable } from '../core/push.ts';
 import type { RouteRenderer } from '../core/serialize.ts';
+import type { Transport } from '../core/transport.ts';
 import type { Change, PushContext, Row } from '../core/types.ts';
 import { longPoll } from '../transports/long-poll.ts';
 
@@ -30,6 +31,12 @@ export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewe
    * first reads its token. Default: `null`, an anonymous viewer.
    */
   readonly identify?: ((ctx: Koa.Context) => unknown) | undefined;
+  /**
+   * Origins other than the push server's own whose pages may use the push endpoints, exactly as
+   * browsers send them (`'http://localhost:3000'`): CORS with credentials for long-poll and SSE,
+   * the Origin check for WebSocket upgrades. JSONP needs no entry. Default: none.
+   */
+  readonly origins?: readonly string[] | undefined;
 }
 
 /** What a page handler finds in `ctx.state.serverpush`. */
@@ -60,6 +67,11 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
   middleware(): Koa.Middleware;
   /** Mounts the push endpoints and `client.js` under the prefix. */
   routes(): Koa.Middleware;
+  /**
+   * Lets the transports that take over connections (WebSocket) answer upgrade requests under the
+   * prefix on `server`. Returns a function that detaches them.
+   */
+  attach(server: Server): () => void;
 }
 
 /**
@@ -84,6 +96,12 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
   }
   const identify = options.identify ?? (() => null);
   if (typeof identify !== 'function') throw new TypeError('The `identify` option must be a function');
+  const origins = new Set(options.origins ?? []);
+  for (const origin of origins) {
+    if (typeof origin !== 'string' || origin !== safeOrigin(origin)) {
+      throw new TypeError(`The \`origins\` option must list origins like "http://localhost:3000", got ${JSON.stringify(origin)}`);
+    }
+  }
 
   let app: Koa | undefined;
   const routes: RouteTable = { match: (path) => matchRoute(router, path), render: renderer(router, () => (app ??= new Koa())) };
@@ -118,6 +136,16 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
     };
   }
 
+  /** Whether a browser request from `origin` may be answered: same host, no Origin, or allowed. */
+  function originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    if (origin === undefined || origins.has(origin)) return true;
+    try {
+      return new URL(origin).host === host;
+    } catch {
+      return false;
+    }
+  }
+
   function routesMiddleware(): Koa.Middleware {
     return async (ctx, next) => {
       if (!ctx.path.startsWith(`${prefix}/`)) return next();
@@ -125,6 +153,25 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
       if (ctx.path === `${prefix}/client.js`) return serveClient(ctx);
       const transport = byPath.get(ctx.path);
       if (transport === undefined) return next();
+      const origin = ctx.get('Origin') || undefined;
+      if (!originAllowed(origin, ctx.host)) {
+        ctx.status = 403;
+        ctx.body = { error: { code: 'SERVERPUSH_ERR_ORIGIN', message: `origin ${origin} is not allowed; list it in the \`origins\` option` } };
+        debug('refused origin %s', origin);
+        return;
+      }
+      if (origin !== undefined && origins.has(origin)) {
+        ctx.set('Access-Control-Allow-Origin', origin);
+        ctx.set('Access-Control-Allow-Credentials', 'true');
+        ctx.vary('Origin');
+      }
+      if (ctx.method === 'OPTIONS') {
+        ctx.set('Access-Control-Allow-Methods', 'GET');
+        ctx.set('Access-Control-Allow-Headers', 'Last-Event-ID');
+        ctx.set('Access-Control-Max-Age', '600');
+        ctx.status = 204;
+        return;
+      }
       const controller = new AbortController();
       // The response's close, not the request's: a request emits 'close' once its body is read.
       ctx.res.once('close', () => controller.abort());
@@ -139,7 +186,46 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
     };
   }
 
-  return Object.assign(push, { prefix, middleware, routes: routesMiddleware });
+  function attach(server: Server): () => void {
+    const upgrades = new Map<string, Transport>(push.transports.filter((t) => t.upgrade !== undefined).map((t) => [`${prefix}/${t.name}`, t]));
+    const serverOnUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (request.url ?? '').split('?', 1)[0] ?? '';
+      const transport = upgrades.get(path);
+      if (transport?.upgrade === undefined) {
+        // Another listener may own this path; refuse only when there is none.
+        if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, `no upgrade at ${path.slice(0, 100)}`);
+        return;
+      }
+      const origin = request.headers.origin;
+      if (!originAllowed(origin, request.headers.host)) {
+        debug('refused upgrade from origin %s', origin);
+        return refuseUpgrade(socket, 403, `origin ${origin} is not allowed; list it in the \`origins\` option`);
+      }
+      transport.upgrade(request, socket, head, push);
+    };
+    server.on('upgrade', serverOnUpgrade);
+    return () => server.off('upgrade', serverOnUpgrade);
+  }
+
+  return Object.assign(push, { prefix, middleware, routes: routesMiddleware, attach });
+}
+
+/** Answers an upgrade request with a plain HTTP error and closes the socket. */
+function refuseUpgrade(socket: Duplex, status: number, message: string) {
+  const body = JSON.stringify({ error: { code: status === 403 ? 'SERVERPUSH_ERR_ORIGIN' : 'SERVERPUSH_ERR_BAD_REQUEST', message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** The origin of a URL-like string in the form browsers send, or `undefined`. */
+function safeOrigin(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    return url.origin === 'null' ? undefined : url.origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function matchRoute(router: Router, path: string): ReturnType<RouteTable['match']> {

@@ -10,6 +10,8 @@ export const errorCodes = {
   SERVERPUSH_ERR_BAD_CURSOR: 400,
   /** A request parameter is missing or malformed. */
   SERVERPUSH_ERR_BAD_REQUEST: 400,
+  /** A browser on an origin that is not in the `origins` allow-list asked cross-origin. */
+  SERVERPUSH_ERR_ORIGIN: 403,
   /** The push instance is closed. */
   SERVERPUSH_ERR_CLOSED: 503,
 } as const;

@@ -211,6 +211,19 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     }
   }
 
+  /** The token's claims and the cursor to serve from; throws the client's mistake as a `PushError`. */
+  function checked(token: unknown, cursor: unknown): { claims: PageClaims; from: string } {
+    if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
+    if (typeof token !== 'string' || token === '') throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
+    const claims = tokens.verify(token);
+    if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 128)) {
+      throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the `cursor` parameter is malformed');
+    }
+    const from = cursor ?? claims.cursor;
+    log.check(from);
+    return { claims, from };
+  }
+
   const push: Push<Viewer> = {
     log,
     transports,
@@ -231,14 +244,11 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     token(request) {
       return tokens.sign(request);
     },
+    check(token, cursor) {
+      checked(token, cursor);
+    },
     async poll(token, cursor, { waitMs, signal }): Promise<Message[]> {
-      if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
-      if (typeof token !== 'string' || token === '') throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
-      const claims = tokens.verify(token);
-      if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 128)) {
-        throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the `cursor` parameter is malformed');
-      }
-      const from = cursor ?? claims.cursor;
+      const { claims, from } = checked(token, cursor);
       if (!log.check(from)) return [{ name: 'refresh', reason: 'epoch' }];
       const { session, fresh } = await sessionFor(claims, from);
       // A page's first request is answered at once (after its replay), so its client learns it is
@@ -254,6 +264,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       if (closed) return;
       closed = true;
       clearInterval(sweeper);
+      for (const transport of transports) transport.close?.();
       detachOrm?.();
       stopTail();
       for (const session of [...subscriptions.keys()]) {

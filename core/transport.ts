@@ -1,6 +1,8 @@
 // The transport contract: the server half of one way of reaching a browser, written against a
 // small request/response shape so that no transport depends on an HTTP framework.
 
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Message } from './types.ts';
 
 /** The parts of an HTTP request a transport reads. */
@@ -27,6 +29,11 @@ export interface PushEndpoint {
    * at once. Throws a `PushError` for a bad token or cursor.
    */
   poll(token: string, cursor: string | undefined, options: { readonly waitMs: number; readonly signal?: AbortSignal }): Promise<Message[]>;
+  /**
+   * Throws the `PushError` that `poll()` would throw for this token and cursor, without opening the
+   * page's session: streaming transports check before they send anything.
+   */
+  check(token: string, cursor: string | undefined): void;
 }
 
 /** The server half of a transport. */
@@ -35,4 +42,11 @@ export interface Transport {
   readonly name: string;
   /** Answers one request to `{prefix}/{name}`. Must not throw for a client's mistake: answer 4xx. */
   handle(request: PushRequest, push: PushEndpoint): Promise<PushResponse>;
+  /**
+   * Takes over an HTTP upgrade request to `{prefix}/{name}` (WebSocket). The adapter has already
+   * checked the request's origin. Must not throw: a bad request is refused on the socket.
+   */
+  upgrade?(request: IncomingMessage, socket: Duplex, head: Buffer, push: PushEndpoint): void;
+  /** Ends the transport's open connections, telling clients to reconnect (graceful shutdown). */
+  close?(): void;
 }
