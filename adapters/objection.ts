@@ -5,6 +5,7 @@ import createDebug from 'debug';
 import type { Knex } from 'knex';
 import type { MaybeCompositeId, Model, StaticHookArguments } from 'objection';
 import type { ChangeInput, ChangeSink, Id, Op, OrmAdapter, Row } from '../core/types.ts';
+import { createCommitQueue } from './knex-transactions.ts';
 
 const debug = createDebug('serverpush:objection');
 
@@ -40,6 +41,7 @@ interface Subscriber {
 // module made it pushable.
 const subscribers = new Set<Subscriber>();
 const pushables = new WeakSet<object>();
+const committed = createCommitQueue(deliver);
 
 type HookArgs = StaticHookArguments<Model>;
 type ModelClass = typeof Model;
@@ -52,7 +54,13 @@ type ModelClass = typeof Model;
  * It works through objection's static query hooks `beforeUpdate`, `afterUpdate`,
  * `beforeDelete`, `afterDelete` and `afterInsert`. A subclass that defines one of them must call
  * the parent's (`await super.beforeUpdate(args)`) and return what the parent's after-hook returned.
- * Writes that bypass objection (knex queries, `toKnexQuery()`) are not seen.
+ * Writes that bypass objection (knex queries, `toKnexQuery()`) are not seen, and neither is an
+ * insert whose `returning()` leaves out the id column (it is logged).
+ *
+ * Rows are read back with statements of their own, in the statement's transaction: outside a
+ * transaction, a concurrent write to the same row can show in its before or after row. Ids are
+ * reported as the driver returns them: node-postgres returns `bigint` (`bigIncrements()`) ids as
+ * strings, which keeps ids past 2^53 exact.
  *
  * @example
  * class Counter extends pushable(Model) {
@@ -107,7 +115,9 @@ export function pushable<M extends ModelClass>(ModelClass: M): M {
  * A change made outside a transaction is sent right after its statement; one made inside a
  * transaction (also a nested one) is sent when the outermost transaction commits, in statement
  * order and as one batch, and is dropped if that transaction, or the savepoint it was made in,
- * rolls back. A failing sink is logged under `serverpush:objection` and never fails the query.
+ * rolls back, also when PostgreSQL answers the COMMIT of a transaction that a failed statement
+ * aborted with a rollback. A failing sink is logged under `serverpush:objection` and never fails
+ * the query.
  *
  * @example
  * const adapter = objection();
@@ -176,7 +186,7 @@ async function readBefore(modelClass: ModelClass, args: HookArgs): Promise<void>
 async function report(modelClass: ModelClass, args: HookArgs, op: Op): Promise<void> {
   try {
     const changes = await changesOf(modelClass, args, op, tableNameOf(modelClass));
-    if (changes.length > 0) enqueue(args.transaction, changes);
+    committed.add(args.transaction, changes);
   } catch (error) {
     debug('%s: could not read the changed rows: %O', modelClass.name, error);
   }
@@ -192,6 +202,10 @@ async function changesOf(
   if (op === 'insert') {
     if (subscribers.size === 0) return [];
     const ids = result.filter(isModelInstance).map((instance): MaybeCompositeId => instance.$id());
+    const missing = ids.filter((id) => !isCompleteId(id)).length;
+    if (missing > 0) {
+      debug('%s: %d insert(s) not reported: returning() left out the id column', model, missing);
+    }
     const after = await readByIds(modelClass, args.transaction, ids);
     return [...after.values()].map((row) => {
       return { model, op, id: toId(row.$id()), before: null, after: row };
@@ -226,7 +240,7 @@ async function readByIds(
 ): Promise<Map<string, Model>> {
   const rows = new Map<string, Model>();
   for (let start = 0; start < ids.length; start += idsPerRead) {
-    const chunk = ids.slice(start, start + idsPerRead).filter((id) => id != null);
+    const chunk = ids.slice(start, start + idsPerRead).filter(isCompleteId);
     for (const row of await modelClass.query(trx).findByIds(chunk)) {
       rows.set(keyOf(toId(row.$id())), row);
     }
@@ -234,68 +248,7 @@ async function readByIds(
   return rows;
 }
 
-// Changes made in a transaction wait here, keyed by its outermost transaction, each with the
-// transactions (outermost last) it ran in, so a rolled-back savepoint can drop its own.
-interface Waiting {
-  readonly changes: readonly Pending[];
-  readonly within: readonly Knex.Transaction[];
-}
-
-const waiting = new WeakMap<Knex.Transaction, Waiting[]>();
-const watched = new WeakSet<Knex.Transaction>();
-const rolledBack = new WeakSet<Knex.Transaction>();
-
-function enqueue(knex: Knex, changes: readonly Pending[]): void {
-  if (!isTransaction(knex)) return deliver(changes);
-  if (knex.isCompleted()) {
-    debug('dropped %d change(s): their transaction ended before they were read', changes.length);
-    return;
-  }
-  const within: Knex.Transaction[] = [];
-  for (let trx: Knex.Transaction | undefined = knex; trx; trx = trx.parentTransaction) {
-    within.push(trx);
-  }
-  const outermost = within[within.length - 1] ?? knex;
-  for (const trx of within) watch(trx, outermost);
-  const list = waiting.get(outermost) ?? [];
-  list.push({ changes, within });
-  waiting.set(outermost, list);
-}
-
-// knex resolves `executionPromise` on commit but also on a rollback without an error
-// (`doNotRejectOnRollback`, knex/knex#5887), and has no commit event (knex/knex#1641): a rollback
-// is told apart by wrapping the transaction's own `rollback()`.
-function watch(trx: Knex.Transaction, outermost: Knex.Transaction): void {
-  if (watched.has(trx)) return;
-  watched.add(trx);
-  const rollback = trx.rollback;
-  trx.rollback = (error?: unknown) => {
-    if (!trx.isCompleted()) rolledBack.add(trx);
-    return rollback.call(trx, error);
-  };
-  trx.executionPromise.then(
-    () => transactionOnEnd(trx, outermost, !rolledBack.has(trx)),
-    () => transactionOnEnd(trx, outermost, false),
-  );
-}
-
-function transactionOnEnd(
-  trx: Knex.Transaction,
-  outermost: Knex.Transaction,
-  committed: boolean,
-): void {
-  const list = waiting.get(outermost);
-  if (!list) return;
-  if (trx === outermost) {
-    waiting.delete(outermost);
-    if (committed) deliver(list.flatMap((entry) => entry.changes));
-  } else if (!committed) {
-    waiting.set(outermost, list.filter((entry) => !entry.within.includes(trx)));
-  }
-}
-
 function deliver(changes: readonly Pending[]): void {
-  if (changes.length === 0) return;
   for (const subscriber of subscribers) void send(subscriber, changes);
 }
 
@@ -323,10 +276,6 @@ function tableNameOf(modelClass: ModelClass): string {
   return table;
 }
 
-function isTransaction(knex: Knex): knex is Knex.Transaction {
-  return knex.isTransaction === true;
-}
-
 function isModelClass(value: unknown): value is ModelClass {
   const flag = typeof value === 'function' && 'isObjectionModelClass' in value;
   return flag && value.isObjectionModelClass === true;
@@ -341,6 +290,10 @@ function isPushable(modelClass: unknown): boolean {
     if (pushables.has(c)) return true;
   }
   return false;
+}
+
+function isCompleteId(id: MaybeCompositeId | undefined): id is MaybeCompositeId {
+  return Array.isArray(id) ? id.every((part) => part != null) : id != null;
 }
 
 function toId(value: unknown): Id {

@@ -15,6 +15,7 @@
 // | SERVERPUSH_ERR_BAD_RESPONSE     | client: a 2xx that is neither 204 nor JSON with a     | retries     |
 // |                                 | `messages` array (a captive portal's HTML page)       |             |
 // | SERVERPUSH_ERR_NO_TRANSPORT     | client: no offered transport works in this browser    | stops       |
+// | SERVERPUSH_ERR_TIMEOUT          | client: a transport did not connect in connectTimeoutMs | next transport |
 //
 // Server codes are passed through as the response body names them, so a newer server's codes
 // arrive unchanged. Errors that stop the client are dispatched as `serverpush:error`; errors the
@@ -27,7 +28,8 @@ export type ClientErrorCode =
   | 'SERVERPUSH_ERR_HTTP'
   | 'SERVERPUSH_ERR_NETWORK'
   | 'SERVERPUSH_ERR_BAD_RESPONSE'
-  | 'SERVERPUSH_ERR_NO_TRANSPORT';
+  | 'SERVERPUSH_ERR_NO_TRANSPORT'
+  | 'SERVERPUSH_ERR_TIMEOUT';
 
 /**
  * Every code a `PushClientError` can carry: the server's, the client's own, or (the open end) a

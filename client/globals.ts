@@ -22,6 +22,8 @@ export interface ClientWindow {
   readonly XMLHttpRequest?: typeof XMLHttpRequest | undefined;
   readonly AbortController?: typeof AbortController | undefined;
   readonly reportError?: ((error: unknown) => void) | undefined;
+  /** Where the client remembers the transport that worked, for the browser session. */
+  readonly sessionStorage?: Pick<Storage, 'getItem' | 'setItem'> | undefined;
   setTimeout(handler: () => void, timeout: number): number;
   clearTimeout(id: number | undefined): void;
 }

@@ -17,11 +17,11 @@
 // `connection`, `error` and `refresh` are therefore not usable as update spec names.
 
 import type { ChangeMessage, Message, RefreshMessage } from '../core/types.ts';
-import { resolveBackoff, type BackoffOptions } from './backoff.ts';
+import { backoffDelay, resolveBackoff, type BackoffOptions } from './backoff.ts';
 import { dispatchChange, dispatchClientEvent, dispatchRefresh, type RefreshDetail } from './dispatch.ts';
 import { PushClientError, isObject } from './errors.ts';
 import { resolveGlobals, type GlobalsOptions } from './globals.ts';
-import { pickTransport } from './transports/index.ts';
+import { plan, rememberAttempt, type Attempt } from './negotiate.ts';
 
 export type { BackoffOptions } from './backoff.ts';
 export type { PushEvent, RefreshDetail } from './dispatch.ts';
@@ -37,11 +37,19 @@ export interface PushClientOptions {
   /** Where the push endpoints live, relative to the page or absolute. Default: `'/serverpush'`. */
   readonly base?: string;
   /**
-   * Transport names in order of preference (`data-transports`); the first one registered and
-   * supported by the browser is used. Names this client does not know are skipped, so a server
-   * may offer transports a client predates. Default: `['long-poll']`.
+   * Transport names in order of preference (`data-transports`). The client tries them in turn: it
+   * moves to the next when one fails to connect within `connectTimeoutMs`, or dies three times in a
+   * row, and resumes from its cursor. Names this client does not know, or that the browser cannot
+   * run, are skipped. Default: `['websocket', 'sse', 'long-poll', 'jsonp']`.
    */
   readonly transports?: readonly string[];
+  /**
+   * A base on the page's own origin that forwards to the push server (`push.proxy()`), for when
+   * `base` is on another origin (`data-proxy`). Transports that need CORS use it. Default: none.
+   */
+  readonly proxy?: string;
+  /** How long a transport may take to connect before the next is tried, in ms. Default: `5_000`. */
+  readonly connectTimeoutMs?: number;
   /** The browser globals to use instead of the real ones. Default: the page's. */
   readonly globals?: GlobalsOptions;
   /** Retry timing after a server or network error. Default: `{ initialMs: 500, maxMs: 15_000 }`. */
@@ -65,8 +73,10 @@ export interface ConnectionDetail {
 /** A connection to the push endpoints, as `connect()` returns it. */
 export interface PushClient {
   readonly state: ConnectionState;
-  /** The name of the transport in use; `undefined` if none of the offered ones works here. */
+  /** The name of the transport in use or being tried; `undefined` if none of the offered ones works here. */
   readonly transport: string | undefined;
+  /** Whether that transport goes straight to the push server or through the page origin's proxy. */
+  readonly via: 'direct' | 'proxy' | undefined;
   /** The cursor of the last message received, sent back to resume from. */
   readonly cursor: string | undefined;
   /** Calls `fn` on every state change. */
@@ -90,6 +100,10 @@ type Listener = (detail: unknown, message?: Message) => void;
 
 /** How many recent cursors are remembered to recognize a message delivered twice. */
 const seenCursorsMax = 1_000;
+/** Failures in a row, after having connected, that make the client try the next transport. */
+const deathsBeforeFallback = 3;
+/** The transports tried when the page names none, best first. */
+const defaultTransports = ['websocket', 'sse', 'long-poll', 'jsonp'];
 
 /**
  * Connects to the push endpoints and starts receiving, right after the current task, so
@@ -102,7 +116,7 @@ const seenCursorsMax = 1_000;
  */
 export function connect(options: PushClientOptions): PushClient {
   if (!isObject(options)) throw new TypeError('options must be an object');
-  const { token, base = '/serverpush', transports = ['long-poll'] } = options;
+  const { token, base = '/serverpush', transports = defaultTransports, proxy, connectTimeoutMs = 5_000 } = options;
   if (typeof token !== 'string' || token === '') {
     throw new TypeError('options.token must be a non-empty string');
   }
@@ -110,17 +124,24 @@ export function connect(options: PushClientOptions): PushClient {
   if (!Array.isArray(transports) || !transports.every((name) => typeof name === 'string')) {
     throw new TypeError('options.transports must be an array of transport names');
   }
+  if (proxy !== undefined && typeof proxy !== 'string') throw new TypeError('options.proxy must be a string');
+  if (!(Number.isFinite(connectTimeoutMs) && connectTimeoutMs > 0)) {
+    throw new TypeError('options.connectTimeoutMs must be a positive number');
+  }
   const backoff = resolveBackoff(options.backoff);
   const globals = resolveGlobals(options.globals);
   // Resolved against the page, because fetch outside a browser (Node, in tests) needs absolute URLs.
-  const baseUrl = new URL(base.replace(/\/+$/, ''), globals.document.baseURI).href;
-
-  const transport = pickTransport(transports, globals);
+  const absolute = (path: string) => new URL(path.replace(/\/+$/, ''), globals.document.baseURI).href;
+  const attempts = plan(transports, globals, absolute(base), proxy === undefined ? undefined : absolute(proxy));
   const listeners = new Map<string, Set<Listener>>();
   const seenCursors = new Set<string>();
   let state: ConnectionState = 'connecting';
   let cursor: string | undefined;
   let stopTransport: (() => void) | undefined;
+  let current: Attempt | undefined = attempts[0];
+  let attemptIndex = 0;
+  let rounds = 0;
+  let connectTimer: unknown;
 
   function emit(name: string, detail: unknown, message?: Message): void {
     for (const fn of [...(listeners.get(name) ?? [])]) {
@@ -142,6 +163,7 @@ export function connect(options: PushClientOptions): PushClient {
 
   function stop(error?: PushClientError): void {
     if (state === 'closed') return;
+    globals.clearTimeout(connectTimer);
     stopTransport?.();
     setState('closed', error);
     if (error !== undefined) {
@@ -187,23 +209,55 @@ export function connect(options: PushClientOptions): PushClient {
 
   function start(): void {
     if (state === 'closed') return;
-    if (transport === undefined) {
+    if (current === undefined) {
       const offered = transports.join(', ') || 'none';
-      return stop(
-        new PushClientError('SERVERPUSH_ERR_NO_TRANSPORT', `no usable transport among: ${offered}`),
-      );
+      return stop(new PushClientError('SERVERPUSH_ERR_NO_TRANSPORT', `no usable transport among: ${offered}`));
     }
-    stopTransport = transport.open({
-      url: `${baseUrl}/${transport.name}`,
+    open(current);
+  }
+
+  function open(attempt: Attempt): void {
+    let connectedOnce = false;
+    let deaths = 0;
+    // Waiting only makes sense when there is another transport to move to.
+    if (attempts.length > 1) connectTimer = globals.setTimeout(() => fallBack(timeoutError(attempt)), connectTimeoutMs);
+    stopTransport = attempt.transport.open({
+      url: attempt.url,
       token,
       globals,
       backoff,
       cursor: () => cursor,
       receive,
-      connected: () => setState('connected'),
-      retrying: (error) => setState('reconnecting', error),
+      connected() {
+        globals.clearTimeout(connectTimer);
+        if (!connectedOnce) rememberAttempt(globals, attempt);
+        connectedOnce = true;
+        deaths = 0;
+        rounds = 0;
+        setState('connected');
+      },
+      retrying(error) {
+        setState('reconnecting', error);
+        deaths += 1;
+        if (!connectedOnce || deaths >= deathsBeforeFallback) fallBack(error);
+      },
       failed: (error) => stop(error),
     });
+  }
+
+  // Moves to the next attempt, resuming from the cursor; after the last, starts over with a backoff
+  // wait, so a network that is down for everyone is not hammered.
+  function fallBack(error: PushClientError): void {
+    if (state === 'closed' || attempts.length < 2) return;
+    globals.clearTimeout(connectTimer);
+    stopTransport?.();
+    stopTransport = undefined;
+    setState('reconnecting', error);
+    attemptIndex = (attemptIndex + 1) % attempts.length;
+    current = attempts[attemptIndex];
+    if (attemptIndex !== 0) return start();
+    connectTimer = globals.setTimeout(start, backoffDelay(backoff, rounds, globals.random));
+    rounds += 1;
   }
 
   void Promise.resolve().then(start);
@@ -212,7 +266,12 @@ export function connect(options: PushClientOptions): PushClient {
     get state() {
       return state;
     },
-    transport: transport?.name,
+    get transport() {
+      return current?.transport.name;
+    },
+    get via() {
+      return current?.via;
+    },
     get cursor() {
       return cursor;
     },
@@ -232,4 +291,8 @@ export function connect(options: PushClientOptions): PushClient {
 function isMessage(value: unknown): value is Message {
   if (!isObject(value) || typeof value['name'] !== 'string') return false;
   return typeof value['cursor'] === 'string' || value['name'] === 'refresh';
+}
+
+function timeoutError(attempt: Attempt): PushClientError {
+  return new PushClientError('SERVERPUSH_ERR_TIMEOUT', `${attempt.transport.name} did not connect in time`);
 }

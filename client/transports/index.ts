@@ -33,10 +33,19 @@ export interface TransportSession {
   failed(error: PushClientError): void;
 }
 
+/**
+ * What a transport needs to reach a push server on another origin: `'cors'` (the server's CORS
+ * allow-list, or else the proxy), `'origin'` (WebSocket: the server's Origin check, else the
+ * proxy), `'any'` (JSONP: nothing).
+ */
+export type Reach = 'cors' | 'origin' | 'any';
+
 /** The browser half of a transport. */
 export interface ClientTransport {
   /** The registry key, also the URL segment under `base`. */
   readonly name: string;
+  /** What it needs to go cross-origin. Default: `'cors'`. */
+  readonly reach?: Reach;
   /** Whether this transport can run with these globals (for example, it needs `EventSource`). */
   supported(globals: ClientGlobals): boolean;
   /** Starts delivering; returns a function that stops for good and aborts any request. */
@@ -48,16 +57,10 @@ export const transports: Readonly<Record<string, ClientTransport>> = {
   [longPoll.name]: longPoll,
 };
 
-/** The first of `names` that is registered and supported, or `undefined`. */
-export function pickTransport(
-  names: readonly string[],
-  globals: ClientGlobals,
-): ClientTransport | undefined {
-  for (const name of names) {
-    const transport = Object.prototype.hasOwnProperty.call(transports, name)
-      ? transports[name]
-      : undefined;
-    if (transport?.supported(globals)) return transport;
-  }
-  return undefined;
+/** The registered and supported transports among `names`, in that order; unknown names are skipped. */
+export function usableTransports(names: readonly string[], globals: ClientGlobals): ClientTransport[] {
+  return names.flatMap((name) => {
+    const transport = Object.prototype.hasOwnProperty.call(transports, name) ? transports[name] : undefined;
+    return transport?.supported(globals) === true ? [transport] : [];
+  });
 }
