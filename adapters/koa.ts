@@ -16,6 +16,7 @@ import type { RouteRenderer } from '../core/serialize.ts';
 import type { Transport } from '../core/transport.ts';
 import type { Change, PushContext, Row } from '../core/types.ts';
 import { longPoll } from '../transports/long-poll.ts';
+import { proxy as proxyMiddleware, type ProxyOptions } from './proxy.ts';
 
 const debug = createDebug('serverpush:koa');
 
@@ -37,6 +38,20 @@ export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewe
    * the Origin check for WebSocket upgrades. JSONP needs no entry. Default: none.
    */
   readonly origins?: readonly string[] | undefined;
+  /**
+   * Where browsers reach the push endpoints, when a push server on another port or host serves them
+   * (`'http://127.0.0.1:8013/serverpush'`), or a function of the page request that returns it.
+   * Pages load the client and connect there; when the app also mounts `push.proxy()`, the page
+   * tag names the proxy too, for transports that cannot go cross-origin. Default: the prefix on
+   * the page's own origin.
+   */
+  readonly endpoint?: string | ((ctx: Koa.Context) => string) | undefined;
+}
+
+/** Options of `tag()`. */
+export interface TagOptions {
+  /** The transports this page may use, in order; each must be offered. Default: all offered. */
+  readonly transports?: readonly string[] | undefined;
 }
 
 /** What a page handler finds in `ctx.state.serverpush`. */
@@ -46,7 +61,7 @@ export interface PageHelper {
   /** The signed page token; signed on first read. */
   readonly token: string;
   /** The `<script>` tag that loads the client with this page's token. */
-  tag(): string;
+  tag(options?: TagOptions): string;
 }
 
 /** What a route handler finds in `ctx.state.serverpush` when the push side re-renders it. */
@@ -72,6 +87,12 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
    * prefix on `server`. Returns a function that detaches them.
    */
   attach(server: Server): () => void;
+  /**
+   * Middleware for the app's own origin that forwards the prefix to a push server elsewhere, for
+   * browsers that cannot reach it cross-origin. Pages then name the proxy in their tag. See
+   * `adapters/proxy.ts`.
+   */
+  proxy(options: Omit<ProxyOptions, 'prefix'>): Koa.Middleware;
 }
 
 /**
@@ -106,7 +127,13 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
   let app: Koa | undefined;
   const routes: RouteTable = { match: (path) => matchRoute(router, path), render: renderer(router, () => (app ??= new Koa())) };
   const push = createCorePush<Viewer>({ ...options, transports: options.transports ?? [longPoll()], routes });
-  const transportNames = push.transports.map((transport) => transport.name).join(',');
+  const offered = push.transports.map((transport) => transport.name);
+  const endpoint = options.endpoint ?? prefix;
+  if (typeof endpoint === 'string' && !/^(https?:\/\/[^/?#]+)?(\/[\w.~-]+)+$/.test(endpoint)) {
+    throw new TypeError('The `endpoint` option must be a path or an http(s) URL without a trailing slash, query or fragment');
+  }
+  if (typeof endpoint !== 'string' && typeof endpoint !== 'function') throw new TypeError('The `endpoint` option must be a string or a function');
+  let proxied = false;
   const byPath = new Map(push.transports.map((transport) => [`${prefix}/${transport.name}`, transport]));
 
   function middleware(): Koa.Middleware {
@@ -127,8 +154,15 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
           });
           return token;
         },
-        tag() {
-          return `<script src="${attribute(`${prefix}/client.js`)}" data-serverpush data-token="${attribute(this.token)}" data-base="${attribute(prefix)}" data-transports="${attribute(transportNames)}" defer></script>`;
+        tag(tagOptions = {}) {
+          const names = tagOptions.transports ?? offered;
+          for (const name of names) {
+            if (!offered.includes(name)) throw new TypeError(`tag(): transport "${name}" is not offered; offered: ${offered.join(', ')}`);
+          }
+          const base = typeof endpoint === 'string' ? endpoint : endpoint(ctx);
+          const crossOrigin = /^https?:/.test(base) && new URL(base).origin !== ctx.origin;
+          const proxy = crossOrigin && proxied ? ` data-proxy="${attribute(prefix)}"` : '';
+          return `<script src="${attribute(`${base}/client.js`)}" data-serverpush data-token="${attribute(this.token)}" data-base="${attribute(base)}"${proxy} data-transports="${attribute(names.join(','))}" defer></script>`;
         },
       };
       ctx.state['serverpush'] = helper;
@@ -207,7 +241,13 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
     return () => server.off('upgrade', serverOnUpgrade);
   }
 
-  return Object.assign(push, { prefix, middleware, routes: routesMiddleware, attach });
+  function proxy(proxyOptions: Omit<ProxyOptions, 'prefix'>): Koa.Middleware {
+    const middleware = proxyMiddleware({ ...proxyOptions, prefix });
+    proxied = true;
+    return middleware;
+  }
+
+  return Object.assign(push, { prefix, middleware, routes: routesMiddleware, attach, proxy });
 }
 
 /** Answers an upgrade request with a plain HTTP error and closes the socket. */

@@ -1,5 +1,5 @@
 // The classic-script entry (`serverpush.js`): connects with the settings of its own page tag,
-// `<script src="…" data-serverpush data-token="…" data-base="…" data-transports="…">`, and
+// `<script src="…" data-serverpush data-token="…" data-base="…" data-proxy="…" data-transports="…">`, and
 // sets `window.serverpush` to the client. The built script calls `start()`; tests call it with
 // jsdom globals.
 
@@ -31,10 +31,12 @@ export function start(globals: GlobalsOptions = {}): PushClient {
     throw new TypeError('serverpush: the page has no <script data-serverpush data-token="…"> tag');
   }
   const base = script.getAttribute('data-base');
+  const proxy = script.getAttribute('data-proxy');
   const transports = script.getAttribute('data-transports');
   const client = connect({
     token,
     ...(base ? { base } : {}),
+    ...(proxy ? { proxy } : {}),
     ...(transports ? { transports: splitNames(transports) } : {}),
     globals,
   });

@@ -14,6 +14,10 @@ export const errorCodes = {
   SERVERPUSH_ERR_ORIGIN: 403,
   /** The push instance is closed. */
   SERVERPUSH_ERR_CLOSED: 503,
+  /** The same-origin proxy cannot reach the push server, or cannot forward its answer. */
+  SERVERPUSH_ERR_PROXY: 502,
+  /** The push server sent nothing for the proxy's `timeoutMs`. */
+  SERVERPUSH_ERR_PROXY_TIMEOUT: 504,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
