@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { IncomingMessage, ServerResponse, STATUS_CODES, type Server } from 'node:http';
 import { Socket } from 'node:net';
-import { Readable, type Duplex } from 'node:stream';
+import { pipeline, Readable, type Duplex } from 'node:stream';
 import type Router from '@koa/router';
 import createDebug from 'debug';
 import Koa from 'koa';
@@ -216,7 +216,17 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
       ctx.status = response.status;
       ctx.set(response.headers);
       const { body } = response;
-      ctx.body = body === null ? null : typeof body === 'string' ? body : Readable.from(body);
+      if (body === null || typeof body === 'string') {
+        ctx.body = body;
+        return;
+      }
+      // A stream (SSE) ends when its client leaves, which Koa would log as an error; piping it here
+      // also keeps compression middleware from buffering it.
+      ctx.respond = false;
+      ctx.res.flushHeaders();
+      pipeline(Readable.from(body), ctx.res, (error) => {
+        if (error !== undefined && error !== null && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') debug('stream failed: %O', error);
+      });
     };
   }
 

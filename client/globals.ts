@@ -21,6 +21,7 @@ export interface ClientWindow {
   readonly fetch?: typeof fetch | undefined;
   readonly XMLHttpRequest?: typeof XMLHttpRequest | undefined;
   readonly AbortController?: typeof AbortController | undefined;
+  readonly EventSource?: typeof EventSource | undefined;
   readonly reportError?: ((error: unknown) => void) | undefined;
   /** Where the client remembers the transport that worked, for the browser session. */
   readonly sessionStorage?: Pick<Storage, 'getItem' | 'setItem'> | undefined;
@@ -37,6 +38,8 @@ export interface ClientGlobals {
   readonly XMLHttpRequest: typeof XMLHttpRequest | undefined;
   /** Paired with `fetch`: a `fetch` whose requests cannot be aborted is not used. */
   readonly AbortController: typeof AbortController | undefined;
+  /** `undefined` when absent; the `sse` transport is then not used. */
+  readonly EventSource: typeof EventSource | undefined;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
   /** A number in [0, 1), as `Math.random()`. */
@@ -67,6 +70,7 @@ export function resolveGlobals(options: GlobalsOptions = {}): ClientGlobals {
     fetch: 'fetch' in options ? options.fetch : win.fetch?.bind(win),
     XMLHttpRequest: 'XMLHttpRequest' in options ? options.XMLHttpRequest : win.XMLHttpRequest,
     AbortController: 'AbortController' in options ? options.AbortController : win.AbortController,
+    EventSource: 'EventSource' in options ? options.EventSource : win.EventSource,
     setTimeout,
     clearTimeout: options.clearTimeout ?? ((handle) => win.clearTimeout(handle as number)),
     random: options.random ?? Math.random,

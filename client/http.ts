@@ -20,15 +20,16 @@ export function canGet(globals: ClientGlobals): boolean {
 }
 
 /**
- * Sends `GET url`. Cookies go along only to the page's own origin (`credentials: 'same-origin'`,
- * the XHR default); the page token, not a cookie, says who the viewer is.
+ * Sends `GET url` with credentials, also cross-origin (where the push server's `origins` allow-list
+ * must name the page's origin): the page token says who the viewer is, and cookies let an app bind
+ * the token to its session.
  */
 export function get(globals: ClientGlobals, url: string): HttpRequest {
   const { fetch, AbortController } = globals;
   if (fetch !== undefined && AbortController !== undefined) {
     const controller = new AbortController();
     const response = fetch(url, {
-      credentials: 'same-origin',
+      credentials: 'include',
       cache: 'no-store',
       signal: controller.signal,
     }).then(async (res) => ({ status: res.status, text: await res.text() }));
@@ -52,6 +53,7 @@ function xhrGet(globals: ClientGlobals, url: string): HttpRequest {
     xhr.onabort = () => reject(new TypeError('aborted'));
   });
   xhr.open('GET', url, true);
+  xhr.withCredentials = true;
   xhr.send();
   return { response, abort: () => xhr.abort() };
 }

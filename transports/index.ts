@@ -2,13 +2,16 @@
 // client half in client/transports/.
 
 import { longPoll } from './long-poll.ts';
+import { sse } from './sse.ts';
 
 export { longPoll, type LongPollOptions } from './long-poll.ts';
+export { sse, type SseOptions } from './sse.ts';
 export type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
 
 /** Factories by transport name, for configuration by name (`['long-poll']`). */
 export const transports = {
   'long-poll': longPoll,
+  sse,
 } as const;
 
 /** The name of a registered transport. */

@@ -13,6 +13,7 @@ import type { Backoff } from '../backoff.ts';
 import type { PushClientError } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { longPoll } from './long-poll.ts';
+import { sse } from './sse.ts';
 
 /** What a transport is given when the client opens it. */
 export interface TransportSession {
@@ -55,6 +56,7 @@ export interface ClientTransport {
 /** Every client transport, by name. */
 export const transports: Readonly<Record<string, ClientTransport>> = {
   [longPoll.name]: longPoll,
+  [sse.name]: sse,
 };
 
 /** The registered and supported transports among `names`, in that order; unknown names are skipped. */

@@ -1,0 +1,201 @@
+// The Server-Sent Events transport, browser half: an EventSource, which reconnects by itself and
+// resends the last event id; when it gives up, one plain GET of the same URL finds out why, since
+// an EventSource never shows an error status or body. See docs/protocol.md, "Server-Sent Events".
+
+import { backoffDelay } from '../backoff.ts';
+import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
+import type { ClientGlobals } from '../globals.ts';
+import { canGet } from '../http.ts';
+import type { ClientTransport, TransportSession } from './index.ts';
+
+/** Network errors in a row, each retried by the browser itself, before the client takes over. */
+const interruptionsBeforeProbe = 3;
+
+/**
+ * Times in a row the probe finds the server serving the stream while EventSource keeps failing to
+ * open it (something in this browser or network stops it) before the transport gives up.
+ */
+const refusalsBeforeGivingUp = 3;
+
+/** Server-Sent Events over `EventSource`, for browsers that have one. */
+export const sse: ClientTransport = {
+  name: 'sse',
+  supported: (globals) => eventSourceOf(globals) !== undefined && canGet(globals),
+  open: openSse,
+};
+
+function eventSourceOf(globals: ClientGlobals): typeof EventSource | undefined {
+  return globals.EventSource;
+}
+
+function noEventSource(): never {
+  throw new TypeError('sse: there is no EventSource in these globals');
+}
+
+function openSse(session: TransportSession): () => void {
+  const { globals } = session;
+  const EventSourceClass = eventSourceOf(globals) ?? noEventSource();
+  // Same-origin requests carry cookies anyway; cross-origin ones only with credentials.
+  const withCredentials = originOf(session.url) !== originOf(globals.document.URL);
+  let stopped = false;
+  let source: EventSource | undefined;
+  let timer: unknown;
+  let abortProbe: (() => void) | undefined;
+  /** Attempts in a row that ended without opening: the backoff's exponent. */
+  let failures = 0;
+  let interruptions = 0;
+  let refusals = 0;
+
+  function start(): void {
+    timer = undefined;
+    const current = new EventSourceClass(streamUrl(session), withCredentials ? { withCredentials } : undefined);
+    source = current;
+    current.onopen = () => {
+      if (current !== source) return;
+      failures = interruptions = refusals = 0;
+      session.connected();
+    };
+    current.onmessage = (event: MessageEvent<unknown>) => {
+      if (current === source) sourceOnMessage(event.data);
+    };
+    current.onerror = () => {
+      if (current === source) sourceOnError(current);
+    };
+  }
+
+  function sourceOnMessage(data: unknown): void {
+    const body = typeof data === 'string' ? parseJson(data) : undefined;
+    const messages = isObject(body) ? body['messages'] : undefined;
+    if (Array.isArray(messages)) return session.receive(messages);
+    // An error after the stream started: `{ status, error }`, as a long-poll response would say it.
+    if (isObject(body) && isObject(body['error'])) {
+      const status = typeof body['status'] === 'number' ? body['status'] : 500;
+      return giveUpOrRetry(errorFromResponse(status, data as string), status);
+    }
+    giveUpOrRetry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent an event without messages', 200), 200);
+  }
+
+  function sourceOnError(current: EventSource): void {
+    // CONNECTING: the stream broke and the browser reconnects by itself, with Last-Event-ID.
+    if (current.readyState === current.CONNECTING && interruptions < interruptionsBeforeProbe) {
+      interruptions += 1;
+      session.retrying(new PushClientError('SERVERPUSH_ERR_NETWORK', 'the event stream was interrupted'));
+      return;
+    }
+    // CLOSED: the browser gave up (an error status, or not an event stream) without saying why;
+    // or it keeps failing, and waiting longer between tries is kinder to a server in trouble.
+    closeSource();
+    const probe = probeStream(globals, streamUrl(session), withCredentials);
+    abortProbe = probe.abort;
+    probe.response.then(probeOnResponse, probeOnError);
+  }
+
+  function probeOnResponse({ status, type, text }: ProbeResult): void {
+    if (stopped) return;
+    abortProbe = undefined;
+    if (status >= 200 && status < 300 && !type.startsWith('text/event-stream')) {
+      return retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', `the server answered ${status} without an event stream`, status));
+    }
+    if (status >= 200 && status < 300) {
+      refusals += 1;
+      if (refusals < refusalsBeforeGivingUp) return retry(new PushClientError('SERVERPUSH_ERR_NETWORK', 'the event stream failed to open'));
+      return session.failed(
+        new PushClientError('SERVERPUSH_ERR_NO_TRANSPORT', `EventSource failed to open the event stream ${refusals} times, though the server serves it`, status),
+      );
+    }
+    giveUpOrRetry(errorFromResponse(status, text), status);
+  }
+
+  function probeOnError(cause: unknown): void {
+    if (stopped) return;
+    abortProbe = undefined;
+    retry(new PushClientError('SERVERPUSH_ERR_NETWORK', 'the request failed without a response', undefined, cause));
+  }
+
+  /** A 4xx cannot succeed by retrying: stop, with the server's code. Anything else: retry later. */
+  function giveUpOrRetry(error: PushClientError, status: number): void {
+    closeSource();
+    if (status >= 400 && status < 500) return session.failed(error);
+    retry(error);
+  }
+
+  function retry(error: PushClientError): void {
+    closeSource();
+    session.retrying(error);
+    if (stopped) return;
+    timer = globals.setTimeout(start, backoffDelay(session.backoff, failures, globals.random));
+    failures += 1;
+  }
+
+  function closeSource(): void {
+    source?.close();
+    source = undefined;
+  }
+
+  start();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) globals.clearTimeout(timer);
+    closeSource();
+    abortProbe?.();
+  };
+}
+
+function streamUrl(session: TransportSession): string {
+  const cursor = session.cursor();
+  const query = `token=${encodeURIComponent(session.token)}`;
+  return `${session.url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the probe learned: the status, the content type, and the body of an error. */
+interface ProbeResult {
+  readonly status: number;
+  readonly type: string;
+  readonly text: string;
+}
+
+/**
+ * GETs the stream's URL as EventSource would, reading the body of an error but leaving a stream
+ * as soon as its headers arrive. Rejects on a network error or after `abort()`.
+ */
+function probeStream(globals: ClientGlobals, url: string, withCredentials: boolean): { response: Promise<ProbeResult>; abort(): void } {
+  const { fetch, AbortController, XMLHttpRequest: XHR } = globals;
+  const accept = { Accept: 'text/event-stream' };
+  if (fetch !== undefined && AbortController !== undefined) {
+    const controller = new AbortController();
+    const credentials = withCredentials ? 'include' : 'same-origin';
+    const response = fetch(url, { credentials, cache: 'no-store', headers: accept, signal: controller.signal }).then(async (res) => {
+      const type = res.headers.get('Content-Type') ?? '';
+      if (!res.ok) return { status: res.status, type, text: await res.text() };
+      controller.abort();
+      return { status: res.status, type, text: '' };
+    });
+    return { response, abort: () => controller.abort() };
+  }
+  if (XHR === undefined) throw new TypeError('neither fetch nor XMLHttpRequest is available');
+  const xhr = new XHR();
+  const result = (text: string) => ({ status: xhr.status, type: xhr.getResponseHeader('Content-Type') ?? '', text });
+  const response = new Promise<ProbeResult>((resolve, reject) => {
+    xhr.onreadystatechange = () => {
+      if (xhr.readyState !== xhr.HEADERS_RECEIVED || xhr.status < 200 || xhr.status >= 300) return;
+      resolve(result(''));
+      xhr.abort();
+    };
+    xhr.onload = () => resolve(result(xhr.responseText));
+    xhr.onerror = () => reject(new TypeError('network error'));
+    xhr.onabort = () => reject(new TypeError('aborted'));
+  });
+  xhr.open('GET', url, true);
+  xhr.withCredentials = withCredentials;
+  xhr.setRequestHeader('Accept', accept.Accept);
+  xhr.send();
+  return { response, abort: () => xhr.abort() };
+}
