@@ -262,6 +262,9 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
 
 /** Answers an upgrade request with a plain HTTP error and closes the socket. */
 function refuseUpgrade(socket: Duplex, status: number, message: string) {
+  // Node takes its own error listener off a socket before emitting 'upgrade': without one, a client
+  // resetting the connection now would be an uncaught exception.
+  socket.on('error', (error) => debug('refused upgrade: %s', error.message));
   const body = JSON.stringify({ error: { code: status === 403 ? 'SERVERPUSH_ERR_ORIGIN' : 'SERVERPUSH_ERR_BAD_REQUEST', message } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

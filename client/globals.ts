@@ -22,6 +22,7 @@ export interface ClientWindow {
   readonly XMLHttpRequest?: typeof XMLHttpRequest | undefined;
   readonly AbortController?: typeof AbortController | undefined;
   readonly EventSource?: typeof EventSource | undefined;
+  readonly WebSocket?: typeof WebSocket | undefined;
   readonly reportError?: ((error: unknown) => void) | undefined;
   /** Where the client remembers the transport that worked, for the browser session. */
   readonly sessionStorage?: Pick<Storage, 'getItem' | 'setItem'> | undefined;
@@ -40,6 +41,8 @@ export interface ClientGlobals {
   readonly AbortController: typeof AbortController | undefined;
   /** `undefined` when absent; the `sse` transport is then not used. */
   readonly EventSource: typeof EventSource | undefined;
+  /** `undefined` when absent; the `websocket` transport is then not used. */
+  readonly WebSocket: typeof WebSocket | undefined;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
   /** A number in [0, 1), as `Math.random()`. */
@@ -71,6 +74,7 @@ export function resolveGlobals(options: GlobalsOptions = {}): ClientGlobals {
     XMLHttpRequest: 'XMLHttpRequest' in options ? options.XMLHttpRequest : win.XMLHttpRequest,
     AbortController: 'AbortController' in options ? options.AbortController : win.AbortController,
     EventSource: 'EventSource' in options ? options.EventSource : win.EventSource,
+    WebSocket: 'WebSocket' in options ? options.WebSocket : win.WebSocket,
     setTimeout,
     clearTimeout: options.clearTimeout ?? ((handle) => win.clearTimeout(handle as number)),
     random: options.random ?? Math.random,

@@ -218,6 +218,7 @@ export function connect(options: PushClientOptions): PushClient {
 
   function open(attempt: Attempt): void {
     let connectedOnce = false;
+    let connectedAt = 0;
     let deaths = 0;
     // Waiting only makes sense when there is another transport to move to.
     if (attempts.length > 1) connectTimer = globals.setTimeout(() => fallBack(timeoutError(attempt)), connectTimeoutMs);
@@ -232,13 +233,15 @@ export function connect(options: PushClientOptions): PushClient {
         globals.clearTimeout(connectTimer);
         if (!connectedOnce) rememberAttempt(globals, attempt);
         connectedOnce = true;
-        deaths = 0;
+        connectedAt = Date.now();
         rounds = 0;
         setState('connected');
       },
       retrying(error) {
         setState('reconnecting', error);
-        deaths += 1;
+        // A connection that lived a while and then died counts once; one that dies as soon as it
+        // opens (a proxy that cuts it) keeps counting, so the client moves on.
+        deaths = Date.now() - connectedAt > connectTimeoutMs ? 1 : deaths + 1;
         if (!connectedOnce || deaths >= deathsBeforeFallback) fallBack(error);
       },
       failed: (error) => stop(error),

@@ -1,5 +1,6 @@
 // The transport registry: each name is the URL segment under the push prefix and the name of the
-// client half in client/transports/.
+// client half in client/transports/. WebSocket is not in it: it needs the optional `ws` package, so
+// it has an entry of its own (`serverpush/transports/websocket`) that only its users load.
 
 import { longPoll } from './long-poll.ts';
 import { sse } from './sse.ts';

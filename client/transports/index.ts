@@ -14,6 +14,7 @@ import type { PushClientError } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { longPoll } from './long-poll.ts';
 import { sse } from './sse.ts';
+import { websocket } from './websocket.ts';
 
 /** What a transport is given when the client opens it. */
 export interface TransportSession {
@@ -57,6 +58,7 @@ export interface ClientTransport {
 export const transports: Readonly<Record<string, ClientTransport>> = {
   [longPoll.name]: longPoll,
   [sse.name]: sse,
+  [websocket.name]: websocket,
 };
 
 /** The registered and supported transports among `names`, in that order; unknown names are skipped. */

@@ -161,3 +161,22 @@ test('createPush() from the Koa adapter rejects bad options naming them', (t) =>
     message: 'The `prefix` option must be a path like "/serverpush", without a trailing slash',
   });
 });
+
+test('attach() survives a client that resets the connection after its upgrade was refused', async (t) => {
+  const { connect } = await import('node:net');
+  const router = new Router();
+  const push = createPush({ secret, router });
+  t.teardown(() => push.close());
+  const { url, server } = await listen(t, new Koa().use(push.routes()).callback());
+  push.attach(server);
+  const { port } = new URL(url);
+  for (const [path, origin] of [['/elsewhere', ''], ['/serverpush/long-poll', 'Origin: http://evil.example\r\n']] as const) {
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${origin}\r\n`);
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.resetAndDestroy();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.is((await fetch(`${url}/serverpush/long-poll`)).status, 401, 'the server is still up');
+});

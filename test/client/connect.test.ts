@@ -21,9 +21,11 @@ async function setup(
 ): Promise<Setup> {
   const server = await createPushServerDouble(t);
   const window = createPage(t, { url: `${server.origin}/page`, jquery: options.jquery ?? false });
+  // The server double speaks long-poll only; negotiation is tested in negotiate.test.ts.
   const client = connect({
     token: 'TOKEN',
     base: server.base,
+    transports: ['long-poll'],
     globals: pageGlobals(window, options.globals),
   });
   t.teardown(() => client.close());
@@ -235,7 +237,7 @@ test('connect() skips transport names it does not know and those the browser can
 test('connect() resolves a relative base against the page', async (t) => {
   const server = await createPushServerDouble(t);
   const window = createPage(t, { url: `${server.origin}/some/page?x=1` });
-  const client = connect({ token: 'a.b', base: '/serverpush/', globals: pageGlobals(window) });
+  const client = connect({ token: 'a.b', base: '/serverpush/', transports: ['long-poll'], globals: pageGlobals(window) });
   t.teardown(() => client.close());
   t.is((await server.poll(0)).token, 'a.b');
 });

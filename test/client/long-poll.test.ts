@@ -29,6 +29,7 @@ for (const [via, viaGlobals] of ways) {
     const client = connect({
       token: 'TO+KEN/=',
       base: server.base,
+      transports: ['long-poll'],
       backoff: { initialMs: 40, maxMs: 100 },
       globals: pageGlobals(window, { ...viaGlobals, ...globals }),
     });

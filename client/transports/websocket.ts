@@ -1,0 +1,135 @@
+// The WebSocket transport, browser half: one socket, each text frame a batch of messages, the close
+// code saying whether to reconnect. See docs/protocol.md, "WebSocket".
+
+import { backoffDelay } from '../backoff.ts';
+import { PushClientError, isObject, parseJson } from '../errors.ts';
+import type { ClientGlobals } from '../globals.ts';
+import type { ClientTransport, TransportSession } from './index.ts';
+
+/** The part of a browser `WebSocket` this transport uses; `ws`'s WebSocket fits too. */
+interface SocketLike {
+  onopen: ((event: Event) => void) | null;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onclose: ((event: CloseEvent) => void) | null;
+  onerror: ((event: Event) => void) | null;
+  close(code?: number, reason?: string): void;
+}
+
+type SocketConstructor = new (url: string) => SocketLike;
+
+/** WebSocket over the page's `WebSocket` constructor. */
+export const websocket: ClientTransport = {
+  name: 'websocket',
+  // Browsers send Origin on a WebSocket handshake and skip CORS: the server's Origin check decides.
+  reach: 'origin',
+  supported: (globals) => socketConstructor(globals) !== undefined,
+  open: openWebSocket,
+};
+
+function socketConstructor(globals: ClientGlobals): SocketConstructor | undefined {
+  return typeof globals.WebSocket === 'function' ? globals.WebSocket : undefined;
+}
+
+function openWebSocket(session: TransportSession): () => void {
+  const { globals, backoff } = session;
+  let stopped = false;
+  let failures = 0;
+  let socket: SocketLike | undefined;
+  let openedAt = 0;
+  let timer: unknown;
+
+  function connect(): void {
+    timer = undefined;
+    const WebSocket = socketConstructor(globals);
+    if (WebSocket === undefined) {
+      return session.failed(new PushClientError('SERVERPUSH_ERR_NO_TRANSPORT', 'WebSocket is not available'));
+    }
+    try {
+      socket = new WebSocket(socketUrl(session));
+    } catch (cause) {
+      // A malformed URL or one the page may not open (mixed content): retrying cannot help.
+      return session.failed(
+        new PushClientError('SERVERPUSH_ERR_NETWORK', 'the WebSocket could not be opened', undefined, cause),
+      );
+    }
+    socket.onopen = socketOnOpen;
+    socket.onmessage = socketOnMessage;
+    socket.onclose = socketOnClose;
+    // Every error is followed by a close event, which says what happened.
+    socket.onerror = ignore;
+  }
+
+  function socketOnOpen(): void {
+    openedAt = Date.now();
+    session.connected();
+  }
+
+  function socketOnMessage(event: MessageEvent): void {
+    const body = typeof event.data === 'string' ? parseJson(event.data) : undefined;
+    const messages = isObject(body) ? body['messages'] : undefined;
+    if (!Array.isArray(messages)) {
+      drop();
+      return retry(
+        new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent a frame without messages'),
+      );
+    }
+    failures = 0;
+    if (messages.length > 0) session.receive(messages);
+  }
+
+  function socketOnClose(event: CloseEvent): void {
+    socket = undefined;
+    if (stopped) return;
+    // A connection that stayed up as long as the longest wait was a good one: start over.
+    if (openedAt > 0 && Date.now() - openedAt >= backoff.maxMs) failures = 0;
+    openedAt = 0;
+    const error = errorFromClose(event.code, event.reason);
+    if (event.code >= 4400 && event.code <= 4499) return session.failed(error);
+    retry(error);
+  }
+
+  /** Closes the socket without hearing about it again. */
+  function drop(): void {
+    if (socket === undefined) return;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    socket.close();
+    socket = undefined;
+  }
+
+  function retry(error: PushClientError): void {
+    session.retrying(error);
+    if (stopped) return;
+    timer = globals.setTimeout(connect, backoffDelay(backoff, failures, globals.random));
+    failures += 1;
+  }
+
+  connect();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) globals.clearTimeout(timer);
+    drop();
+  };
+}
+
+function ignore(): void {}
+
+function socketUrl(session: TransportSession): string {
+  const cursor = session.cursor();
+  const query = `token=${encodeURIComponent(session.token)}`;
+  // http: becomes ws:, https: becomes wss:.
+  const url = session.url.replace(/^http/, 'ws');
+  return `${url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+}
+
+const closeReason = /^(SERVERPUSH_ERR_[A-Z0-9_]+): (.*)$/s;
+
+/**
+ * The error a close stands for: the server's `CODE: message` reason when it has one (with
+ * `status` = code − 4000 for codes 4000–4999), else `SERVERPUSH_ERR_NETWORK`.
+ */
+function errorFromClose(code: number, reason: string): PushClientError {
+  const status = code >= 4000 && code <= 4999 ? code - 4000 : undefined;
+  const match = closeReason.exec(reason);
+  if (match !== null) return new PushClientError(match[1]!, match[2]!, status);
+  return new PushClientError('SERVERPUSH_ERR_NETWORK', `the connection closed (code ${code})`, status);
+}
