@@ -1,17 +1,20 @@
-// `npm run demo`: the counter demo on sqlite, one process, long-poll. Honours PORT and HOST.
+// `npm run demo`: the counter demo on sqlite. `npm run demo -- --split` runs the seed's shape: the
+// app on PORT, the push endpoints on PUSH_PORT, no CORS, the app's origin proxying to the push port.
 
 import { createDemo } from './app.ts';
 
+const split = process.argv.includes('--split');
 const port = Number(process.env['PORT'] ?? 3000);
-const host = process.env['HOST'] ?? '127.0.0.1';
-const demo = await createDemo({ filename: process.env['DEMO_DB'] ?? 'demo.sqlite' });
-const server = demo.app.listen(port, host, () => {
-  console.log(`serverpush counter demo: http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/`);
+const demo = await createDemo({ filename: process.env['DEMO_DB'] ?? 'demo.sqlite', split });
+const { url, pushUrl } = await demo.listen({
+  host: process.env['HOST'] ?? '127.0.0.1',
+  port,
+  pushPort: Number(process.env['PUSH_PORT'] ?? port + 1),
 });
+console.log(`serverpush counter demo: ${url}`);
+if (pushUrl !== undefined) console.log(`push endpoints (split ports, no CORS): ${pushUrl}/serverpush`);
 
 function stop() {
-  server.close();
-  server.closeAllConnections();
   void demo.close().then(() => process.exit(0));
 }
 process.once('SIGINT', stop);

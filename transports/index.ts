@@ -2,9 +2,11 @@
 // client half in client/transports/. WebSocket is not in it: it needs the optional `ws` package, so
 // it has an entry of its own (`serverpush/transports/websocket`) that only its users load.
 
+import { jsonp } from './jsonp.ts';
 import { longPoll } from './long-poll.ts';
 import { sse } from './sse.ts';
 
+export { jsonp, type JsonpOptions } from './jsonp.ts';
 export { longPoll, type LongPollOptions } from './long-poll.ts';
 export { sse, type SseOptions } from './sse.ts';
 export type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
@@ -12,6 +14,7 @@ export type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core
 /** Factories by transport name, for configuration by name (`['long-poll']`). */
 export const transports = {
   'long-poll': longPoll,
+  jsonp,
   sse,
 } as const;
 

@@ -1,8 +1,10 @@
 // Long-poll: a GET that is answered at once when messages wait, else held up to `timeoutMs` and
 // answered 204. The client polls again at once with the cursor of the last message it received.
+// `answerPoll()` is the poll itself, shared with JSONP, which frames the same answers as a script.
 
 import { positiveInteger } from '../core/memory-log.ts';
 import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
+import type { Message } from '../core/types.ts';
 import { errorResponse, json } from './respond.ts';
 
 /** Options of `longPoll()`. */
@@ -10,6 +12,19 @@ export interface LongPollOptions {
   /** How long a poll is held when nothing is waiting, in ms. Default: `25_000`. */
   readonly timeoutMs?: number;
 }
+
+/** How a polling transport writes its answers: long-poll as JSON, JSONP as a script. */
+export interface PollFraming {
+  /** The answer carrying one poll's messages: none when the hold ran out. */
+  messages(messages: readonly Message[]): PushResponse;
+  /** The answer for a poll that failed, given the JSON error response `errorResponse()` made. */
+  error(response: PushResponse): PushResponse;
+}
+
+const jsonFraming: PollFraming = {
+  messages: (messages) => (messages.length === 0 ? { status: 204, headers: { 'Cache-Control': 'no-store' }, body: null } : json(200, { messages })),
+  error: (response) => response,
+};
 
 /**
  * The long-poll transport: `GET {prefix}/long-poll?token=…&cursor=…`.
@@ -21,20 +36,26 @@ export function longPoll(options: LongPollOptions = {}): Transport {
   const timeoutMs = positiveInteger(options.timeoutMs ?? 25_000, 'timeoutMs');
   return {
     name: 'long-poll',
-    async handle(request: PushRequest, push: PushEndpoint): Promise<PushResponse> {
-      if (request.method !== 'GET') {
-        return json(405, { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'long-poll accepts GET only' } }, { Allow: 'GET' });
-      }
-      try {
-        const messages = await push.poll(request.query.get('token') ?? '', request.query.get('cursor') ?? undefined, {
-          waitMs: timeoutMs,
-          signal: request.signal,
-        });
-        if (messages.length === 0) return { status: 204, headers: { 'Cache-Control': 'no-store' }, body: null };
-        return json(200, { messages });
-      } catch (error) {
-        return errorResponse(error);
-      }
-    },
+    handle: (request, push) => answerPoll('long-poll', request, push, timeoutMs, jsonFraming),
   };
+}
+
+/**
+ * Answers one poll of the transport `name`: GET only; the messages after the request's `cursor`
+ * for the page of its `token`, those waiting or else those arriving within `timeoutMs`; written
+ * by `framing`. A client's mistake is answered through `framing.error`, never thrown.
+ */
+export async function answerPoll(name: string, request: PushRequest, push: PushEndpoint, timeoutMs: number, framing: PollFraming): Promise<PushResponse> {
+  if (request.method !== 'GET') {
+    return json(405, { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: `${name} accepts GET only` } }, { Allow: 'GET' });
+  }
+  try {
+    const messages = await push.poll(request.query.get('token') ?? '', request.query.get('cursor') ?? undefined, {
+      waitMs: timeoutMs,
+      signal: request.signal,
+    });
+    return framing.messages(messages);
+  } catch (error) {
+    return framing.error(errorResponse(error));
+  }
 }

@@ -12,6 +12,7 @@
 import type { Backoff } from '../backoff.ts';
 import type { PushClientError } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
+import { jsonp } from './jsonp.ts';
 import { longPoll } from './long-poll.ts';
 import { sse } from './sse.ts';
 import { websocket } from './websocket.ts';
@@ -59,6 +60,7 @@ export const transports: Readonly<Record<string, ClientTransport>> = {
   [longPoll.name]: longPoll,
   [sse.name]: sse,
   [websocket.name]: websocket,
+  [jsonp.name]: jsonp,
 };
 
 /** The registered and supported transports among `names`, in that order; unknown names are skipped. */

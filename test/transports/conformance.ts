@@ -33,7 +33,7 @@ export interface Driver {
 }
 
 /** A push server with every given transport, an update spec for `/items`, and a way to render pages. */
-export async function pushServer(t: ExecutionContext, transports: readonly Transport[], options: { maxCount?: number; origins?: string[] } = {}) {
+export async function pushServer(t: ExecutionContext, transports: readonly Transport[], options: { maxCount?: number; origins?: string[]; attach?: boolean } = {}) {
   const router = new Router();
   const push: KoaPush = createPush({
     secret,
@@ -49,9 +49,10 @@ export async function pushServer(t: ExecutionContext, transports: readonly Trans
   push.updates('items', () => [{ name: 'item', model: 'items', data: { title: 'title' } }]);
   const app = new Koa().use(push.routes()).use(push.middleware()).use(router.routes());
   const { url, server } = await listen(t, app.callback());
-  push.attach(server);
+  if (options.attach !== false) push.attach(server);
   return {
     url,
+    server,
     base: `${url}/serverpush`,
     push,
     /** Renders `/items` and returns its page token. */

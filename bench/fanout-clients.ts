@@ -1,0 +1,125 @@
+// The client side of bench/fanout.ts, in a process of its own: connects N clients of one kind,
+// says "ready", then records the latency of every delivery and prints a JSON summary.
+//
+//   tsx bench/fanout-clients.ts <kind> <url> <clients> <expected changes>
+
+import { io } from 'socket.io-client';
+import WebSocket from 'ws';
+
+const [kind = '', url = '', clientsArg = '0', expectedArg = '0'] = process.argv.slice(2);
+const clients = Number(clientsArg);
+const expected = Number(expectedArg);
+const latencies: number[] = [];
+let received = 0;
+let lastAt = 0;
+const stops: Array<() => void> = [];
+const now = () => performance.timeOrigin + performance.now();
+
+function delivered(payload: { sentAt: number }) {
+  const at = now();
+  latencies.push(at - payload.sentAt);
+  received += 1;
+  lastAt = at;
+  if (received === clients * expected) finish();
+}
+
+function finish() {
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  process.stdout.write(`${JSON.stringify({ received, lastAt, p50: pick(0.5), p99: pick(0.99) })}\n`);
+  for (const stop of stops) stop();
+  setTimeout(() => process.exit(0), 200).unref();
+}
+
+type Batch = { messages: Array<{ cursor?: string; data?: { sentAt: number } }> };
+function onBatch(batch: Batch): string | undefined {
+  let cursor: string | undefined;
+  for (const message of batch.messages) {
+    if (message.data !== undefined) delivered(message.data);
+    if (message.cursor !== undefined) cursor = message.cursor;
+  }
+  return cursor;
+}
+
+async function serverpushClient(token: string): Promise<void> {
+  const base = `${url}/serverpush`;
+  if (kind === 'long-poll') {
+    const controller = new AbortController();
+    stops.push(() => controller.abort());
+    let cursor: string | undefined;
+    let first = true;
+    void (async () => {
+      while (!controller.signal.aborted) {
+        const query = new URLSearchParams(cursor === undefined ? { token } : { token, cursor });
+        const response = await fetch(`${base}/long-poll?${query}`, { signal: controller.signal }).catch(() => undefined);
+        if (response === undefined) return;
+        if (first) (first = false), connected();
+        if (response.status === 200) cursor = onBatch((await response.json()) as Batch) ?? cursor;
+      }
+    })();
+    return;
+  }
+  if (kind === 'sse') {
+    const controller = new AbortController();
+    stops.push(() => controller.abort());
+    const response = await fetch(`${base}/sse?token=${token}`, { signal: controller.signal });
+    connected();
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      const reader = response.body!.getReader();
+      try {
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+          buffer += decoder.decode(chunk.value, { stream: true });
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const event = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = event.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+            if (data !== '') onBatch(JSON.parse(data) as Batch);
+          }
+        }
+      } catch {
+        // aborted at the end
+      }
+    })();
+    return;
+  }
+  if (kind === 'websocket') {
+    const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/websocket?token=${token}`);
+    stops.push(() => socket.terminate());
+    socket.on('message', (frame) => onBatch(JSON.parse(String(frame)) as Batch));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    connected();
+    return;
+  }
+  throw new Error(`unknown kind ${kind}`);
+}
+
+function socketIoClient(transport: 'polling' | 'websocket'): Promise<void> {
+  const socket = io(url, { transports: [transport], forceNew: true, reconnection: false });
+  stops.push(() => socket.close());
+  socket.on('change', (payload: { sentAt: number }) => delivered(payload));
+  return new Promise((resolve) => socket.once('connect', () => (connected(), resolve())));
+}
+
+let ready = 0;
+function connected() {
+  ready += 1;
+  if (ready === clients) process.stdout.write('ready\n');
+}
+
+// Connect in slices so the server is not hit by a thousand handshakes at once.
+for (let start = 0; start < clients; start += 100) {
+  await Promise.all(
+    Array.from({ length: Math.min(100, clients - start) }, async () => {
+      if (kind.startsWith('socket.io-')) return socketIoClient(kind === 'socket.io-polling' ? 'polling' : 'websocket');
+      const token = await (await fetch(`${url}/page`)).text();
+      return serverpushClient(token);
+    }),
+  );
+}
+setTimeout(() => {
+  process.stderr.write(`fanout-clients ${kind}: timed out with ${received} of ${clients * expected}\n`);
+  finish();
+}, 120_000).unref();
