@@ -15,7 +15,9 @@ import { createPush as createCorePush, type Push, type PushOptions, type RouteTa
 import type { RouteRenderer } from '../core/serialize.ts';
 import type { Transport } from '../core/transport.ts';
 import type { Change, PushContext, Row } from '../core/types.ts';
+import { jsonp } from '../transports/jsonp.ts';
 import { longPoll } from '../transports/long-poll.ts';
+import { sse } from '../transports/sse.ts';
 import { proxy as proxyMiddleware, type ProxyOptions } from './proxy.ts';
 
 const debug = createDebug('serverpush:koa');
@@ -97,7 +99,8 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
 
 /**
  * Creates a push instance for a Koa app. Mount `push.routes()` before the router and
- * `push.middleware()` before the page handlers. Default transports: `[longPoll()]`.
+ * `push.middleware()` before the page handlers. Default transports: `[sse(), longPoll(), jsonp()]`;
+ * WebSocket (`serverpush/transports/websocket`) is opt-in, with `push.attach(server)`.
  *
  * @example
  * const router = new Router();
@@ -126,7 +129,7 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
 
   let app: Koa | undefined;
   const routes: RouteTable = { match: (path) => matchRoute(router, path), render: renderer(router, () => (app ??= new Koa())) };
-  const push = createCorePush<Viewer>({ ...options, transports: options.transports ?? [longPoll()], routes });
+  const push = createCorePush<Viewer>({ ...options, transports: options.transports ?? [sse(), longPoll(), jsonp()], routes });
   const offered = push.transports.map((transport) => transport.name);
   const endpoint = options.endpoint ?? prefix;
   if (typeof endpoint === 'string' && !/^(https?:\/\/[^/?#]+)?(\/[\w.~-]+)+$/.test(endpoint)) {
@@ -208,7 +211,8 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
       }
       const controller = new AbortController();
       // The response's close, not the request's: a request emits 'close' once its body is read.
-      ctx.res.once('close', () => controller.abort());
+      // Only a response cut short aborts: aborting builds a DOMException, costly on every poll.
+      ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
       const response = await transport.handle(
         { method: ctx.method, query: new URLSearchParams(ctx.querystring), headers: ctx.headers, signal: controller.signal },
         push,

@@ -3,6 +3,7 @@
 //
 //   tsx bench/fanout-clients.ts <kind> <url> <clients> <expected changes>
 
+import { Agent, get } from 'node:http';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
@@ -13,6 +14,7 @@ const latencies: number[] = [];
 let received = 0;
 let lastAt = 0;
 const stops: Array<() => void> = [];
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
 const now = () => performance.timeOrigin + performance.now();
 
 function delivered(payload: { sentAt: number }) {
@@ -44,19 +46,27 @@ function onBatch(batch: Batch): string | undefined {
 async function serverpushClient(token: string): Promise<void> {
   const base = `${url}/serverpush`;
   if (kind === 'long-poll') {
-    const controller = new AbortController();
-    stops.push(() => controller.abort());
+    // Plain node:http with keep-alive, as socket.io-client's polling uses, so the figures compare
+    // servers rather than HTTP client libraries.
+    let stopped = false;
+    stops.push(() => (stopped = true));
     let cursor: string | undefined;
     let first = true;
-    void (async () => {
-      while (!controller.signal.aborted) {
-        const query = new URLSearchParams(cursor === undefined ? { token } : { token, cursor });
-        const response = await fetch(`${base}/long-poll?${query}`, { signal: controller.signal }).catch(() => undefined);
-        if (response === undefined) return;
-        if (first) (first = false), connected();
-        if (response.status === 200) cursor = onBatch((await response.json()) as Batch) ?? cursor;
-      }
-    })();
+    const poll = () => {
+      if (stopped) return;
+      const query = new URLSearchParams(cursor === undefined ? { token } : { token, cursor });
+      get(`${base}/long-poll?${query}`, { agent }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => {
+          if (first) (first = false), connected();
+          if (response.statusCode === 200) cursor = onBatch(JSON.parse(body) as Batch) ?? cursor;
+          poll();
+        });
+      }).on('error', () => {});
+    };
+    poll();
     return;
   }
   if (kind === 'sse') {

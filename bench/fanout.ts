@@ -3,7 +3,7 @@
 // run in a child process. Two phases per transport: latency (changes spaced out) and throughput (a
 // burst, timed until the last client has the last change).
 //
-//   npm run bench:fanout [-- --clients 1000 --spaced 20 --burst 100]
+//   npm run bench:fanout [-- --clients 1000 --spaced 20 --burst 100 --only long-poll,socket.io-polling]
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,7 +19,9 @@ import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
 
-const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, spaced: { type: 'string', default: '20' }, burst: { type: 'string', default: '100' } } });
+const { values } = parseArgs({
+  options: { clients: { type: 'string', default: '1000' }, spaced: { type: 'string', default: '20' }, burst: { type: 'string', default: '100' }, only: { type: 'string' } },
+});
 const clients = Math.min(Number(values.clients), 2_000);
 const spaced = Math.min(Number(values.spaced), 200);
 const burst = Math.min(Number(values.burst), 1_000);
@@ -98,15 +100,15 @@ const kinds: Array<[string, () => Promise<Target>]> = [
 ];
 console.log(`fan-out to ${clients} clients on one machine (2 cores shared by server and clients)`);
 console.log(`latency: ${spaced} changes 50 ms apart; throughput: a burst of ${burst} changes\n`);
-console.log(`${'transport'.padEnd(22)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'deliveries/s'.padStart(15)}${'delivered'.padStart(12)}`);
-for (const [kind, make] of kinds) {
+console.log(`${'transport'.padEnd(22)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'deliveries/s'.padStart(15)}${'delivered'.padStart(16)}`);
+for (const [kind, make] of kinds.filter(([kind]) => values.only === undefined || values.only.split(',').includes(kind))) {
   const target = await make();
   try {
     const latency = await phase(kind, target, spaced, 50);
     const throughput = await phase(kind, target, burst, 0);
     const perSecond = throughput.received / ((throughput.lastAt - throughput.startedAt) / 1_000);
     const label = kind.startsWith('socket.io') ? kind : `serverpush ${kind}`;
-    console.log(`${label.padEnd(22)}${latency.p50.toFixed(1).padStart(9)}${latency.p99.toFixed(1).padStart(9)}${Math.round(perSecond).toLocaleString('en').padStart(15)}${`${throughput.received}/${clients * burst}`.padStart(12)}`);
+    console.log(`${label.padEnd(22)}${latency.p50.toFixed(1).padStart(9)}${latency.p99.toFixed(1).padStart(9)}${Math.round(perSecond).toLocaleString('en').padStart(15)}${`${throughput.received}/${clients * burst}`.padStart(16)}`);
   } finally {
     await target.close();
   }

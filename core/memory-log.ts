@@ -44,7 +44,18 @@ export function memoryLog(options: MemoryLogOptions = {}): ChangeLog {
 
   const cursorOf = (seq: number) => `${epoch}.${seq.toString(36)}`;
 
+  // Mailboxes compare the same few cursors again and again: remember recent parses.
+  const parsed = new Map<string, number | undefined>();
   function parse(cursor: string): number | undefined {
+    const known = parsed.get(cursor);
+    if (known !== undefined || parsed.has(cursor)) return known;
+    const seq = parseFresh(cursor);
+    if (parsed.size >= 4_096) parsed.clear();
+    parsed.set(cursor, seq);
+    return seq;
+  }
+
+  function parseFresh(cursor: string): number | undefined {
     const match = cursorPattern.exec(cursor);
     if (match === null) {
       throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(cursor.slice(0, 40))} is malformed`);

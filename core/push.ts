@@ -28,7 +28,7 @@ export interface PushOptions<Viewer = unknown> {
   readonly orm?: OrmAdapter | undefined;
   /** The change log. Default: `memoryLog()`. */
   readonly log?: ChangeLog | undefined;
-  /** The transports offered to browsers, in order of preference. Default: `[longPoll()]`. */
+  /** The transports offered to browsers, in order of preference. Default: none (the Koa adapter's default is `[sse(), longPoll(), jsonp()]`). */
   readonly transports?: readonly Transport[] | undefined;
   /** Rebuilds the viewer from the identity in the page token. Default: the identity itself. */
   readonly authenticate?: ((identity: unknown) => Viewer | Promise<Viewer>) | undefined;
