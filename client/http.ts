@@ -1,6 +1,8 @@
-// One abortable GET with `fetch`, or `XMLHttpRequest` where fetch (or AbortController) is absent.
+// One abortable GET with `fetch`, or `XMLHttpRequest` where fetch (or AbortController) is absent; and
+// the URL of a transport endpoint.
 
 import type { ClientGlobals } from './globals.ts';
+import type { TransportSession } from './transports/index.ts';
 
 /** A response read to its end. */
 export interface HttpResult {
@@ -56,4 +58,11 @@ function xhrGet(globals: ClientGlobals, url: string): HttpRequest {
   xhr.withCredentials = true;
   xhr.send();
   return { response, abort: () => xhr.abort() };
+}
+
+/** The transport's endpoint with the token and, once the client has one, the cursor to resume from. */
+export function endpointUrl(session: TransportSession, url: string = session.url): string {
+  const cursor = session.cursor();
+  const query = `token=${encodeURIComponent(session.token)}`;
+  return `${url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
 }

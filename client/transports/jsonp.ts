@@ -9,6 +9,7 @@
 import { backoffDelay } from '../backoff.ts';
 import { PushClientError, errorFromResponse, isObject } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
+import { endpointUrl } from '../http.ts';
 import type { ClientTransport, TransportSession } from './index.ts';
 
 /** The global the callbacks hang from, as `__serverpush_jsonp.c1`: paths stay within 32 characters. */
@@ -40,7 +41,7 @@ function openJsonp(session: TransportSession): () => void {
 
   function poll(): void {
     timer = undefined;
-    cancel = addScript(globals, pollUrl(session), pollOnPayload, retry);
+    cancel = addScript(globals, endpointUrl(session), pollOnPayload, retry);
   }
 
   function pollOnPayload(payload: unknown): void {
@@ -169,8 +170,3 @@ function freeKey(table: Callbacks): string {
   return key;
 }
 
-function pollUrl(session: TransportSession): string {
-  const cursor = session.cursor();
-  const query = `token=${encodeURIComponent(session.token)}`;
-  return `${session.url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
-}

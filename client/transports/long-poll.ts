@@ -3,7 +3,7 @@
 
 import { backoffDelay } from '../backoff.ts';
 import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
-import { canGet, get, type HttpResult } from '../http.ts';
+import { canGet, get, type HttpResult, endpointUrl } from '../http.ts';
 import type { ClientTransport, TransportSession } from './index.ts';
 
 /** Long-poll over `fetch`, or `XMLHttpRequest` where fetch cannot be aborted or is missing. */
@@ -22,7 +22,7 @@ function openLongPoll(session: TransportSession): () => void {
 
   function poll(): void {
     timer = undefined;
-    const request = get(globals, pollUrl(session));
+    const request = get(globals, endpointUrl(session));
     abort = request.abort;
     request.response.then(pollOnResponse, pollOnError);
   }
@@ -80,8 +80,3 @@ function openLongPoll(session: TransportSession): () => void {
   };
 }
 
-function pollUrl(session: TransportSession): string {
-  const cursor = session.cursor();
-  const query = `token=${encodeURIComponent(session.token)}`;
-  return `${session.url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
-}

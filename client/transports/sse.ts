@@ -5,7 +5,7 @@
 import { backoffDelay } from '../backoff.ts';
 import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
-import { canGet } from '../http.ts';
+import { canGet, endpointUrl } from '../http.ts';
 import type { ClientTransport, TransportSession } from './index.ts';
 
 /** Network errors in a row, each retried by the browser itself, before the client takes over. */
@@ -48,7 +48,7 @@ function openSse(session: TransportSession): () => void {
 
   function start(): void {
     timer = undefined;
-    const current = new EventSourceClass(streamUrl(session), withCredentials ? { withCredentials } : undefined);
+    const current = new EventSourceClass(endpointUrl(session), withCredentials ? { withCredentials } : undefined);
     source = current;
     current.onopen = () => {
       if (current !== source) return;
@@ -85,7 +85,7 @@ function openSse(session: TransportSession): () => void {
     // CLOSED: the browser gave up (an error status, or not an event stream) without saying why;
     // or it keeps failing, and waiting longer between tries is kinder to a server in trouble.
     closeSource();
-    const probe = probeStream(globals, streamUrl(session), withCredentials);
+    const probe = probeStream(globals, endpointUrl(session), withCredentials);
     abortProbe = probe.abort;
     probe.response.then(probeOnResponse, probeOnError);
   }
@@ -141,11 +141,6 @@ function openSse(session: TransportSession): () => void {
   };
 }
 
-function streamUrl(session: TransportSession): string {
-  const cursor = session.cursor();
-  const query = `token=${encodeURIComponent(session.token)}`;
-  return `${session.url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
-}
 
 function originOf(url: string): string | undefined {
   try {

@@ -4,6 +4,7 @@
 import { backoffDelay } from '../backoff.ts';
 import { PushClientError, isObject, parseJson } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
+import { endpointUrl } from '../http.ts';
 import type { ClientTransport, TransportSession } from './index.ts';
 
 /** The part of a browser `WebSocket` this transport uses; `ws`'s WebSocket fits too. */
@@ -114,11 +115,8 @@ function openWebSocket(session: TransportSession): () => void {
 function ignore(): void {}
 
 function socketUrl(session: TransportSession): string {
-  const cursor = session.cursor();
-  const query = `token=${encodeURIComponent(session.token)}`;
   // http: becomes ws:, https: becomes wss:.
-  const url = session.url.replace(/^http/, 'ws');
-  return `${url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+  return endpointUrl(session, session.url.replace(/^http/, 'ws'));
 }
 
 const closeReason = /^(SERVERPUSH_ERR_[A-Z0-9_]+): (.*)$/s;
