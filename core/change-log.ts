@@ -25,7 +25,9 @@ export interface ChangeLog {
   since(cursor: string): Promise<SinceResult>;
   /**
    * Throws `SERVERPUSH_ERR_BAD_CURSOR` when the cursor is malformed; returns `false` when it is of
-   * another epoch; `true` when `compare()` can order it.
+   * another epoch; `true` when `compare()` can order it. A log shared by several processes must
+   * accept a cursor ahead of what this process has seen yet: the client may have got it from
+   * another process, and this one's tail will catch up.
    */
   check(cursor: string): boolean;
   /** Orders two cursors of this log's epoch: negative, zero or positive. */

@@ -114,7 +114,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   let closed = false;
 
   const stopTail = log.tail(route);
-  const detachOrm = orm?.attach(async (changes) => void (await log.append(changes)));
+  const detachOrm = orm?.attach(async (changes) => void (await log.append(changes)), log);
   const sweeper = setInterval(sweep, Math.max(1_000, sessionIdleMs / 2));
   sweeper.unref();
 
