@@ -1,6 +1,8 @@
 // The nouns of serverpush: changes, update specs, serializers, messages, and the seams
 // (ORM adapter, change log, transport) that the rest of the library plugs into.
 
+import type { ChangeLog } from './change-log.ts';
+
 /** What happened to a row. */
 export type Op = 'insert' | 'update' | 'delete';
 
@@ -131,5 +133,5 @@ export interface OrmAdapter {
    * instance's change log: an adapter that recognises a log kept in the app's own database (a
    * transactional outbox) may append to it inside the write's transaction instead of using `sink`.
    */
-  attach(sink: ChangeSink, log: import('./change-log.ts').ChangeLog): () => void;
+  attach(sink: ChangeSink, log?: ChangeLog): () => void;
 }
