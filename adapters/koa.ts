@@ -13,7 +13,7 @@ import Koa from 'koa';
 import compose from 'koa-compose';
 import { createPush as createCorePush, type Push, type PushOptions, type RouteTable } from '../core/push.ts';
 import type { RouteRenderer } from '../core/serialize.ts';
-import type { Transport } from '../core/transport.ts';
+import type { PushEndpoint, Transport } from '../core/transport.ts';
 import type { Change, PushContext, Row } from '../core/types.ts';
 import { jsonp } from '../transports/jsonp.ts';
 import { longPoll } from '../transports/long-poll.ts';
@@ -48,6 +48,14 @@ export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewe
    * the page's own origin.
    */
   readonly endpoint?: string | ((ctx: Koa.Context) => string) | undefined;
+  /**
+   * Binds each page token to this cookie (the app's session cookie, e.g. `'koa.sess'`): a push
+   * request must present the same value as the page request did, so a token shown to user A is
+   * refused with user B's session. Its value must stay the same for a login session (koa-session
+   * keeps it while the session's data does not change). Pages rendered without the cookie are not
+   * bound. Default: no binding.
+   */
+  readonly bindCookie?: string | undefined;
 }
 
 /** Options of `tag()`. */
@@ -137,6 +145,19 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
   }
   if (typeof endpoint !== 'string' && typeof endpoint !== 'function') throw new TypeError('The `endpoint` option must be a string or a function');
   let proxied = false;
+  const { bindCookie } = options;
+  if (bindCookie !== undefined && (typeof bindCookie !== 'string' || !/^[!#$%&'*+.^`|~\w-]+$/.test(bindCookie))) {
+    throw new TypeError('The `bindCookie` option must be a cookie name');
+  }
+  const bindingOf = (cookieHeader: string | undefined) => (bindCookie === undefined ? undefined : cookieValue(cookieHeader, bindCookie));
+  /** The push endpoint as one request sees it: with the binding its cookies present. */
+  const endpointFor = (cookieHeader: string | undefined): PushEndpoint => {
+    const binding = bindingOf(cookieHeader);
+    return {
+      poll: (token, cursor, pollOptions) => push.poll(token, cursor, { ...pollOptions, binding }),
+      check: (token, cursor) => push.check(token, cursor, binding),
+    };
+  };
   const byPath = new Map(push.transports.map((transport) => [`${prefix}/${transport.name}`, transport]));
 
   function middleware(): Koa.Middleware {
@@ -154,6 +175,7 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
             identity: identify(ctx) ?? null,
             languages: ctx.acceptsLanguages().slice(0, 8),
             cursor,
+            binding: bindingOf(ctx.get('Cookie')),
           });
           return token;
         },
@@ -215,7 +237,7 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
       ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
       const response = await transport.handle(
         { method: ctx.method, query: new URLSearchParams(ctx.querystring), headers: ctx.headers, signal: controller.signal },
-        push,
+        endpointFor(ctx.get('Cookie')),
       );
       ctx.status = response.status;
       ctx.set(response.headers);
@@ -249,7 +271,7 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
         debug('refused upgrade from origin %s', origin);
         return refuseUpgrade(socket, 403, `origin ${origin} is not allowed; list it in the \`origins\` option`);
       }
-      transport.upgrade(request, socket, head, push);
+      transport.upgrade(request, socket, head, endpointFor(request.headers.cookie));
     };
     server.on('upgrade', serverOnUpgrade);
     return () => server.off('upgrade', serverOnUpgrade);
@@ -273,6 +295,15 @@ function refuseUpgrade(socket: Duplex, status: number, message: string) {
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** The raw value of cookie `name` in a Cookie header, as the page request's `ctx.cookies` would read it. */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? '').split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals > 0 && pair.slice(0, equals).trim() === name) return pair.slice(equals + 1).trim();
+  }
+  return undefined;
 }
 
 /** The origin of a URL-like string in the form browsers send, or `undefined`. */

@@ -5,7 +5,6 @@
 // | code                            | when                                                 | client      |
 // | ------------------------------- | ---------------------------------------------------- | ----------- |
 // | SERVERPUSH_ERR_BAD_TOKEN        | server: 401, the page token does not verify           | stops       |
-// | SERVERPUSH_ERR_EXPIRED_TOKEN    | server: 401, the page token is past its expiry        | stops       |
 // | SERVERPUSH_ERR_BAD_CURSOR       | server: 400, the cursor is not one the server issued  | stops       |
 // | SERVERPUSH_ERR_BAD_REQUEST      | server: 400, a parameter is missing or malformed      | stops       |
 // | SERVERPUSH_ERR_CLOSED           | server: 503, the push instance is shutting down       | retries     |

@@ -4,8 +4,6 @@
 export const errorCodes = {
   /** The page token is malformed or its signature does not verify. */
   SERVERPUSH_ERR_BAD_TOKEN: 401,
-  /** The page token is past its expiry. */
-  SERVERPUSH_ERR_EXPIRED_TOKEN: 401,
   /** The cursor is not one this change log could have issued. */
   SERVERPUSH_ERR_BAD_CURSOR: 400,
   /** A request parameter is missing or malformed. */

@@ -125,7 +125,8 @@ export function matchesChange<Owner>(subscription: Subscription<Owner>, change: 
   return [change.after, change.before ?? null].some((row) => row !== null && matchesRow(subscription, row));
 }
 
-function matchesRow<Owner>(subscription: Subscription<Owner>, row: Row): boolean {
+/** Whether a row passes a subscription's (or a spec's) equalities and predicate. */
+export function matchesRow(subscription: Pick<Subscription<unknown>, 'equalities' | 'predicate'>, row: Row): boolean {
   for (const [path, value] of subscription.equalities) {
     if (normalise(valueAt(row, path)) !== normalise(value)) return false;
   }

@@ -32,6 +32,11 @@ export interface PushOptions<Viewer = unknown> {
   readonly transports?: readonly Transport[] | undefined;
   /** Rebuilds the viewer from the identity in the page token. Default: the identity itself. */
   readonly authenticate?: ((identity: unknown) => Viewer | Promise<Viewer>) | undefined;
+  /**
+   * Runs for each change before it is serialized for a page: `false` (or a throw) drops the change
+   * for that viewer. For permissions that can change while a page is open. Default: none.
+   */
+  readonly authorize?: ((ctx: PushContext<Viewer>, change: Change) => boolean | Promise<boolean>) | undefined;
   /** How page paths map to routes; the Koa adapter supplies it from the router. */
   readonly routes?: RouteTable | undefined;
   /** How long a page token stays valid, in ms. Default: `86_400_000` (a day). */
@@ -51,7 +56,12 @@ export interface PageRequest {
   readonly languages: readonly string[];
   /** The change-log cursor taken at the start of the request. */
   readonly cursor: string;
+  /** A value (the app's session cookie) every later request of the page must present. */
+  readonly binding?: string | undefined;
 }
+
+/** Which pages a `revalidate()` or `disconnect()` concerns, judged by their viewer's context. */
+export type PageFilter<Viewer> = (ctx: PushContext<Viewer>) => boolean;
 
 /** A push instance. */
 export interface Push<Viewer = unknown> extends PushEndpoint {
@@ -65,6 +75,16 @@ export interface Push<Viewer = unknown> extends PushEndpoint {
   publish(changes: ChangeInput | readonly ChangeInput[]): Promise<Change[]>;
   /** Signs the token of a page request. */
   token(request: PageRequest): string;
+  /**
+   * Re-runs `authenticate` and the update functions of the connected pages that `filter` selects
+   * (e.g. every page of user 7 after their role changed), adding and dropping subscriptions. A page
+   * whose viewer can no longer be authenticated, or whose update function throws, is told to
+   * refresh. Resolves with the number of pages revalidated. Pages connected to other push
+   * processes are not reached.
+   */
+  revalidate(filter: PageFilter<Viewer>): Promise<number>;
+  /** Ends the connected pages that `filter` selects with a `refresh` (e.g. at logout); returns how many. */
+  disconnect(filter: PageFilter<Viewer>): number;
   /** Counts for monitoring: open page sessions, their subscriptions, and requests held waiting. */
   stats(): { readonly sessions: number; readonly subscriptions: number; readonly waiting: number };
   /** Detaches the ORM, ends every session with a refresh and closes the log. */
@@ -103,7 +123,14 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   }
   const tokens = createTokens(secret, positiveInteger(options.tokenTtlMs ?? 86_400_000, 'tokenTtlMs'));
   const sessionIdleMs = positiveInteger(options.sessionIdleMs ?? 60_000, 'sessionIdleMs');
-  const sessionOptions = { compare: log.compare, maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending') };
+  if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+    throw new TypeError('The `authorize` option must be a function');
+  }
+  const sessionOptions = {
+    compare: log.compare,
+    maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending'),
+    authorize: options.authorize as ((ctx: PushContext<unknown>, change: Change) => boolean | Promise<boolean>) | undefined,
+  };
   const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
 
   const routeUpdates = new Map<string, UpdateFunction<Viewer>[]>();
@@ -153,24 +180,37 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     };
   }
 
-  async function open(claims: PageClaims, from: string): Promise<Session> {
+  /** The viewer's context and the specs of its page: route update functions, then global ones. */
+  async function specsFor(claims: PageClaims): Promise<{ ctx: PushContext<Viewer>; specs: CompiledSpec[] }> {
     const ctx = await contextOf(claims);
     const functions = [...(ctx.route === undefined ? [] : routeUpdates.get(ctx.route) ?? []), ...globalUpdates];
     const specs: CompiledSpec[] = [];
     for (const fn of functions) {
       for (const spec of await fn(ctx)) specs.push(compileSpec(spec, ctx, modelName, routes?.render));
     }
-    const session = new Session(claims.page, ctx as PushContext<unknown>, specs, from, sessionOptions);
-    const owned = specs.map((spec, order): Subscription<Owner> => ({
+    return { ctx, specs };
+  }
+
+  /** Puts a session's specs into the hub, in place of any it had. */
+  function subscribe(session: Session): Subscription<Owner>[] {
+    for (const subscription of subscriptions.get(session) ?? []) hub.remove(subscription);
+    const owned = session.specs.map((spec, order): Subscription<Owner> => ({
       model: spec.model,
       equalities: spec.equalities,
       predicate: spec.predicate,
       owner: { session, spec, order },
     }));
-    // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
-    // mailbox keeps one copy of each cursor.
     for (const subscription of owned) hub.add(subscription);
     subscriptions.set(session, owned);
+    return owned;
+  }
+
+  async function open(claims: PageClaims, from: string): Promise<Session> {
+    const { ctx, specs } = await specsFor(claims);
+    const session = new Session(claims, ctx as PushContext<unknown>, specs, from, sessionOptions);
+    // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
+    // mailbox keeps one copy of each cursor.
+    const owned = subscribe(session);
     const history = await log.since(from);
     if (!history.ok) {
       session.end({ name: 'refresh', reason: history.reason });
@@ -211,17 +251,33 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     }
   }
 
-  /** The token's claims and the cursor to serve from; throws the client's mistake as a `PushError`. */
-  function checked(token: unknown, cursor: unknown): { claims: PageClaims; from: string } {
+  /**
+   * The token's claims, the cursor to serve from, and whether the token expired; throws the
+   * client's mistake as a `PushError`.
+   */
+  function checked(token: unknown, cursor: unknown, binding: string | undefined): { claims: PageClaims; from: string; expired: boolean } {
     if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
     if (typeof token !== 'string' || token === '') throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
-    const claims = tokens.verify(token);
+    const { claims, expired } = tokens.verify(token, binding);
     if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 128)) {
       throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the `cursor` parameter is malformed');
     }
     const from = cursor ?? claims.cursor;
     log.check(from);
-    return { claims, from };
+    return { claims, from, expired };
+  }
+
+  /** The sessions `filter` selects; a filter that throws selects nothing (and is logged). */
+  function selected(filter: PageFilter<Viewer>): Session[] {
+    if (typeof filter !== 'function') throw new TypeError('The page filter must be a function of the page context');
+    return [...subscriptions.keys()].filter((session) => {
+      try {
+        return !session.ended && filter(session.ctx as PushContext<Viewer>);
+      } catch (error) {
+        debug('page filter threw: %O', error);
+        return false;
+      }
+    });
   }
 
   const push: Push<Viewer> = {
@@ -241,19 +297,43 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     async publish(changes) {
       return log.append(Array.isArray(changes) ? changes : [changes as ChangeInput]);
     },
-    token(request) {
-      return tokens.sign(request);
+    token({ binding, ...claims }) {
+      return tokens.sign(claims, binding);
     },
-    check(token, cursor) {
-      checked(token, cursor);
+    check(token, cursor, binding) {
+      checked(token, cursor, binding);
     },
-    async poll(token, cursor, { waitMs, signal }): Promise<Message[]> {
-      const { claims, from } = checked(token, cursor);
+    async poll(token, cursor, { waitMs, signal, binding }): Promise<Message[]> {
+      const { claims, from, expired } = checked(token, cursor, binding);
+      // A long-lived page whose token expired reloads to get a new one, rather than loop on errors.
+      if (expired) return [{ name: 'refresh', reason: 'expired' }];
       if (!log.check(from)) return [{ name: 'refresh', reason: 'epoch' }];
       const { session, fresh } = await sessionFor(claims, from);
       // A page's first request is answered at once (after its replay), so its client learns it is
       // connected without waiting out a hold; the requests after it are held.
       return session.take(from, fresh ? 0 : waitMs, signal);
+    },
+    async revalidate(filter) {
+      const chosen = selected(filter);
+      await Promise.all(
+        chosen.map(async (session) => {
+          try {
+            const { ctx, specs } = await specsFor(session.claims);
+            if (session.ended || !subscriptions.has(session)) return;
+            session.reset(ctx as PushContext<unknown>, specs);
+            subscribe(session);
+          } catch (error) {
+            debug('revalidating page %s failed, ending it: %O', session.page, error);
+            session.end({ name: 'refresh', reason: 'revalidate' });
+          }
+        }),
+      );
+      return chosen.length;
+    },
+    disconnect(filter) {
+      const chosen = selected(filter);
+      for (const session of chosen) session.end({ name: 'refresh', reason: 'disconnect' });
+      return chosen.length;
     },
     stats() {
       let waiting = 0;

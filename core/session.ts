@@ -1,9 +1,14 @@
 // A connected page's mailbox: one slot per change that concerns the page, in log order, each filled
 // when its serializations settle. It outlives the gap between two polls; the client's cursor acks.
 
+import createDebug from 'debug';
+import { matchesRow } from './hub.ts';
 import type { CompiledSpec } from './serialize.ts';
 import { skipped } from './serialize.ts';
-import type { Change, ChangeMessage, Message, PushContext, RefreshMessage } from './types.ts';
+import type { PageClaims } from './token.ts';
+import type { Change, ChangeMessage, Effect, Message, PushContext, RefreshMessage } from './types.ts';
+
+const debug = createDebug('serverpush:session');
 
 /** How long `take()` waits for changes already matched to finish serializing. */
 const settleMs = 10_000;
@@ -18,13 +23,17 @@ export interface SessionOptions {
   readonly compare: (a: string, b: string) => number;
   /** Past this many unacknowledged changes the page is told to refresh. */
   readonly maxPending: number;
+  /** Whether the viewer may see the change at all; `false` or a throw drops it for this page. */
+  readonly authorize?: ((ctx: PushContext<unknown>, change: Change) => boolean | Promise<boolean>) | undefined;
 }
 
 /** One connected page. */
 export class Session {
   readonly page: string;
-  readonly ctx: PushContext<unknown>;
-  readonly specs: readonly CompiledSpec[];
+  readonly claims: PageClaims;
+  /** The viewer's context and the page's specs, as of the last (re)validation. */
+  ctx: PushContext<unknown>;
+  specs: readonly CompiledSpec[];
   /** When a client last asked for messages, ms since the epoch; `Infinity` while one waits. */
   lastSeen = Date.now();
   /** Messages up to this cursor were acknowledged and dropped. */
@@ -34,8 +43,9 @@ export class Session {
   private wake = new Set<() => void>();
   private readonly options: SessionOptions;
 
-  constructor(page: string, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: SessionOptions) {
-    this.page = page;
+  constructor(claims: PageClaims, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: SessionOptions) {
+    this.page = claims.page;
+    this.claims = claims;
     this.ctx = ctx;
     this.specs = specs;
     this.floor = floor;
@@ -69,17 +79,37 @@ export class Session {
     }
     const slot: Slot = { cursor: change.cursor, messages: undefined };
     this.slots.splice(at, 0, slot);
-    void Promise.all(specs.map((spec) => spec.serialize(change, shared))).then((payloads) => {
-      const messages: ChangeMessage[] = [];
-      payloads.forEach((data, index) => {
-        if (data === skipped) return;
-        messages.push({ cursor: change.cursor, name: specs[index]!.name, op: change.op, model: change.model, id: change.id, data });
-      });
-      slot.messages = messages;
-      // A slot that produced nothing (every serializer threw) would never be acknowledged.
-      if (messages.length === 0) this.slots = this.slots.filter((held) => held !== slot);
-      this.notify();
+    void this.fill(slot, change, specs, shared);
+  }
+
+  private async fill(slot: Slot, change: Change, specs: readonly CompiledSpec[], shared: Map<string, Promise<unknown>>) {
+    const payloads = (await this.authorized(this.ctx, change)) ? await Promise.all(specs.map((spec) => spec.serialize(change, shared))) : [];
+    const messages: ChangeMessage[] = [];
+    payloads.forEach((data, index) => {
+      if (data === skipped) return;
+      const spec = specs[index]!;
+      messages.push({ cursor: change.cursor, name: spec.name, op: change.op, effect: effectOf(spec, change), model: change.model, id: change.id, data });
     });
+    slot.messages = messages;
+    // A slot that produced nothing (every serializer threw) would never be acknowledged.
+    if (messages.length === 0) this.slots = this.slots.filter((held) => held !== slot);
+    this.notify();
+  }
+
+  /** Takes the viewer's context and specs from a revalidation; changes from now on use them. */
+  reset(ctx: PushContext<unknown>, specs: readonly CompiledSpec[]): void {
+    this.ctx = ctx;
+    this.specs = specs;
+  }
+
+  private async authorized(ctx: PushContext<unknown>, change: Change): Promise<boolean> {
+    if (this.options.authorize === undefined) return true;
+    try {
+      return (await this.options.authorize(ctx, change)) === true;
+    } catch (error) {
+      debug('authorize threw for page %s, dropping the change: %O', this.page, error);
+      return false;
+    }
   }
 
   /** Ends the session with a refresh message: the only thing it will answer from now on. */
@@ -157,4 +187,12 @@ export class Session {
   private notify() {
     for (const wake of [...this.wake]) wake();
   }
+}
+
+/** Whether the row entered the spec's filter, stayed in it, or left it. */
+function effectOf(spec: CompiledSpec, change: Change): Effect {
+  const after = change.after !== null && matchesRow(spec, change.after);
+  const before = change.before !== null && change.before !== undefined && matchesRow(spec, change.before);
+  if (after && before) return 'update';
+  return after ? 'enter' : 'leave';
 }

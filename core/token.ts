@@ -18,6 +18,8 @@ export interface PageClaims {
   readonly cursor: string;
   /** Expiry, ms since the epoch. */
   readonly expires: number;
+  /** A MAC of the value the token is bound to (the app's session cookie), when bound. */
+  readonly binding: string | undefined;
 }
 
 interface Wire {
@@ -29,23 +31,31 @@ interface Wire {
   readonly l: readonly string[];
   readonly c: string;
   readonly e: number;
+  readonly b?: string;
 }
 
 const maxTokenLength = 8_192;
 
 /** Signs and verifies page tokens with one secret. */
 export interface Tokens {
-  sign(claims: Omit<PageClaims, 'page' | 'expires'>): string;
-  /** The claims of a valid token; throws `SERVERPUSH_ERR_BAD_TOKEN` or `SERVERPUSH_ERR_EXPIRED_TOKEN`. */
-  verify(token: string): PageClaims;
+  /** Signs the claims; `bindTo` binds the token to a value the later requests must present. */
+  sign(claims: Omit<PageClaims, 'page' | 'expires' | 'binding'>, bindTo?: string): string;
+  /**
+   * The claims of a valid token, and whether it has expired; throws `SERVERPUSH_ERR_BAD_TOKEN`
+   * when it is forged, altered, malformed, or bound to another value than `presented`.
+   */
+  verify(token: string, presented?: string): { claims: PageClaims; expired: boolean };
 }
 
 /** Creates a signer/verifier; `ttlMs` is how long a token stays valid after the page rendered. */
 export function createTokens(secret: string | Buffer, ttlMs: number, now: () => number = Date.now): Tokens {
   const mac = (data: string) => createHmac('sha256', secret).update(data).digest();
+  // A separate domain for bindings, so a binding MAC can never pass for a token signature.
+  const bindingOf = (value: string) => mac(`binding\u0000${value}`).subarray(0, 16).toString('base64url');
+  const sameMac = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
   return {
-    sign(claims) {
+    sign(claims, bindTo) {
       const wire: Wire = {
         v: 1,
         n: randomBytes(12).toString('base64url'),
@@ -55,12 +65,13 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
         l: claims.languages,
         c: claims.cursor,
         e: now() + ttlMs,
+        ...(bindTo === undefined ? {} : { b: bindingOf(bindTo) }),
       };
       const body = Buffer.from(JSON.stringify(wire)).toString('base64url');
       return `${body}.${mac(body).toString('base64url')}`;
     },
 
-    verify(token) {
+    verify(token, presented) {
       const dot = token.indexOf('.');
       if (token.length > maxTokenLength || dot < 1) throw badToken('the page token is malformed');
       const body = token.slice(0, dot);
@@ -76,10 +87,10 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
         throw badToken('the page token is malformed');
       }
       if (wire.v !== 1) throw badToken('the page token has an unknown version');
-      if (wire.e <= now()) {
-        throw new PushError('SERVERPUSH_ERR_EXPIRED_TOKEN', 'the page token has expired; reload the page');
+      if (wire.b !== undefined && (presented === undefined || !sameMac(bindingOf(presented), wire.b))) {
+        throw badToken('the page token belongs to another session');
       }
-      return {
+      const claims: PageClaims = {
         page: wire.n,
         path: wire.p,
         query: wire.q,
@@ -87,7 +98,9 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
         languages: wire.l,
         cursor: wire.c,
         expires: wire.e,
+        binding: wire.b,
       };
+      return { claims, expired: wire.e <= now() };
     },
   };
 }

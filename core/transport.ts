@@ -21,6 +21,14 @@ export interface PushResponse {
   readonly body: string | AsyncIterable<string> | null;
 }
 
+/** Options of `PushEndpoint.poll()`. */
+export interface PollOptions {
+  readonly waitMs: number;
+  readonly signal?: AbortSignal | undefined;
+  /** The value the request presents for a bound token (the session cookie); the adapter fills it. */
+  readonly binding?: string | undefined;
+}
+
 /** What the push instance offers transports. */
 export interface PushEndpoint {
   /**
@@ -28,12 +36,12 @@ export interface PushEndpoint {
    * waiting up to `waitMs` when none are ready; the request that opens a page's session is answered
    * at once. Throws a `PushError` for a bad token or cursor.
    */
-  poll(token: string, cursor: string | undefined, options: { readonly waitMs: number; readonly signal?: AbortSignal }): Promise<Message[]>;
+  poll(token: string, cursor: string | undefined, options: PollOptions): Promise<Message[]>;
   /**
    * Throws the `PushError` that `poll()` would throw for this token and cursor, without opening the
    * page's session: streaming transports check before they send anything.
    */
-  check(token: string, cursor: string | undefined): void;
+  check(token: string, cursor: string | undefined, binding?: string): void;
 }
 
 /** The server half of a transport. */

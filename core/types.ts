@@ -100,12 +100,20 @@ export interface PushContext<Viewer = unknown> {
   readonly languages: readonly string[];
 }
 
+/**
+ * What a change did to the rows a spec shows: the row `enter`ed its filter (an insert, or an update
+ * that made it match), stayed in it (`update`), or `leave`s it (a delete, or an update that made it
+ * stop matching). A page adds, replaces or removes its element accordingly.
+ */
+export type Effect = 'enter' | 'update' | 'leave';
+
 /** A change delivered to one page, as the browser receives it. */
 export interface ChangeMessage {
   readonly cursor: string;
   /** The spec's name. */
   readonly name: string;
   readonly op: Op;
+  readonly effect: Effect;
   readonly model: string;
   readonly id: Id;
   /** The serialized payload. */

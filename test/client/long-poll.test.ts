@@ -115,13 +115,13 @@ for (const [via, viaGlobals] of ways) {
     client.on('error', (error) => errors.push(error));
     const states = recordEvents(window, ['serverpush:connection']);
     const event = nextEvent(window, 'serverpush:error');
-    server.fail(401, { error: { code: 'SERVERPUSH_ERR_EXPIRED_TOKEN', message: 'the page token expired' } });
+    server.fail(401, { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' } });
 
     const { detail } = await event;
     t.like(detail, {
       name: 'PushClientError',
-      code: 'SERVERPUSH_ERR_EXPIRED_TOKEN',
-      message: 'the page token expired',
+      code: 'SERVERPUSH_ERR_BAD_TOKEN',
+      message: 'the page token belongs to another session',
       status: 401,
     });
     t.deepEqual(errors, [detail]);

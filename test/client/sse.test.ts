@@ -161,7 +161,7 @@ for (const [via, globals] of [['fetch', {}], ['XMLHttpRequest', { fetch: undefin
 test('sse client retries an error sent in the stream, and stops on a 4xx one', async (t) => {
   const events = [
     'data: {"status":500,"error":{"code":"SERVERPUSH_ERR_INTERNAL","message":"internal error; see the server log"}}\n\n',
-    'data: {"status":401,"error":{"code":"SERVERPUSH_ERR_EXPIRED_TOKEN","message":"the page token expired"}}\n\n',
+    'data: {"status":401,"error":{"code":"SERVERPUSH_ERR_BAD_TOKEN","message":"the page token belongs to another session"}}\n\n',
   ];
   const { transport, requests } = recording((_, index) => {
     async function* body() {
@@ -177,7 +177,7 @@ test('sse client retries an error sent in the stream, and stops on a 4xx one', a
     ['connected'],
     ['retrying', 'SERVERPUSH_ERR_INTERNAL', 'internal error; see the server log', 500],
     ['connected'],
-    ['failed', 'SERVERPUSH_ERR_EXPIRED_TOKEN', 'the page token expired', 401],
+    ['failed', 'SERVERPUSH_ERR_BAD_TOKEN', 'the page token belongs to another session', 401],
   ]);
   t.is(requests.length, 2);
   t.true(isStopped());

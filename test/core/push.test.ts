@@ -146,7 +146,7 @@ test('createPush() keeps messages in log order when serializers finish out of or
   t.deepEqual(data(await push.poll(token, undefined, { waitMs: 1_000 })), [1, 2]);
 });
 
-test('createPush() poll() rejects forged, altered and expired tokens and malformed cursors', async (t) => {
+test('createPush() poll() rejects forged and altered tokens and malformed cursors, and refreshes expired pages', async (t) => {
   const push = counterPush(t);
   const token = await page(push);
   const [body, mac] = token.split('.') as [string, string];
@@ -160,7 +160,7 @@ test('createPush() poll() rejects forged, altered and expired tokens and malform
   const shortLived = counterPush(t, { tokenTtlMs: 1 });
   const expiring = await page(shortLived);
   await new Promise((resolve) => setTimeout(resolve, 5));
-  await t.throwsAsync(shortLived.poll(expiring, undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_EXPIRED_TOKEN', message: 'the page token has expired; reload the page' });
+  t.deepEqual(await shortLived.poll(expiring, undefined, { waitMs: 300 }), [{ name: 'refresh', reason: 'expired' }], 'an expired page reloads rather than loop on errors');
 });
 
 test('createPush() rejects bad options and specs with a TypeError naming the problem', async (t) => {

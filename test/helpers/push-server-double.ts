@@ -120,5 +120,5 @@ function write(res: ServerResponse, answer: Answer): void {
 
 /** A change message with the fields the tests do not care about filled in. */
 export function change(cursor: string, name: string, data: unknown): ChangeMessage {
-  return { cursor, name, op: 'update', model: 'counters', id: 1, data };
+  return { cursor, name, op: 'update', effect: 'update', model: 'counters', id: 1, data };
 }
