@@ -1,0 +1,81 @@
+// Who sees what, end to end: real Koa, real koa-session cookies, two users with two pages each.
+
+import test from 'ava';
+import Router from '@koa/router';
+import Koa from 'koa';
+import session from 'koa-session';
+import { createPush, type PageHelper, type RenderState } from '../../adapters/koa.ts';
+import type { ChangeMessage } from '../../core/types.ts';
+import { secret } from '../helpers/push.ts';
+import { listen } from '../helpers/server.ts';
+
+interface Viewer { readonly name: string }
+
+async function setup(t: Parameters<typeof listen>[0]) {
+  const router = new Router();
+  const push = createPush<Viewer>({
+    secret,
+    router,
+    identify: (ctx) => (ctx.session?.['user'] as string | undefined) ?? null,
+    authenticate: (identity) => ({ name: String(identity) }),
+    bindCookie: 'koa.sess',
+  });
+  t.teardown(() => push.close());
+  router.get('login', '/login/:user', (ctx) => {
+    ctx.session!['user'] = ctx.params['user'];
+    ctx.body = 'ok';
+  });
+  router.get('board', '/board', (ctx) => void (ctx.body = (ctx.state['serverpush'] as PageHelper).token));
+  router.get('note', '/notes/:id', (ctx) => {
+    const update = (ctx.state['serverpush'] as RenderState).update;
+    ctx.body = `<p>${String(update.row['text'])} for ${(update.context.viewer as Viewer).name}</p>`;
+  });
+  push.updates('board', () => [
+    { name: 'map', model: 'notes', data: { text: 'text' } },
+    { name: 'fn', model: 'notes', serializer: (ctx, row) => `${String(row['text'])} for ${ctx.viewer.name}` },
+    { name: 'varied', model: 'notes', serializer: (ctx, row) => `${String(row['text'])} for ${ctx.viewer.name}`, vary: (ctx) => ctx.viewer.name },
+    { name: 'route', model: 'notes', serializer: 'note' },
+  ]);
+  const app = new Koa();
+  app.keys = ['test-key-one'];
+  app.use(session(app)).use(push.routes()).use(push.middleware()).use(router.routes());
+  const { url } = await listen(t, app.callback());
+  const login = async (user: string) => {
+    const response = await fetch(`${url}/login/${user}`);
+    return response.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ');
+  };
+  const pageAs = async (cookie: string) => (await fetch(`${url}/board`, { headers: { Cookie: cookie } })).text();
+  const poll = async (token: string, cookie: string) => fetch(`${url}/serverpush/long-poll?token=${token}`, { headers: { Cookie: cookie } });
+  return { push, login, pageAs, poll };
+}
+
+test('a viewer only ever receives payloads serialized for itself, in every serializer style', async (t) => {
+  const { push, login, pageAs, poll } = await setup(t);
+  const viewers = await Promise.all(['alice', 'alice', 'bob', 'bob'].map(async (name) => {
+    const cookie = await login(name);
+    return { name, cookie, token: await pageAs(cookie) };
+  }));
+  for (const viewer of viewers) t.is((await poll(viewer.token, viewer.cookie)).status, 204);
+  for (let id = 1; id <= 5; id += 1) await push.publish({ model: 'notes', op: 'insert', id, after: { id, text: `note ${id}` }, before: null });
+  for (const viewer of viewers) {
+    const { messages } = (await (await poll(viewer.token, viewer.cookie)).json()) as { messages: ChangeMessage[] };
+    t.is(messages.length, 20);
+    for (const message of messages) {
+      if (message.name === 'map') t.deepEqual(message.data, { text: `note ${String(message.id)}` });
+      else if (message.name === 'route') t.is(message.data, `<p>note ${String(message.id)} for ${viewer.name}</p>`);
+      else t.is(message.data, `note ${String(message.id)} for ${viewer.name}`, `${message.name} for ${viewer.name}`);
+    }
+  }
+});
+
+test('bindCookie refuses a token presented with another session cookie, or with none', async (t) => {
+  const { login, pageAs, poll } = await setup(t);
+  const alice = await login('alice');
+  const bob = await login('bob');
+  const token = await pageAs(alice);
+  const withBob = await poll(token, bob);
+  t.is(withBob.status, 401);
+  t.deepEqual(await withBob.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' } });
+  t.is((await poll(token, '')).status, 401);
+  t.is((await poll(token, alice)).status, 204);
+});
