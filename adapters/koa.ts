@@ -2,17 +2,14 @@
 // token, mounts the transports and the client bundle under the push prefix, matches page paths
 // against the app's @koa/router routes, and re-renders a named route for a viewer.
 
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { IncomingMessage, ServerResponse, STATUS_CODES, type Server } from 'node:http';
-import { Socket } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import { pipeline, Readable, type Duplex } from 'node:stream';
 import type Router from '@koa/router';
 import createDebug from 'debug';
 import Koa from 'koa';
-import compose from 'koa-compose';
 import { createPush as createCorePush, type Push, type PushOptions, type RouteTable } from '../core/push.ts';
-import type { RouteRenderer } from '../core/serialize.ts';
+import { serveClient } from './koa-client.ts';
+import { matchRoute, renderer } from './koa-routes.ts';
 import type { PushEndpoint, Transport } from '../core/transport.ts';
 import type { Change, PushContext, Row } from '../core/types.ts';
 import { jsonp } from '../transports/jsonp.ts';
@@ -314,80 +311,6 @@ function safeOrigin(value: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function matchRoute(router: Router, path: string): ReturnType<RouteTable['match']> {
-  const layer = router.match(path, 'GET').pathAndMethod.find((candidate) => candidate.name !== undefined && candidate.methods.length > 0);
-  if (layer?.name === undefined) return undefined;
-  return { name: layer.name, params: layer.params(path, layer.captures(path)) };
-}
-
-// Re-rendering runs the named route's own middleware (not the app's) on a synthetic GET. The page's
-// own route is re-rendered with the page's params (the seed's "serialize with the view itself");
-// any other route takes its params from the changed row first, then from the page, so a fragment
-// route `/todos/:id` renders the changed todo. The handler finds the update in
-// `ctx.state.serverpush.update`.
-function renderer(router: Router, appOf: () => Koa): RouteRenderer {
-  return async (name, context, update) => {
-    const layer = router.route(name);
-    if (layer === false) throw new Error(`serializer names route "${name}", which the router does not have`);
-    const params: Record<string, string> = {};
-    for (const key of layer.paramNames) {
-      const fromPage = context.params[String(key.name)];
-      const value = name === context.route ? fromPage : (update.row[String(key.name)] ?? fromPage);
-      if (value === undefined || value === null) throw new Error(`route "${name}" needs param "${String(key.name)}", found neither in the page nor the row`);
-      params[String(key.name)] = String(value);
-    }
-    const request = new IncomingMessage(new Socket());
-    request.method = 'GET';
-    request.url = layer.url(params);
-    request.headers = { host: 'serverpush.invalid', 'accept-language': context.languages.join(',') };
-    const ctx = appOf().createContext(request, new ServerResponse(request));
-    Object.assign(ctx, { params, router, routerPath: layer.path, routerName: name });
-    const state: RenderState = { update: { ...update, context } };
-    ctx.state['serverpush'] = state;
-    await compose(layer.stack as Koa.Middleware[])(ctx);
-    if (ctx.status >= 400) throw new Error(`route "${name}" answered ${ctx.status} when re-rendered`);
-    const body: unknown = ctx.body;
-    if (Buffer.isBuffer(body)) return body.toString('utf8');
-    if (body instanceof Readable) throw new Error(`route "${name}" answered a stream; a re-render must answer a string or JSON`);
-    return body ?? null;
-  };
-}
-
-let clientBundle: Promise<{ body: string; etag: string } | undefined> | undefined;
-
-async function serveClient(ctx: Koa.Context) {
-  clientBundle ??= loadClientBundle();
-  const bundle = await clientBundle;
-  if (bundle === undefined) {
-    clientBundle = undefined;
-    ctx.status = 500;
-    ctx.type = 'text/plain';
-    ctx.body = 'serverpush: the client bundle is not built; run `npm run build:client`';
-    return;
-  }
-  ctx.set('Cache-Control', 'no-cache');
-  ctx.etag = bundle.etag;
-  if (ctx.fresh) {
-    ctx.status = 304;
-    return;
-  }
-  ctx.type = 'application/javascript; charset=utf-8';
-  ctx.body = bundle.body;
-}
-
-async function loadClientBundle() {
-  // From source the bundle is in <root>/dist/client; from a build, beside dist/adapters.
-  for (const candidate of ['../client/serverpush.js', '../dist/client/serverpush.js']) {
-    try {
-      const body = await readFile(new URL(candidate, import.meta.url), 'utf8');
-      return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` };
-    } catch (error) {
-      debug('no client bundle at %s: %s', candidate, (error as Error).message);
-    }
-  }
-  return undefined;
 }
 
 function attribute(value: string): string {
