@@ -87,7 +87,7 @@ export interface Push<Viewer = unknown> extends PushEndpoint {
   disconnect(filter: PageFilter<Viewer>): number;
   /** Counts for monitoring: open page sessions, their subscriptions, and requests held waiting. */
   stats(): { readonly sessions: number; readonly subscriptions: number; readonly waiting: number };
-  /** Detaches the ORM, ends every session with a refresh and closes the log. */
+  /** Closes the transports' streams, answers held requests empty, detaches the ORM and closes the log. */
   close(): Promise<void>;
 }
 
@@ -347,8 +347,11 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       for (const transport of transports) transport.close?.();
       detachOrm?.();
       stopTail();
+      // Held requests are answered empty, not with refresh: the clients come back (to another
+      // process, or to this one restarted) and resume from their cursors; requests from now on
+      // get 503, which clients retry.
       for (const session of [...subscriptions.keys()]) {
-        session.end({ name: 'refresh', reason: 'shutdown' });
+        session.release();
         dispose(session);
       }
       await log.close();

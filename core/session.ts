@@ -41,6 +41,7 @@ export class Session {
   private slots: Slot[] = [];
   private refresh: RefreshMessage | undefined;
   private wake = new Set<() => void>();
+  private releases = new Set<() => void>();
   private readonly options: SessionOptions;
 
   constructor(claims: PageClaims, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: SessionOptions) {
@@ -137,6 +138,7 @@ export class Session {
           clearTimeout(timer);
           signal?.removeEventListener('abort', done);
           this.wake.delete(check);
+          this.releases.delete(done);
           resolve();
         };
         // Changes appended together settle within one turn; collect after it so they travel together.
@@ -153,11 +155,20 @@ export class Session {
         const timer = setTimeout(done, waitMs);
         signal?.addEventListener('abort', done);
         this.wake.add(check);
+        this.releases.add(done);
       });
       return ready;
     } finally {
       this.lastSeen = Date.now();
     }
+  }
+
+  /**
+   * Answers every waiting `take()` with what is ready (usually nothing) without ending the session:
+   * at shutdown, so clients come back, to this process or another, and resume from their cursor.
+   */
+  release(): void {
+    for (const done of [...this.releases]) done();
   }
 
   /** How many clients are waiting in `take()`. */

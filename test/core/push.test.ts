@@ -174,14 +174,15 @@ test('createPush() rejects bad options and specs with a TypeError naming the pro
   });
 });
 
-test('createPush() close() ends waiting polls with a shutdown refresh', async (t) => {
+test('createPush() close() answers waiting polls empty, so clients resume elsewhere, and refuses new ones 503', async (t) => {
   const push = counterPush(t);
   const token = await page(push);
   await push.poll(token, undefined, { waitMs: 0 });
   const polled = push.poll(token, undefined, { waitMs: 5_000 });
   await new Promise((resolve) => setTimeout(resolve, 20));
   await push.close();
-  t.deepEqual(await polled, [{ name: 'refresh', reason: 'shutdown' }]);
+  t.deepEqual(await polled, []);
+  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), { code: 'SERVERPUSH_ERR_CLOSED', message: 'the push server is shutting down' });
 });
 
 test('createPush() tells a page that fell maxPending changes behind to refresh', async (t) => {
