@@ -4,6 +4,7 @@
 import createDebug from 'debug';
 import type { Knex } from 'knex';
 import type { MaybeCompositeId, Model, StaticHookArguments } from 'objection';
+import type { ChangeLog } from '../core/change-log.ts';
 import type { ChangeInput, ChangeSink, Id, Op, OrmAdapter, Row } from '../core/types.ts';
 import { createCommitQueue } from './knex-transactions.ts';
 
@@ -32,9 +33,16 @@ interface Pending {
   readonly after: Model | null;
 }
 
+/** A change log that appends inside the caller's transaction, like `knexLog()`: a transactional outbox. */
+interface Outbox {
+  appendWithin(trx: Knex, changes: readonly ChangeInput[]): Promise<void>;
+}
+
 interface Subscriber {
   readonly sink: ChangeSink;
   readonly toRow: (model: Model) => Row;
+  /** When the attached log is an outbox, changes go to it within the statement's transaction, not to `sink`. */
+  readonly outbox: Outbox | undefined;
 }
 
 // Module-level, so that every model made pushable reports to every attached adapter, whichever
@@ -119,6 +127,14 @@ export function pushable<M extends ModelClass>(ModelClass: M): M {
  * aborted with a rollback. A failing sink is logged under `serverpush:objection` and never fails
  * the query.
  *
+ * When `attach()` is given a log with `appendWithin()` (`knexLog()`), the adapter is a
+ * transactional outbox: each statement's changes are appended right after it, with its own
+ * transaction, so they commit with the write or not at all, and the log delivers them once
+ * committed. Inside a transaction, failing to read the changed rows or to append them fails the
+ * statement (the transaction then cannot commit the write without its changes); outside one it
+ * is logged, as the write has committed already: write in transactions for the guarantee. Logs
+ * sharing an `appendWithin()` (one knex and table) get each change once.
+ *
  * @example
  * const adapter = objection();
  * const detach = adapter.attach(async (changes) => {
@@ -134,9 +150,9 @@ export function objection(options: ObjectionOptions = {}): OrmAdapter {
 
   return {
     modelName,
-    attach(sink: ChangeSink): () => void {
+    attach(sink: ChangeSink, log?: ChangeLog): () => void {
       if (typeof sink !== 'function') throw new TypeError('attach() expects a sink function');
-      const subscriber: Subscriber = { sink, toRow };
+      const subscriber: Subscriber = { sink, toRow, outbox: outboxOf(log) };
       subscribers.add(subscriber);
       return () => {
         subscribers.delete(subscriber);
@@ -182,14 +198,33 @@ async function readBefore(modelClass: ModelClass, args: HookArgs): Promise<void>
   await rows;
 }
 
-// Never throws: the statement has run, and failing now would tell the caller it did not.
+// Throws only when an outbox takes the changes inside a transaction, so that the write cannot
+// commit without them. Elsewhere the statement has run for good, and failing now would tell the
+// caller it did not.
 async function report(modelClass: ModelClass, args: HookArgs, op: Op): Promise<void> {
   try {
     const changes = await changesOf(modelClass, args, op, tableNameOf(modelClass));
     committed.add(args.transaction, changes);
+    await appendToOutboxes(args.transaction, changes);
   } catch (error) {
-    debug('%s: could not read the changed rows: %O', modelClass.name, error);
+    const outboxed = args.transaction.isTransaction === true && [...subscribers].some((s) => s.outbox !== undefined);
+    if (outboxed) throw error;
+    debug('%s: could not report the changed rows: %O', modelClass.name, error);
   }
+}
+
+async function appendToOutboxes(trx: Knex, changes: readonly Pending[]): Promise<void> {
+  if (changes.length === 0) return;
+  const done = new Set<Outbox['appendWithin']>();
+  for (const { outbox, toRow } of subscribers) {
+    if (outbox === undefined || done.has(outbox.appendWithin)) continue;
+    done.add(outbox.appendWithin);
+    await outbox.appendWithin(trx, inputsOf(changes, toRow));
+  }
+}
+
+function outboxOf(log: ChangeLog | undefined): Outbox | undefined {
+  return log !== undefined && 'appendWithin' in log && typeof log.appendWithin === 'function' ? (log as ChangeLog & Outbox) : undefined;
 }
 
 async function changesOf(
@@ -249,23 +284,28 @@ async function readByIds(
 }
 
 function deliver(changes: readonly Pending[]): void {
-  for (const subscriber of subscribers) void send(subscriber, changes);
+  for (const subscriber of subscribers) {
+    if (subscriber.outbox === undefined) void send(subscriber, changes);
+  }
 }
 
 // Runs the sink synchronously up to its first await, so sinks see batches in statement order.
 async function send({ sink, toRow }: Subscriber, changes: readonly Pending[]): Promise<void> {
   try {
-    const inputs: ChangeInput[] = changes.map(({ model, op, id, before, after }) => ({
-      model,
-      op,
-      id,
-      before: before && toRow(before),
-      after: after && toRow(after),
-    }));
-    await sink(inputs);
+    await sink(inputsOf(changes, toRow));
   } catch (error) {
     debug('could not deliver %d change(s): %O', changes.length, error);
   }
+}
+
+function inputsOf(changes: readonly Pending[], toRow: (model: Model) => Row): ChangeInput[] {
+  return changes.map(({ model, op, id, before, after }) => ({
+    model,
+    op,
+    id,
+    before: before && toRow(before),
+    after: after && toRow(after),
+  }));
 }
 
 function tableNameOf(modelClass: ModelClass): string {
