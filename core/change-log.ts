@@ -20,7 +20,9 @@ export interface ChangeLog {
   /**
    * The changes after `cursor`, oldest first; `{ ok: false }` when the log no longer reaches back
    * that far (`'history'`) or the cursor is of another epoch (`'epoch'`). Throws a `PushError`
-   * `SERVERPUSH_ERR_BAD_CURSOR` when the cursor is malformed or ahead of the log.
+   * `SERVERPUSH_ERR_BAD_CURSOR` when the cursor is malformed or ahead of the log; a shared log whose
+   * store may lose data (Redis) answers a cursor ahead of it with `'epoch'` instead, since there it
+   * means the store came back older, not that the client is lying.
    */
   since(cursor: string): Promise<SinceResult>;
   /**
@@ -32,8 +34,13 @@ export interface ChangeLog {
   check(cursor: string): boolean;
   /** Orders two cursors of this log's epoch: negative, zero or positive. */
   compare(a: string, b: string): number;
-  /** Calls `listener` with each appended change, in log order. Returns a function that stops it. */
-  tail(listener: (change: Change) => void): () => void;
+  /**
+   * Calls `listener` with each appended change, in log order, and `onGap` when this reader lost
+   * changes it cannot deliver (it fell behind the retained history, or the log's store lost its data
+   * and started a new epoch): every page that relied on the tail must then refresh. Returns a
+   * function that stops both.
+   */
+  tail(listener: (change: Change) => void, onGap?: (reason: 'history' | 'epoch') => void): () => void;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

@@ -140,7 +140,11 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   const subscriptions = new Map<Session, Subscription<Owner>[]>();
   let closed = false;
 
-  const stopTail = log.tail(route);
+  const stopTail = log.tail(route, (reason) => {
+    // Changes were lost between the log and this process: no page here can be brought up to date.
+    debug('the change log reported a gap (%s): every page refreshes', reason);
+    for (const session of subscriptions.keys()) session.end({ name: 'refresh', reason });
+  });
   const detachOrm = orm?.attach(async (changes) => void (await log.append(changes)), log);
   const sweeper = setInterval(sweep, Math.max(1_000, sessionIdleMs / 2));
   sweeper.unref();

@@ -1,0 +1,386 @@
+// The change log in Redis: a stream shared by every push process, on any number of machines, with an
+// epoch beside it so that cursors from before a loss of data are answered with refresh.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import createDebug from 'debug';
+import { Redis } from 'ioredis';
+import type { ChangeLog, SinceResult } from '../core/change-log.ts';
+import { PushError } from '../core/errors.ts';
+import { positiveInteger } from '../core/memory-log.ts';
+import type { Change, ChangeInput } from '../core/types.ts';
+
+const debug = createDebug('serverpush:redis');
+
+/** Options of `redisLog()`. */
+export interface RedisLogOptions {
+  /** The ioredis client to use; it stays open on `close()`. Give this or `url`. */
+  readonly redis?: Redis | undefined;
+  /** The Redis server's URL (`redis://` or `rediss://`); the log's own client is closed on `close()`. */
+  readonly url?: string | undefined;
+  /** The stream's key; the epoch lives at `<key>:epoch`. Default: `'serverpush:changes'`. */
+  readonly key?: string | undefined;
+  /** How many changes the stream keeps, at least (trimming is approximate). Default: `100_000`. */
+  readonly maxLength?: number | undefined;
+  /** How long one blocking read waits for new changes before it checks the epoch, in ms. Default: `5_000`. */
+  readonly blockMs?: number | undefined;
+}
+
+// One script for every operation, so that each sees the epoch and the stream at one instant. It first
+// makes sure the epoch exists and the stream with it; a missing stream under an existing epoch means
+// the stream was lost (deleted, evicted), so a new epoch starts. The epoch key holds
+// `<epoch>.<id>`: the epoch and the stream id it starts after. Each entry holds its epoch (`e`), the
+// id before it (`p`, so that a gap before the first kept entry or in a read is seen) and the change (`c`).
+const script = `
+if redis.replicate_commands then redis.replicate_commands() end
+local stream, epochKey, op, fresh = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local function info()
+  local raw, fields = redis.call('XINFO', 'STREAM', stream), {}
+  for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
+  return fields
+end
+local function less(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+local function field(fields, name)
+  for i = 1, #fields, 2 do if fields[i] == name then return fields[i + 1] end end
+end
+local function rotate()
+  local start = '0-0'
+  if redis.call('EXISTS', stream) == 1 then start = info()['last-generated-id'] else
+    redis.call('XGROUP', 'CREATE', stream, 'serverpush', '$', 'MKSTREAM')
+    redis.call('XGROUP', 'DESTROY', stream, 'serverpush')
+  end
+  local value = fresh .. '.' .. start
+  redis.call('SET', epochKey, value)
+  return value
+end
+local value = redis.call('GET', epochKey)
+if not value or not string.match(value, '^[a-z0-9]+%.%d+%-%d+$') or redis.call('EXISTS', stream) == 0 then value = rotate() end
+local epoch, start = string.match(value, '^([a-z0-9]+)%.(.+)$')
+if op == 'epoch' then return value end
+if op == 'verify' then
+  local id = ARGV[4]
+  if epoch == ARGV[3] and id ~= start and #redis.call('XRANGE', stream, id, id) == 0 then
+    local first = info()['first-entry']
+    if not first or not less(id, first[1]) then value = rotate() end
+  end
+  return value
+end
+if op == 'append' then
+  local reply, previous = {value}, info()['last-generated-id']
+  for i = 4, #ARGV do
+    previous = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'e', epoch, 'p', previous, 'c', ARGV[i])
+    reply[#reply + 1] = previous
+  end
+  return reply
+end
+local s = info()
+if op == 'head' then return {value, s['last-generated-id']} end
+local id = ARGV[4]
+if epoch ~= ARGV[3] or less(id, start) or less(s['last-generated-id'], id) then return {value, 'epoch'} end
+local deleted, first = s['max-deleted-entry-id'], s['first-entry']
+if (deleted and less(id, deleted)) or (first and less(id, field(first[2], 'p') or first[1])) then return {value, 'history'} end
+return {value, 'ok', redis.call('XRANGE', stream, ARGV[5], '+')}
+`;
+const scriptSha = createHash('sha1').update(script).digest('hex');
+
+const cursorPattern = /^([a-z0-9]{1,16})\.(\d{1,16})-(\d{1,16})$/;
+
+interface Position {
+  readonly epoch: string;
+  readonly ms: number;
+  readonly seq: number;
+}
+
+type Entry = readonly [id: string, fields: readonly string[]];
+
+/**
+ * Creates a change log kept in a Redis stream (Redis 5 or later; 7 recommended), shared by every
+ * push process that opens the same `key`. Each one reads the stream on a connection of its own and
+ * hands every change to its tail listeners once, in stream order. Cursors look like
+ * `<epoch>.<stream id>`. When Redis loses the stream (a restart without persistence, a deletion,
+ * an older copy after a failover), a new epoch starts and pages holding older cursors refresh.
+ * Rows travel as JSON: dates arrive as ISO strings, bigints as strings.
+ *
+ * @example
+ * const push = createPush({ secret, router, orm: objection(), log: await redisLog({ url: 'redis://127.0.0.1:6379' }) });
+ */
+export function redisLog(options: RedisLogOptions): Promise<ChangeLog> {
+  const { redis, url } = options;
+  if (redis === undefined && url === undefined) throw new TypeError('The `redis` option or the `url` option is required');
+  if (redis !== undefined && url !== undefined) throw new TypeError('Give the `redis` option or the `url` option, not both');
+  if (redis !== undefined && (typeof redis?.duplicate !== 'function' || typeof redis.xread !== 'function')) {
+    throw new TypeError('The `redis` option must be an ioredis client');
+  }
+  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
+    throw new TypeError('The `url` option must be a redis:// or rediss:// URL');
+  }
+  const key = options.key ?? 'serverpush:changes';
+  if (typeof key !== 'string' || key === '') throw new TypeError('The `key` option must be a non-empty string');
+  const maxLength = positiveInteger(options.maxLength ?? 100_000, 'maxLength');
+  const blockMs = positiveInteger(options.blockMs ?? 5_000, 'blockMs');
+  return open(redis ?? new Redis(url!), redis === undefined, key, maxLength, blockMs);
+}
+
+async function open(client: Redis, owned: boolean, key: string, maxLength: number, blockMs: number): Promise<ChangeLog> {
+  // The reader's own connection. A read cut by a lost connection must fail at once (not be sent
+  // again after the reconnect), so the loop can check what Redis kept before it reads on.
+  const reader = client.duplicate({ autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, enableOfflineQueue: true });
+  reader.on('error', connectionOnError);
+  if (owned) client.on('error', connectionOnError);
+  const listeners = new Set<(change: Change) => void>();
+  const gapListeners = new Set<(reason: 'epoch') => void>();
+  const stopping = new AbortController();
+  // The reader's waits end when the log closes, even on a client that waits for Redis forever.
+  const stopped = new Promise<never>((_, reject) => stopping.signal.addEventListener('abort', () => reject(new Error('closed'))));
+  stopped.catch(() => {});
+  let current: { epoch: string; start: string };
+  // Cursors of the current epoch below `floor` are refused: the reader missed changes after them.
+  let floor: Position | undefined;
+  let confirming: Promise<void> = Promise.resolve();
+  let confirmedAt = 0;
+
+  async function run(connection: Redis, op: string, ...args: string[]): Promise<unknown> {
+    const argv = [op, randomBytes(5).toString('hex'), ...args];
+    try {
+      return await connection.evalsha(scriptSha, 2, key, `${key}:epoch`, ...argv);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return connection.eval(script, 2, key, `${key}:epoch`, ...argv);
+    }
+  }
+
+  // Asks Redis for the epoch (or, with `verify`, whether the entry the reader read last is still
+  // there) and adopts its answer. Calls are chained, so each answer is newer than the one before.
+  function confirm(connection = client, ...verify: string[]): Promise<void> {
+    const next = confirming.then(async () => adopt(await run(connection, verify.length > 0 ? 'verify' : 'epoch', ...verify)));
+    confirming = next.catch((error: unknown) => debug('epoch check failed: %s', messageOf(error)));
+    return next;
+  }
+
+  // An answer showed another epoch than this process's: find out which holds now. The answer
+  // itself stands either way, so a failure here is no failure of the call that asked.
+  async function learn(epoch: string) {
+    if (epoch !== current.epoch) await confirm().catch(() => {});
+  }
+
+  function adopt(value: unknown) {
+    const [epoch, start] = epochOf(value);
+    if (epoch === current.epoch) return;
+    debug('epoch %s is now %s, starting after %s', current.epoch, epoch, start);
+    current = { epoch, start };
+    floor = undefined;
+    // Pages waiting on this process hold cursors of the old epoch: tell them now, not at their next poll.
+    for (const onGap of gapListeners) onGap('epoch');
+  }
+
+  const [value, head] = pair(await run(client, 'head').catch((error: unknown) => {
+    reader.disconnect();
+    if (owned) client.disconnect();
+    throw error;
+  }));
+  const [epoch, start] = epochOf(value);
+  current = { epoch, start };
+  const reading = read(head);
+
+  function deliver(change: Change, previous: string, lastId: string) {
+    if (compareIds(previous, lastId) > 0) {
+      debug('entries after %s were trimmed before they were read', lastId);
+      const missed = position(`${current.epoch}.${previous}`);
+      if (floor === undefined || comparePositions(missed, floor) > 0) floor = missed;
+    }
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        debug('a tail listener threw: %s', messageOf(error));
+      }
+    }
+  }
+
+  async function read(from: string) {
+    let readerEpoch = current.epoch;
+    let lastId = from;
+    let recovering = false;
+    while (!stopping.signal.aborted) {
+      try {
+        if (recovering) await Promise.race([confirm(reader, readerEpoch, lastId), stopped]);
+        recovering = false;
+        if (readerEpoch !== current.epoch) [readerEpoch, lastId] = [current.epoch, current.start];
+        const reply = await reader.xread('COUNT', 1_000, 'BLOCK', blockMs, 'STREAMS', key, lastId);
+        if (reply === null) {
+          await Promise.race([confirm(reader), stopped]);
+          continue;
+        }
+        for (const [id, fields] of reply[0]?.[1] ?? []) {
+          if (readerEpoch !== current.epoch) break;
+          const entry = entryOf(id, fields);
+          if (entry !== undefined && (entry.epoch !== current.epoch || compareIds(entry.previous, lastId) < 0)) {
+            // A new epoch, or an entry that follows less than was read: Redis came back with an
+            // older copy of the stream. Either way, Redis says which epoch holds.
+            await Promise.race([confirm(reader, ...(entry.epoch === current.epoch ? [readerEpoch, lastId] : [])), stopped]);
+            if (readerEpoch !== current.epoch) break;
+          }
+          if (entry === undefined || entry.epoch !== current.epoch) {
+            debug('skipped entry %s of the stream: not a change of this epoch', id);
+          } else {
+            deliver(entry.change, entry.previous, lastId);
+          }
+          lastId = id;
+        }
+      } catch (error) {
+        if (stopping.signal.aborted) break;
+        debug('reading the stream failed: %s', messageOf(error));
+        recovering = true;
+        await delay(250, undefined, { signal: stopping.signal }).catch(() => {});
+      }
+    }
+  }
+
+  return {
+    async append(inputs: readonly ChangeInput[]) {
+      if (inputs.length === 0) return [];
+      const json = inputs.map(({ model, op, id, after, before }) => JSON.stringify({ model, op, id, after, before: before ?? null }, jsonValue));
+      const reply = list(await run(client, 'append', String(maxLength), ...json));
+      const [epoch] = epochOf(reply[0]);
+      await learn(epoch);
+      return json.map((text, index) => changeOf(epoch, String(reply[index + 1]), text));
+    },
+    async head() {
+      const [value, id] = pair(await run(client, 'head'));
+      const [epoch] = epochOf(value);
+      await learn(epoch);
+      return `${epoch}.${id}`;
+    },
+    async since(cursor: string): Promise<SinceResult> {
+      const { epoch, ms, seq } = position(cursor);
+      const reply = list(await run(client, 'since', epoch, `${ms}-${seq}`, `${ms}-${seq + 1}`));
+      await learn(epochOf(reply[0])[0]);
+      if (reply[1] === 'history' || reply[1] === 'epoch') return { ok: false, reason: reply[1] };
+      const changes: Change[] = [];
+      for (const [id, fields] of reply[2] as Entry[]) {
+        const entry = entryOf(id, fields);
+        if (entry?.epoch !== epoch) return { ok: false, reason: 'epoch' };
+        changes.push(entry.change);
+      }
+      return { ok: true, changes };
+    },
+    check(cursor: string) {
+      const parsed = position(cursor);
+      if (parsed.epoch !== current.epoch) {
+        // Perhaps another process saw a new epoch first: look, at most once a second.
+        if (Date.now() - confirmedAt >= 1_000) {
+          confirmedAt = Date.now();
+          void confirm().catch(() => {});
+        }
+        return false;
+      }
+      return floor === undefined || comparePositions(parsed, floor) >= 0;
+    },
+    compare(a: string, b: string) {
+      const x = position(a);
+      const y = position(b);
+      if (x.epoch === y.epoch) return comparePositions(x, y);
+      // Cursors of an older epoch sort after the current one's: a page of the old epoch takes no
+      // change of the new one, and a client of the new epoch is not served by an old page.
+      if (x.epoch === current.epoch) return -1;
+      if (y.epoch === current.epoch) return 1;
+      return x.epoch < y.epoch ? -1 : 1;
+    },
+    tail(listener, onGap) {
+      listeners.add(listener);
+      if (onGap !== undefined) gapListeners.add(onGap);
+      return () => {
+        listeners.delete(listener);
+        if (onGap !== undefined) gapListeners.delete(onGap);
+      };
+    },
+    async close() {
+      if (stopping.signal.aborted) return;
+      stopping.abort();
+      listeners.clear();
+      gapListeners.clear();
+      reader.disconnect();
+      await reading;
+      if (owned) await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function connectionOnError(error: Error) {
+  debug('connection: %s', error.message);
+}
+
+// Mailboxes compare the same few cursors again and again: remember recent parses.
+const parsed = new Map<string, Position>();
+
+function position(cursor: string): Position {
+  const known = parsed.get(cursor);
+  if (known !== undefined) return known;
+  const match = typeof cursor === 'string' ? cursorPattern.exec(cursor) : null;
+  const ms = Number(match?.[2]);
+  const seq = Number(match?.[3]);
+  if (match === null || !Number.isSafeInteger(ms) || !Number.isSafeInteger(seq + 1)) {
+    throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(String(cursor).slice(0, 40))} is malformed`);
+  }
+  if (parsed.size >= 4_096) parsed.clear();
+  const result = { epoch: match[1]!, ms, seq };
+  parsed.set(cursor, result);
+  return result;
+}
+
+function comparePositions(a: Position, b: Position): number {
+  return a.ms - b.ms || a.seq - b.seq;
+}
+
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+function epochOf(value: unknown): [epoch: string, start: string] {
+  const match = typeof value === 'string' ? /^([a-z0-9]{1,16})\.(\d+-\d+)$/.exec(value) : null;
+  if (match === null) throw new Error(`unexpected epoch in Redis: ${String(value)}`);
+  return [match[1]!, match[2]!];
+}
+
+function list(reply: unknown): unknown[] {
+  if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${String(reply)}`);
+  return reply;
+}
+
+function pair(reply: unknown): [string, string] {
+  const [first, second] = list(reply);
+  if (typeof first !== 'string' || typeof second !== 'string') throw new Error(`unexpected reply from Redis: ${String(reply)}`);
+  return [first, second];
+}
+
+function entryOf(id: string, fields: readonly string[]): { epoch: string; previous: string; change: Change } | undefined {
+  const values: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
+  const { e: epoch, p: previous, c: text } = values;
+  if (epoch === undefined || previous === undefined || text === undefined || !/^\d+-\d+$/.test(previous)) return undefined;
+  try {
+    return { epoch, previous, change: changeOf(epoch, id, text) };
+  } catch {
+    return undefined;
+  }
+}
+
+function changeOf(epoch: string, id: string, text: string): Change {
+  const { model, op, id: rowId, after, before } = JSON.parse(text) as ChangeInput;
+  return Object.freeze({ model, op, id: rowId, after, before: before ?? null, at: Number.parseInt(id, 10), cursor: `${epoch}.${id}` });
+}
+
+function jsonValue(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
