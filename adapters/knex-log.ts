@@ -113,6 +113,7 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
   const dialect = dialectName === 'postgresql' ? await postgres(knex, table, notify) : sqlite(knex, table);
 
   const listeners = new Set<(change: Change) => void>();
+  const gapListeners = new Set<(reason: 'history') => void>();
   let closed = false;
   // Every id up to the horizon is settled: trimming never passes the settled id.
   let frontier: Frontier = await dialect.frontier(await horizon());
@@ -184,7 +185,8 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
           const from = position;
           const rows: ChangeRow[] = await knex(table).where('id', '>', from).andWhere('id', '<=', settled).orderBy('id').limit(rowsPerRead);
           if (rows.length > 0 && Number(rows[0]?.id) > from + 1 && (await horizon()) > from) {
-            debug('fell behind the trimmed horizon: changes after %d may have been missed', from);
+            debug('fell behind the trimmed horizon: changes after %d were missed', from);
+            for (const onGap of gapListeners) onGap('history');
           }
           for (const row of rows) deliver(changeOf(row));
           position = rows.length < rowsPerRead ? settled : Number(rows[rows.length - 1]?.id);
@@ -275,9 +277,13 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     compare(a: string, b: string) {
       return (parse(a) ?? 0) - (parse(b) ?? 0);
     },
-    tail(listener) {
+    tail(listener, onGap) {
       listeners.add(listener);
-      return () => listeners.delete(listener);
+      if (onGap !== undefined) gapListeners.add(onGap);
+      return () => {
+        listeners.delete(listener);
+        if (onGap !== undefined) gapListeners.delete(onGap);
+      };
     },
     async close() {
       if (closed) return;
@@ -286,6 +292,7 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
       clearInterval(trimmer);
       writer.wakes.delete(wake);
       listeners.clear();
+      gapListeners.clear();
       await Promise.allSettled([unlisten(), reading, trimming, frontierRead, frontierNext]);
     },
   };

@@ -1,25 +1,23 @@
 // The counter demo, the seed's own: each visit to / counts a hit, the #increment button counts one
 // without a reload, and every open tab shows the new count. It is an app factory, so tests and the
-// server entry build the same app, in one of two shapes: one port, or the seed's split ports (the
-// app on one port, the push endpoints on another, no CORS, the app's origin proxying to the push
-// port; both servers in this process, sharing the in-memory change log).
+// server entry build the same app, in one of two shapes: one port with the change log in memory, or
+// the seed's split ports: the app on one port, a separate push server process (the `serverpush`
+// command with demo/push-server.ts) on another, no CORS, the app's origin proxying to the push
+// port, both processes sharing the change log in the sqlite database. The routes, update function
+// and transports live in ./counter.ts, shared with the push server.
 
-import Router from '@koa/router';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import Koa from 'koa';
-import { Model } from 'objection';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createPush, type KoaPush, type PageHelper, type RenderState } from '../adapters/koa.ts';
-import { objection } from '../adapters/objection.ts';
-import { jsonp } from '../transports/jsonp.ts';
-import { longPoll } from '../transports/long-poll.ts';
-import { sse } from '../transports/sse.ts';
-import { websocket } from '../transports/websocket.ts';
-import { migrationSource } from './migrations.ts';
-import { Counter } from './models.ts';
+import type { KoaPush } from '../adapters/koa.ts';
+import { knexLog } from '../adapters/knex-log.ts';
+import { createCounterPush, openCounterDatabase } from './counter.ts';
+
+export { demoTransports } from './counter.ts';
 
 /** Options of `createDemo()`. */
 export interface DemoOptions {
@@ -48,53 +46,20 @@ export interface Demo {
   close(): Promise<void>;
 }
 
-/** The transports the demo offers, best first. */
-export const demoTransports = ['websocket', 'sse', 'long-poll', 'jsonp'] as const;
-
 /** Builds the counter demo: migrates the database, binds the models, wires the push routes. */
 export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: { filename: options.filename ?? 'demo.sqlite' },
-    useNullAsDefault: true,
-  });
-  await knex.migrate.latest({ migrationSource });
-  Model.knex(knex);
-
-  const router = new Router();
+  const filename = options.filename ?? 'demo.sqlite';
+  const knex = await openCounterDatabase(filename);
+  const secret = options.secret ?? process.env['PUSH_SECRET'] ?? randomBytes(32).toString('hex');
   let pushOrigin = '';
-  const push = createPush({
-    secret: options.secret ?? process.env['PUSH_SECRET'] ?? randomBytes(32).toString('hex'),
-    router,
-    orm: objection(),
-    transports: [websocket(), sse(), longPoll(), jsonp()],
+  let pushProcess: (ChildProcess & { origin: string }) | undefined;
+  const { router, push } = createCounterPush({
+    secret,
+    // Split, the push server is another process: the log must be one both see, in the database.
+    ...(options.split === true ? { log: await knexLog({ knex }) } : {}),
     // Split, pages load the client from the push port and connect there (or through the proxy).
     ...(options.split === true ? { endpoint: () => `${pushOrigin}/serverpush` } : {}),
   });
-
-  // The fragment every tab swaps in: rendered from the changed row when the push side re-renders.
-  router.get('counter', '/counter', async (ctx) => {
-    const update = (ctx.state['serverpush'] as Partial<RenderState> | undefined)?.update;
-    const hits = update === undefined ? (await Counter.query().findById(1))?.hits : Number(update.row['hits']);
-    ctx.body = counterFragment(hits ?? 0);
-  });
-
-  router.get('home', '/', async (ctx) => {
-    await Counter.query().findById(1).increment('hits', 1);
-    const counter = await Counter.query().findById(1);
-    ctx.type = 'html';
-    // `?transport=sse` forces one transport, to watch each of them work.
-    const forced = demoTransports.find((name) => name === ctx.query['transport']);
-    const tag = (ctx.state['serverpush'] as PageHelper).tag(forced === undefined ? {} : { transports: [forced] });
-    ctx.body = homePage(counter?.hits ?? 0, tag);
-  });
-
-  router.post('increment', '/increment', async (ctx) => {
-    await Counter.query().findById(1).increment('hits', 1);
-    ctx.body = { hits: (await Counter.query().findById(1))?.hits ?? 0 };
-  });
-
-  push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, serializer: 'counter' }]);
 
   const servers: Server[] = [];
   async function start(server: Server, port: number, host: string): Promise<string> {
@@ -112,9 +77,8 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
       const appServer = createServer();
       let pushUrl: string | undefined;
       if (options.split === true) {
-        const pushServer = createServer(new Koa().use(push.routes()).callback());
-        push.attach(pushServer);
-        pushOrigin = pushUrl = await start(pushServer, pushPort, host);
+        pushProcess = await startPushServer({ filename, secret, host, port: pushPort });
+        pushOrigin = pushUrl = pushProcess.origin;
         // The app's origin forwards the push prefix to the push port: the way in for transports
         // that cannot go cross-origin without CORS, which this shape leaves off.
         app.use(push.proxy({ target: pushOrigin, server: appServer }));
@@ -127,6 +91,10 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
       return { url: `${await start(appServer, port, host)}/`, pushUrl };
     },
     async close() {
+      if (pushProcess !== undefined && pushProcess.exitCode === null) {
+        pushProcess.kill('SIGTERM');
+        await once(pushProcess, 'exit');
+      }
       for (const server of servers) server.closeAllConnections();
       await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
       await push.close();
@@ -135,42 +103,28 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
   };
 }
 
-function counterFragment(hits: number): string {
-  return `<span id="hits">${hits}</span>`;
-}
-
-function homePage(hits: number, tag: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>serverpush counter</title>
-  <style>
-    body { font: 18px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; }
-    #hits { font-size: 3rem; font-weight: bold; }
-    .status { color: #666; font-size: 14px; }
-  </style>
-</head>
-<body>
-  <h1>Hits: ${counterFragment(hits)}</h1>
-  <p><button id="increment" type="button">Increment</button></p>
-  <p>Open this page in several tabs: every visit and every click shows up in all of them.</p>
-  <p class="status">transport: <span id="transport">none</span> (<span id="via">direct</span>), state: <span id="state">connecting</span>
-    · force one: ${demoTransports.map((name) => `<a href="?transport=${name}">${name}</a>`).join(' ')}</p>
-  <script>
-    document.addEventListener('serverpush:hits', function (event) {
-      document.getElementById('hits').outerHTML = event.detail;
+/**
+ * Starts the push server of the split shape: `serverpush --app demo/push-server.ts` in a process of
+ * its own, on the same database and secret. Resolves once it prints where it listens.
+ */
+async function startPushServer(options: { filename: string; secret: string; host: string; port: number }): Promise<ChildProcess & { origin: string }> {
+  const cli = new URL('../bin/serverpush.mjs', import.meta.url).pathname;
+  const app = new URL('./push-server.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import=tsx', cli, '--app', app, '--host', options.host, '--port', String(options.port)], {
+    env: { ...process.env, PUSH_SECRET: options.secret, DEMO_DB: options.filename, DEMO_LOG: 'knex' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const origin = await new Promise<string>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /push endpoints on (https?:\/\/[^/\s]+)/.exec(output);
+      if (match) resolve(match[1]!);
     });
-    document.addEventListener('serverpush:connection', function (event) {
-      document.getElementById('state').textContent = event.detail.state;
-      document.getElementById('transport').textContent = window.serverpush ? window.serverpush.transport : 'none';
-      document.getElementById('via').textContent = window.serverpush ? window.serverpush.via : 'direct';
-    });
-    document.getElementById('increment').addEventListener('click', function () {
-      fetch('/increment', { method: 'POST' });
-    });
-  </script>
-  ${tag}
-</body>
-</html>`;
+    child.once('exit', (code) => reject(new Error(`the push server exited with ${code}: ${output}`)));
+  });
+  child.stdout!.pipe(process.stdout);
+  // However this process ends, its push server goes with it.
+  process.once('exit', () => child.kill('SIGTERM'));
+  return Object.assign(child, { origin });
 }

@@ -1,0 +1,138 @@
+// The counter demo's push half and routes, shared by the process that serves pages (demo/app.ts) and
+// the standalone push server (demo/push-server.ts): both must know the same named routes (to match
+// page paths and re-render the `counter` fragment), the same update function and transports.
+
+import Router from '@koa/router';
+import knexFactory, { type Knex } from 'knex';
+import { Model } from 'objection';
+import { createPush, type KoaPush, type KoaPushOptions, type PageHelper, type RenderState } from '../adapters/koa.ts';
+import { objection } from '../adapters/objection.ts';
+import type { ChangeLog } from '../core/change-log.ts';
+import { jsonp } from '../transports/jsonp.ts';
+import { longPoll } from '../transports/long-poll.ts';
+import { sse } from '../transports/sse.ts';
+import { websocket } from '../transports/websocket.ts';
+import { knexLogMigrations } from '../adapters/knex-log-migration.ts';
+import { migrationSource } from './migrations.ts';
+import { Counter } from './models.ts';
+
+/** The transports the demo offers, best first. */
+export const demoTransports = ['websocket', 'sse', 'long-poll', 'jsonp'] as const;
+
+/** Options of `createCounterPush()`. */
+export interface CounterPushOptions {
+  /** The token secret: the same in the app and the push server. Required. */
+  readonly secret: string;
+  /** The change log. Default: `memoryLog()`, which only this process sees. */
+  readonly log?: ChangeLog | undefined;
+  /** Where browsers reach the push endpoints, when another port serves them. Default: the page's origin. */
+  readonly endpoint?: KoaPushOptions['endpoint'];
+}
+
+/** The demo's router and the push instance bound to it. */
+export interface CounterPush {
+  readonly router: Router;
+  readonly push: KoaPush;
+}
+
+/**
+ * Builds the counter demo's router (`home` at `/`, the `counter` fragment, `increment`) and its push
+ * instance with the home page's update function. Page handlers need the database
+ * (`openCounterDatabase()`); matching a page and re-rendering `counter` on the push side do not.
+ *
+ * @example
+ * const { router, push } = createCounterPush({ secret: process.env.PUSH_SECRET! });
+ * app.use(push.routes()).use(push.middleware()).use(router.routes());
+ */
+export function createCounterPush(options: CounterPushOptions): CounterPush {
+  const router = new Router();
+  const push = createPush({
+    secret: options.secret,
+    router,
+    orm: objection(),
+    log: options.log,
+    transports: [websocket(), sse(), longPoll(), jsonp()],
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+  });
+
+  // The fragment every tab swaps in: rendered from the changed row when the push side re-renders.
+  router.get('counter', '/counter', async (ctx) => {
+    const update = (ctx.state['serverpush'] as Partial<RenderState> | undefined)?.update;
+    const hits = update === undefined ? (await Counter.query().findById(1))?.hits : Number(update.row['hits']);
+    ctx.body = counterFragment(hits ?? 0);
+  });
+
+  router.get('home', '/', async (ctx) => {
+    await Counter.query().findById(1).increment('hits', 1);
+    const counter = await Counter.query().findById(1);
+    ctx.type = 'html';
+    // `?transport=sse` forces one transport, to watch each of them work.
+    const forced = demoTransports.find((name) => name === ctx.query['transport']);
+    const tag = (ctx.state['serverpush'] as PageHelper).tag(forced === undefined ? {} : { transports: [forced] });
+    ctx.body = homePage(counter?.hits ?? 0, tag);
+  });
+
+  router.post('increment', '/increment', async (ctx) => {
+    await Counter.query().findById(1).increment('hits', 1);
+    ctx.body = { hits: (await Counter.query().findById(1))?.hits ?? 0 };
+  });
+
+  push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, serializer: 'counter' }]);
+  return { router, push };
+}
+
+/** Opens the demo's sqlite database, migrates it and binds the models to it. */
+export async function openCounterDatabase(filename: string): Promise<Knex> {
+  const knex = knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename },
+    useNullAsDefault: true,
+    // WAL: the push server process reads the change log while the app process writes.
+    pool: { afterCreate: (connection: { pragma(statement: string): unknown }, done: () => void) => (connection.pragma('journal_mode = WAL'), done()) },
+  });
+  await knex.migrate.latest({ migrationSource });
+  // The change log's tables, for the split shape: both processes share the log through them.
+  await knex.migrate.latest({ migrationSource: knexLogMigrations(), tableName: 'knex_migrations_serverpush' });
+  Model.knex(knex);
+  return knex;
+}
+
+function counterFragment(hits: number): string {
+  return `<span id="hits">${hits}</span>`;
+}
+
+function homePage(hits: number, tag: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>serverpush counter</title>
+  <style>
+    body { font: 18px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; }
+    #hits { font-size: 3rem; font-weight: bold; }
+    .status { color: #666; font-size: 14px; }
+  </style>
+</head>
+<body>
+  <h1>Hits: ${counterFragment(hits)}</h1>
+  <p><button id="increment" type="button">Increment</button></p>
+  <p>Open this page in several tabs: every visit and every click shows up in all of them.</p>
+  <p class="status">transport: <span id="transport">none</span> (<span id="via">direct</span>), state: <span id="state">connecting</span>
+    · force one: ${demoTransports.map((name) => `<a href="?transport=${name}">${name}</a>`).join(' ')}</p>
+  <script>
+    document.addEventListener('serverpush:hits', function (event) {
+      document.getElementById('hits').outerHTML = event.detail;
+    });
+    document.addEventListener('serverpush:connection', function (event) {
+      document.getElementById('state').textContent = event.detail.state;
+      document.getElementById('transport').textContent = window.serverpush ? window.serverpush.transport : 'none';
+      document.getElementById('via').textContent = window.serverpush ? window.serverpush.via : 'direct';
+    });
+    document.getElementById('increment').addEventListener('click', function () {
+      fetch('/increment', { method: 'POST' });
+    });
+  </script>
+  ${tag}
+</body>
+</html>`;
+}
