@@ -1,13 +1,20 @@
 // The client side of bench/fanout.ts, in a process of its own: connects N clients of one kind,
 // says "ready", then records the latency of every delivery and prints a JSON summary.
 //
-//   tsx bench/fanout-clients.ts <kind> <url> <clients> <expected changes>
+//   tsx bench/fanout-clients.ts <kind> <url[,url…]> <clients> <expected changes> [tokens file]
+//
+// With several URLs, client i connects to URL i mod n, as a load balancer would spread them. With a
+// tokens file (one page token a line), clients take their tokens from it instead of `GET /page`.
 
+import { readFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
-const [kind = '', url = '', clientsArg = '0', expectedArg = '0'] = process.argv.slice(2);
+const [kind = '', urlList = '', clientsArg = '0', expectedArg = '0', tokensFile] = process.argv.slice(2);
+const urls = urlList.split(',');
+const url = urls[0] ?? '';
+const tokens = tokensFile === undefined ? undefined : readFileSync(tokensFile, 'utf8').split('\n').filter(Boolean);
 const clients = Number(clientsArg);
 const expected = Number(expectedArg);
 const latencies: number[] = [];
@@ -43,8 +50,8 @@ function onBatch(batch: Batch): string | undefined {
   return cursor;
 }
 
-async function serverpushClient(token: string): Promise<void> {
-  const base = `${url}/serverpush`;
+async function serverpushClient(token: string, origin: string): Promise<void> {
+  const base = `${origin}/serverpush`;
   if (kind === 'long-poll') {
     // Plain node:http with keep-alive, as socket.io-client's polling uses, so the figures compare
     // servers rather than HTTP client libraries.
@@ -122,10 +129,12 @@ function connected() {
 // Connect in slices so the server is not hit by a thousand handshakes at once.
 for (let start = 0; start < clients; start += 100) {
   await Promise.all(
-    Array.from({ length: Math.min(100, clients - start) }, async () => {
+    Array.from({ length: Math.min(100, clients - start) }, async (_, offset) => {
       if (kind.startsWith('socket.io-')) return socketIoClient(kind === 'socket.io-polling' ? 'polling' : 'websocket');
-      const token = await (await fetch(`${url}/page`)).text();
-      return serverpushClient(token);
+      const index = start + offset;
+      const origin = urls[index % urls.length]!;
+      const token = tokens?.[index] ?? (await (await fetch(`${origin}/page`)).text());
+      return serverpushClient(token, origin);
     }),
   );
 }
