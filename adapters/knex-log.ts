@@ -5,6 +5,7 @@
 import createDebug from 'debug';
 import type { Knex } from 'knex';
 import type { ChangeLog, SinceResult } from '../core/change-log.ts';
+import { createTails } from '../core/tail.ts';
 import { PushError } from '../core/errors.ts';
 import { positiveInteger } from '../core/memory-log.ts';
 import type { Change, ChangeInput, Id, Op, Row } from '../core/types.ts';
@@ -112,8 +113,7 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
   }
   const dialect = dialectName === 'postgresql' ? await postgres(knex, table, notify) : sqlite(knex, table);
 
-  const listeners = new Set<(change: Change) => void>();
-  const gapListeners = new Set<(reason: 'history') => void>();
+  const tails = createTails();
   let closed = false;
   // Every id up to the horizon is settled: trimming never passes the settled id.
   let frontier: Frontier = await dialect.frontier(await horizon());
@@ -186,25 +186,15 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
           const rows: ChangeRow[] = await knex(table).where('id', '>', from).andWhere('id', '<=', settled).orderBy('id').limit(rowsPerRead);
           if (rows.length > 0 && Number(rows[0]?.id) > from + 1 && (await horizon()) > from) {
             debug('fell behind the trimmed horizon: changes after %d were missed', from);
-            for (const onGap of gapListeners) onGap('history');
+            tails.gap('history');
           }
-          for (const row of rows) deliver(changeOf(row));
+          for (const row of rows) tails.deliver(changeOf(row));
           position = rows.length < rowsPerRead ? settled : Number(rows[rows.length - 1]?.id);
         }
       } catch (error) {
         if (!closed) debug('could not read new changes: %O', error);
       }
     } while (readAgain && !closed);
-  }
-
-  function deliver(change: Change) {
-    for (const listener of listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        debug('a tail listener threw: %O', error);
-      }
-    }
   }
 
   function changeOf(row: ChangeRow): Change {
@@ -277,22 +267,14 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     compare(a: string, b: string) {
       return (parse(a) ?? 0) - (parse(b) ?? 0);
     },
-    tail(listener, onGap) {
-      listeners.add(listener);
-      if (onGap !== undefined) gapListeners.add(onGap);
-      return () => {
-        listeners.delete(listener);
-        if (onGap !== undefined) gapListeners.delete(onGap);
-      };
-    },
+    tail: tails.tail,
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(poller);
       clearInterval(trimmer);
       writer.wakes.delete(wake);
-      listeners.clear();
-      gapListeners.clear();
+      tails.clear();
       await Promise.allSettled([unlisten(), reading, trimming, frontierRead, frontierNext]);
     },
   };

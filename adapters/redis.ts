@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import { Redis } from 'ioredis';
 import type { ChangeLog, SinceResult } from '../core/change-log.ts';
+import { createTails } from '../core/tail.ts';
 import { PushError } from '../core/errors.ts';
 import { positiveInteger } from '../core/memory-log.ts';
 import type { Change, ChangeInput } from '../core/types.ts';
@@ -132,8 +133,7 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
   const reader = client.duplicate({ autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, enableOfflineQueue: true });
   reader.on('error', connectionOnError);
   if (owned) client.on('error', connectionOnError);
-  const listeners = new Set<(change: Change) => void>();
-  const gapListeners = new Set<(reason: 'epoch') => void>();
+  const tails = createTails();
   const stopping = new AbortController();
   // The reader's waits end when the log closes, even on a client that waits for Redis forever.
   const stopped = new Promise<never>((_, reject) => stopping.signal.addEventListener('abort', () => reject(new Error('closed'))));
@@ -175,7 +175,7 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
     current = { epoch, start };
     floor = undefined;
     // Pages waiting on this process hold cursors of the old epoch: tell them now, not at their next poll.
-    for (const onGap of gapListeners) onGap('epoch');
+    tails.gap('epoch');
   }
 
   const [value, head] = pair(await run(client, 'head').catch((error: unknown) => {
@@ -193,13 +193,7 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
       const missed = position(`${current.epoch}.${previous}`);
       if (floor === undefined || comparePositions(missed, floor) > 0) floor = missed;
     }
-    for (const listener of listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        debug('a tail listener threw: %s', messageOf(error));
-      }
-    }
+    tails.deliver(change);
   }
 
   async function read(from: string) {
@@ -291,19 +285,11 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
       if (y.epoch === current.epoch) return 1;
       return x.epoch < y.epoch ? -1 : 1;
     },
-    tail(listener, onGap) {
-      listeners.add(listener);
-      if (onGap !== undefined) gapListeners.add(onGap);
-      return () => {
-        listeners.delete(listener);
-        if (onGap !== undefined) gapListeners.delete(onGap);
-      };
-    },
+    tail: tails.tail,
     async close() {
       if (stopping.signal.aborted) return;
       stopping.abort();
-      listeners.clear();
-      gapListeners.clear();
+      tails.clear();
       reader.disconnect();
       await reading;
       if (owned) await client.quit().catch(() => client.disconnect());

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import Koa from 'koa';
 import type { KoaPush } from '../adapters/koa.ts';
 import { redisLog } from '../adapters/redis.ts';
+import { startPushProcess } from '../demo/push-process.ts';
 import { scalePush } from './scale-app.ts';
 
 const { values } = parseArgs({
@@ -57,17 +58,9 @@ async function startRedis(): Promise<string> {
 }
 
 async function pushProcess(env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, ['--import=tsx', 'bin/serverpush.mjs', '--app', 'bench/scale-app.ts', '--port', '0'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = await startPushProcess({ app: 'bench/scale-app.ts', env });
   children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /(http:\/\/127\.0\.0\.1:\d+)\/serverpush/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`push process exited with ${code}: ${output}`)));
-  });
+  return child.origin;
 }
 
 interface Summary { received: number; lastAt: number; p50: number; p99: number }

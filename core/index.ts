@@ -2,6 +2,7 @@
 
 export { createPush, type Push, type PushOptions, type PageRequest, type RouteTable } from './push.ts';
 export { memoryLog, type MemoryLogOptions } from './memory-log.ts';
+export { createTails, type Tails } from './tail.ts';
 export type { ChangeLog, SinceResult } from './change-log.ts';
 export { createHub, type Hub, type Subscription } from './hub.ts';
 export { PushError, isPushError, errorCodes, type ErrorCode } from './errors.ts';

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ChangeLog, SinceResult } from './change-log.ts';
 import { PushError } from './errors.ts';
+import { createTails } from './tail.ts';
 import type { Change, ChangeInput } from './types.ts';
 
 /** Options of `memoryLog()`. */
@@ -35,7 +36,7 @@ export function memoryLog(options: MemoryLogOptions = {}): ChangeLog {
     throw new TypeError('memoryLog(): the `epoch` option must be 1 to 16 characters of [a-z0-9]');
   }
   const now = options.now ?? Date.now;
-  const listeners = new Set<(change: Change) => void>();
+  const tails = createTails();
   // Changes live in entries[start..]; `trimmed` is the sequence of the newest change dropped.
   let entries: Change[] = [];
   let start = 0;
@@ -91,9 +92,7 @@ export function memoryLog(options: MemoryLogOptions = {}): ChangeLog {
       });
       entries.push(...appended);
       trim();
-      for (const change of appended) {
-        for (const listener of listeners) listener(change);
-      }
+      for (const change of appended) tails.deliver(change);
       return appended;
     },
     async head() {
@@ -114,12 +113,9 @@ export function memoryLog(options: MemoryLogOptions = {}): ChangeLog {
     compare(a: string, b: string) {
       return (parse(a) ?? 0) - (parse(b) ?? 0);
     },
-    tail(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    tail: tails.tail,
     async close() {
-      listeners.clear();
+      tails.clear();
     },
   };
 }

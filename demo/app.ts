@@ -8,7 +8,6 @@
 
 import type { Knex } from 'knex';
 import Koa from 'koa';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -16,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { KoaPush } from '../adapters/koa.ts';
 import { knexLog } from '../adapters/knex-log.ts';
 import { createCounterPush, openCounterDatabase } from './counter.ts';
+import { startPushProcess, type PushProcess } from './push-process.ts';
 
 export { demoTransports } from './counter.ts';
 
@@ -52,7 +52,7 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
   const knex = await openCounterDatabase(filename);
   const secret = options.secret ?? process.env['PUSH_SECRET'] ?? randomBytes(32).toString('hex');
   let pushOrigin = '';
-  let pushProcess: (ChildProcess & { origin: string }) | undefined;
+  let pushProcess: PushProcess | undefined;
   const { router, push } = createCounterPush({
     secret,
     // Split, the push server is another process: the log must be one both see, in the database.
@@ -77,7 +77,16 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
       const appServer = createServer();
       let pushUrl: string | undefined;
       if (options.split === true) {
-        pushProcess = await startPushServer({ filename, secret, host, port: pushPort });
+        pushProcess = await startPushProcess({
+          app: new URL('./push-server.ts', import.meta.url).pathname,
+          host,
+          port: pushPort,
+          env: { PUSH_SECRET: secret, DEMO_DB: filename, DEMO_LOG: 'knex' },
+          echo: true,
+        });
+        // However this process ends, its push server goes with it.
+        const child = pushProcess;
+        process.once('exit', () => child.kill('SIGTERM'));
         pushOrigin = pushUrl = pushProcess.origin;
         // The app's origin forwards the push prefix to the push port: the way in for transports
         // that cannot go cross-origin without CORS, which this shape leaves off.
@@ -101,30 +110,4 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
       await knex.destroy();
     },
   };
-}
-
-/**
- * Starts the push server of the split shape: `serverpush --app demo/push-server.ts` in a process of
- * its own, on the same database and secret. Resolves once it prints where it listens.
- */
-async function startPushServer(options: { filename: string; secret: string; host: string; port: number }): Promise<ChildProcess & { origin: string }> {
-  const cli = new URL('../bin/serverpush.mjs', import.meta.url).pathname;
-  const app = new URL('./push-server.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--import=tsx', cli, '--app', app, '--host', options.host, '--port', String(options.port)], {
-    env: { ...process.env, PUSH_SECRET: options.secret, DEMO_DB: options.filename, DEMO_LOG: 'knex' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const origin = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /push endpoints on (https?:\/\/[^/\s]+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`the push server exited with ${code}: ${output}`)));
-  });
-  child.stdout!.pipe(process.stdout);
-  // However this process ends, its push server goes with it.
-  process.once('exit', () => child.kill('SIGTERM'));
-  return Object.assign(child, { origin });
 }

@@ -2,12 +2,12 @@
 // round-robin proxy; long-poll clients bounce between them with every request, and one process is
 // restarted mid-run. Every client gets exactly the changes of its group, once each, in order.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import type { ChangeInput, ChangeMessage } from '../../core/types.ts';
+import { startPushProcess, type PushProcess } from '../../demo/push-process.ts';
 import { groupPush } from '../fixtures/group-app.ts';
 import { secret } from '../helpers/push.ts';
 import { redisSkip, testRedis } from '../helpers/redis.ts';
@@ -16,22 +16,10 @@ const groups = 10;
 const clientsPerGroup = 3;
 const changes = 3_000;
 
-async function pushProcess(t: ExecutionContext, env: Record<string, string>): Promise<{ child: ChildProcess; origin: string }> {
-  const child = spawn(process.execPath, ['--import=tsx', 'bin/serverpush.mjs', '--app', 'test/fixtures/group-app.ts', '--port', '0'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+async function pushProcess(t: ExecutionContext, env: Record<string, string>): Promise<PushProcess> {
+  const child = await startPushProcess({ app: 'test/fixtures/group-app.ts', env });
   t.teardown(() => void child.kill('SIGKILL'));
-  const origin = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /(http:\/\/127\.0\.0\.1:\d+)\/serverpush/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`push process exited with ${code}: ${output}`)));
-  });
-  return { child, origin };
+  return child;
 }
 
 /** A proxy that sends each request to the next live backend, skipping any that refuses. */
@@ -102,8 +90,8 @@ redisTest('three push processes behind round robin: every client gets its change
     if (start === changes / 2) {
       // Restart one push process with changes in flight: its clients land elsewhere meanwhile.
       const [victim] = processes.splice(1, 1);
-      victim!.child.kill('SIGTERM');
-      await once(victim!.child, 'exit');
+      victim!.kill('SIGTERM');
+      await once(victim!, 'exit');
       const replacement = await pushProcess(t, env);
       processes.push(replacement);
       backends.splice(backends.indexOf(victim!.origin), 1, replacement.origin);
