@@ -16,6 +16,7 @@ import type { KoaPush } from '../adapters/koa.ts';
 import { knexLog } from '../adapters/knex-log.ts';
 import { createCounterPush, openCounterDatabase } from './counter.ts';
 import { startPushProcess, type PushProcess } from './push-process.ts';
+import { sessionMiddleware } from './auth.ts';
 
 export { demoTransports } from './counter.ts';
 
@@ -95,7 +96,8 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
         app.use(push.routes());
         push.attach(appServer);
       }
-      app.use(push.middleware()).use(router.routes()).use(router.allowedMethods());
+      // Sessions after the push routes and proxy, so polls never read the session table.
+      app.use(sessionMiddleware(app)).use(push.middleware()).use(router.routes()).use(router.allowedMethods());
       appServer.on('request', app.callback());
       return { url: `${await start(appServer, port, host)}/`, pushUrl };
     },

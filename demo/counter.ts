@@ -13,6 +13,7 @@ import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
 import { knexLogMigrations } from '../adapters/knex-log-migration.ts';
+import { authPushOptions, registerAuth } from './auth.ts';
 import { migrationSource } from './migrations.ts';
 import { Counter } from './models.ts';
 
@@ -37,8 +38,9 @@ export interface CounterPush {
 
 /**
  * Builds the counter demo's router (`home` at `/`, the `counter` fragment, `increment`) and its push
- * instance with the home page's update function. Page handlers need the database
- * (`openCounterDatabase()`); matching a page and re-rendering `counter` on the push side do not.
+ * instance with the home page's update function, and registers the auth demo (`/login`, `/todos`)
+ * on both. Page handlers need the database (`openCounterDatabase()`), and so does re-rendering the
+ * auth demo's `todo-item` on the push side (the owner's name and team).
  *
  * @example
  * const { router, push } = createCounterPush({ secret: process.env.PUSH_SECRET! });
@@ -47,6 +49,8 @@ export interface CounterPush {
 export function createCounterPush(options: CounterPushOptions): CounterPush {
   const router = new Router();
   const push = createPush({
+    // The auth demo's viewer: identity from the session, the user row on the push side, tokens bound to the session cookie.
+    ...authPushOptions,
     secret: options.secret,
     router,
     orm: objection(),
@@ -78,6 +82,7 @@ export function createCounterPush(options: CounterPushOptions): CounterPush {
   });
 
   push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, serializer: 'counter' }]);
+  registerAuth({ router, push });
   return { router, push };
 }
 
@@ -117,6 +122,7 @@ function homePage(hits: number, tag: string): string {
   <h1>Hits: ${counterFragment(hits)}</h1>
   <p><button id="increment" type="button">Increment</button></p>
   <p>Open this page in several tabs: every visit and every click shows up in all of them.</p>
+  <p><a href="/todos">The auth demo: per-viewer to-dos</a> (log in as alice, bob or carol, password demo)</p>
   <p class="status">transport: <span id="transport">none</span> (<span id="via">direct</span>), state: <span id="state">connecting</span>
     · force one: ${demoTransports.map((name) => `<a href="?transport=${name}">${name}</a>`).join(' ')}</p>
   <script>

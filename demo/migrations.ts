@@ -1,6 +1,7 @@
 // The demo's schema, as a knex migration source so it runs the same from source and from a build.
 
 import type { Knex } from 'knex';
+import { authMigrations } from './auth-migrations.ts';
 
 const migrations: Record<string, Knex.Migration> = {
   '20261128_counters': {
@@ -15,6 +16,7 @@ const migrations: Record<string, Knex.Migration> = {
       await knex.schema.dropTable('counters');
     },
   },
+  ...authMigrations,
 };
 
 /** The demo's migrations, in order. */

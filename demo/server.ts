@@ -12,6 +12,7 @@ const { url, pushUrl } = await demo.listen({
   pushPort: Number(process.env['PUSH_PORT'] ?? port + 1),
 });
 console.log(`serverpush counter demo: ${url}`);
+console.log(`auth demo: ${url}todos (alice, bob or carol, password demo)`);
 if (pushUrl !== undefined) console.log(`push endpoints (split ports, no CORS): ${pushUrl}/serverpush`);
 
 function stop() {
