@@ -30,8 +30,13 @@ export interface PushOptions<Viewer = unknown> {
   readonly log?: ChangeLog | undefined;
   /** The transports offered to browsers, in order of preference. Default: none (the Koa adapter's default is `[sse(), longPoll(), jsonp()]`). */
   readonly transports?: readonly Transport[] | undefined;
-  /** Rebuilds the viewer from the identity in the page token. Default: the identity itself. */
-  readonly authenticate?: ((identity: unknown) => Viewer | Promise<Viewer>) | undefined;
+  /**
+   * Rebuilds the viewer from the identity in the page token, when a page connects. `binding` is the
+   * value the request presented for a bound token (the session cookie), so the app can check that
+   * the session still exists; throwing a `PushError` refuses the page with it (e.g.
+   * `SERVERPUSH_ERR_BAD_TOKEN`). Default: the identity itself.
+   */
+  readonly authenticate?: ((identity: unknown, request: { readonly binding: string | undefined }) => Viewer | Promise<Viewer>) | undefined;
   /**
    * Runs for each change before it is serialized for a page: `false` (or a throw) drops the change
    * for that viewer. For permissions that can change while a page is open. Default: none.
@@ -165,14 +170,14 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     }
   }
 
-  async function contextOf(claims: PageClaims): Promise<PushContext<Viewer>> {
+  async function contextOf(claims: PageClaims, binding: string | undefined): Promise<PushContext<Viewer>> {
     const matched = routes?.match(claims.path);
     const query: Record<string, string | string[]> = {};
     for (const [key, value] of new URLSearchParams(claims.query)) {
       const held = query[key];
       query[key] = held === undefined ? value : Array.isArray(held) ? [...held, value] : [held, value];
     }
-    const viewer = options.authenticate === undefined ? (claims.identity as Viewer) : await options.authenticate(claims.identity);
+    const viewer = options.authenticate === undefined ? (claims.identity as Viewer) : await options.authenticate(claims.identity, { binding });
     return {
       path: claims.path,
       query,
@@ -185,8 +190,8 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   }
 
   /** The viewer's context and the specs of its page: route update functions, then global ones. */
-  async function specsFor(claims: PageClaims): Promise<{ ctx: PushContext<Viewer>; specs: CompiledSpec[] }> {
-    const ctx = await contextOf(claims);
+  async function specsFor(claims: PageClaims, binding: string | undefined): Promise<{ ctx: PushContext<Viewer>; specs: CompiledSpec[] }> {
+    const ctx = await contextOf(claims, binding);
     const functions = [...(ctx.route === undefined ? [] : routeUpdates.get(ctx.route) ?? []), ...globalUpdates];
     const specs: CompiledSpec[] = [];
     for (const fn of functions) {
@@ -209,9 +214,9 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     return owned;
   }
 
-  async function open(claims: PageClaims, from: string): Promise<Session> {
-    const { ctx, specs } = await specsFor(claims);
-    const session = new Session(claims, ctx as PushContext<unknown>, specs, from, sessionOptions);
+  async function open(claims: PageClaims, from: string, binding: string | undefined): Promise<Session> {
+    const { ctx, specs } = await specsFor(claims, binding);
+    const session = new Session(claims, ctx as PushContext<unknown>, specs, from, sessionOptions, binding);
     // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
     // mailbox keeps one copy of each cursor.
     const owned = subscribe(session);
@@ -229,14 +234,14 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   }
 
   /** The page's session, opened anew (`fresh`) when there is none that can serve `from`. */
-  async function sessionFor(claims: PageClaims, from: string): Promise<{ session: Session; fresh: boolean }> {
+  async function sessionFor(claims: PageClaims, from: string, binding: string | undefined): Promise<{ session: Session; fresh: boolean }> {
     const held = sessions.get(claims.page);
     if (held !== undefined) {
       const session = await held.catch(() => undefined);
       if (session !== undefined && session.canServe(from)) return { session, fresh: false };
       if (session !== undefined) dispose(session);
     }
-    const opening = open(claims, from);
+    const opening = open(claims, from, binding);
     sessions.set(claims.page, opening);
     opening.catch(() => sessions.get(claims.page) === opening && sessions.delete(claims.page));
     return { session: await opening, fresh: true };
@@ -312,7 +317,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       // A long-lived page whose token expired reloads to get a new one, rather than loop on errors.
       if (expired) return [{ name: 'refresh', reason: 'expired' }];
       if (!log.check(from)) return [{ name: 'refresh', reason: 'epoch' }];
-      const { session, fresh } = await sessionFor(claims, from);
+      const { session, fresh } = await sessionFor(claims, from, binding);
       // A page's first request is answered at once (after its replay), so its client learns it is
       // connected without waiting out a hold; the requests after it are held.
       return session.take(from, fresh ? 0 : waitMs, signal);
@@ -322,7 +327,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       await Promise.all(
         chosen.map(async (session) => {
           try {
-            const { ctx, specs } = await specsFor(session.claims);
+            const { ctx, specs } = await specsFor(session.claims, session.binding);
             if (session.ended || !subscriptions.has(session)) return;
             session.reset(ctx as PushContext<unknown>, specs);
             subscribe(session);

@@ -31,6 +31,8 @@ export interface SessionOptions {
 export class Session {
   readonly page: string;
   readonly claims: PageClaims;
+  /** The value the page presented for its bound token, for `authenticate` on revalidation. */
+  readonly binding: string | undefined;
   /** The viewer's context and the page's specs, as of the last (re)validation. */
   ctx: PushContext<unknown>;
   specs: readonly CompiledSpec[];
@@ -44,9 +46,10 @@ export class Session {
   private releases = new Set<() => void>();
   private readonly options: SessionOptions;
 
-  constructor(claims: PageClaims, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: SessionOptions) {
+  constructor(claims: PageClaims, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: SessionOptions, binding?: string) {
     this.page = claims.page;
     this.claims = claims;
+    this.binding = binding;
     this.ctx = ctx;
     this.specs = specs;
     this.floor = floor;

@@ -9,6 +9,7 @@ import { Model } from 'objection';
 import { randomBytes } from 'node:crypto';
 import type { KoaPush, KoaPushOptions, PageHelper, RenderState } from '../adapters/koa.ts';
 import { pushable } from '../adapters/objection.ts';
+import { PushError } from '../core/errors.ts';
 import type { Row } from '../core/types.ts';
 import { verifyPassword } from './auth-migrations.ts';
 import { sessionCookie, sessionStore } from './auth-session.ts';
@@ -45,9 +46,15 @@ export type AuthViewer = UserView;
 export const authPushOptions = {
   /** The identity signed into page tokens: the logged-in user's id, or `null`. */
   identify: (ctx: Koa.Context): number | null => userIdOf(ctx.session?.['userId']),
-  /** The push side's viewer: the user, reloaded; `null` when logged out or since deleted. */
-  authenticate: async (identity: unknown): Promise<AuthViewer | null> => {
+  /**
+   * The push side's viewer: the user, reloaded; `null` when logged out or since deleted. A page
+   * whose login session has ended (logged out, expired) is refused, even with its old cookie.
+   */
+  authenticate: async (identity: unknown, { binding }: { readonly binding: string | undefined }): Promise<AuthViewer | null> => {
     const id = userIdOf(identity);
+    if (id !== null && (binding === undefined || (await sessionStore.get(binding)) === undefined)) {
+      throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the login session of this page has ended');
+    }
     return id === null ? null : viewerOf(await User.query().findById(id));
   },
   /** Page tokens are bound to the session cookie: a token shown to alice is refused with bob's. */

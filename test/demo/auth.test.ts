@@ -137,6 +137,19 @@ serial('POST /logout deletes the session: the old cookie no longer logs in', asy
   t.is((await stolen.fetch(`${demo.url}/todos`)).headers.get('location'), '/login');
 });
 
+serial('authenticate refuses a page whose login session ended, even with the old cookie and token', async (t) => {
+  const demo = await setup(t);
+  const jar = await login(demo, 'alice');
+  const stolen = new CookieJar();
+  for (const [name, value] of jar.cookies) stolen.cookies.set(name, value);
+  // A page rendered before logout that had not connected yet: its token and the old cookie.
+  const token = /data-token="([^"]+)"/.exec(await (await jar.fetch(`${demo.url}/todos`)).text())![1]!;
+  await jar.fetch(`${demo.url}/logout`, { method: 'POST' });
+  const response = await stolen.fetch(`${demo.url}/serverpush/long-poll?token=${token}`);
+  t.is(response.status, 401);
+  t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the login session of this page has ended' } });
+});
+
 serial("updates(todos): alice's new and edited item reach alice's other page, never bob's or carol's", async (t) => {
   const demo = await setup(t);
   const [alice, bob, carol] = await Promise.all([login(demo, 'alice'), login(demo, 'bob'), login(demo, 'carol')]);
