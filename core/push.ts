@@ -1,6 +1,7 @@
 // createPush(): the stateful root. Registers update functions, signs page tokens, routes each
 // change from the log through the hub to the mailboxes of the pages it concerns.
 
+import { isDeepStrictEqual } from 'node:util';
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
 import { PushError } from './errors.ts';
@@ -68,6 +69,17 @@ export interface PageRequest {
 /** Which pages a `revalidate()` or `disconnect()` concerns, judged by their viewer's context. */
 export type PageFilter<Viewer> = (ctx: PushContext<Viewer>) => boolean;
 
+/**
+ * The pages of one identity (as `identify` put it into their tokens), on every push process that
+ * shares the change log: the filter travels through the log.
+ */
+export interface IdentityFilter {
+  readonly identity: unknown;
+}
+
+/** The model of the control entries `revalidate({ identity })` and `disconnect({ identity })` append. */
+export const controlModel = 'serverpush:control';
+
 /** A push instance. */
 export interface Push<Viewer = unknown> extends PushEndpoint {
   readonly log: ChangeLog;
@@ -84,12 +96,25 @@ export interface Push<Viewer = unknown> extends PushEndpoint {
    * Re-runs `authenticate` and the update functions of the connected pages that `filter` selects
    * (e.g. every page of user 7 after their role changed), adding and dropping subscriptions. A page
    * whose viewer can no longer be authenticated, or whose update function throws, is told to
-   * refresh. Resolves with the number of pages revalidated. Pages connected to other push
-   * processes are not reached.
+   * refresh. Resolves with the number of pages revalidated in this process; a function reaches
+   * only this process's pages.
    */
   revalidate(filter: PageFilter<Viewer>): Promise<number>;
-  /** Ends the connected pages that `filter` selects with a `refresh` (e.g. at logout); returns how many. */
+  /**
+   * The same for every page of one identity on every push process sharing the change log: resolves
+   * once the request is in the log; each process applies it as it reads it.
+   */
+  revalidate(filter: IdentityFilter): Promise<void>;
+  /**
+   * Ends the connected pages of this process that `filter` selects with a `refresh`; returns how
+   * many.
+   */
   disconnect(filter: PageFilter<Viewer>): number;
+  /**
+   * Ends every page of one identity with a `refresh`, on every push process sharing the change log
+   * (at logout, whichever process serves the pages): resolves once the request is in the log.
+   */
+  disconnect(filter: IdentityFilter): Promise<void>;
   /** Counts for monitoring: open page sessions, their subscriptions, and requests held waiting. */
   stats(): { readonly sessions: number; readonly subscriptions: number; readonly waiting: number };
   /** Closes the transports' streams, answers held requests empty, detaches the ORM and closes the log. */
@@ -155,6 +180,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   sweeper.unref();
 
   function route(change: Change) {
+    if (change.model === controlModel) return control(change);
     const bySession = new Map<Session, Owner[]>();
     for (const { owner } of hub.match(change)) {
       const owners = bySession.get(owner.session);
@@ -289,6 +315,45 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     });
   }
 
+  function revalidateLocal(filter: PageFilter<Viewer>): Promise<number> {
+    const chosen = selected(filter);
+    return Promise.all(
+      chosen.map(async (session) => {
+        try {
+          const { ctx, specs } = await specsFor(session.claims, session.binding);
+          if (session.ended || !subscriptions.has(session)) return;
+          session.reset(ctx as PushContext<unknown>, specs);
+          subscribe(session);
+        } catch (error) {
+          debug('revalidating page %s failed, ending it: %O', session.page, error);
+          session.end({ name: 'refresh', reason: 'revalidate' });
+        }
+      }),
+    ).then(() => chosen.length);
+  }
+
+  function disconnectLocal(filter: PageFilter<Viewer>): number {
+    const chosen = selected(filter);
+    for (const session of chosen) session.end({ name: 'refresh', reason: 'disconnect' });
+    return chosen.length;
+  }
+
+  /** Applies a control entry read from the log: every process does, the one that appended it too. */
+  function control(change: Change) {
+    const { action, identity } = (change.after ?? {}) as { action?: unknown; identity?: unknown };
+    const filter: PageFilter<Viewer> = (ctx) => isDeepStrictEqual(ctx.identity, identity);
+    if (action === 'disconnect') disconnectLocal(filter);
+    else if (action === 'revalidate') void revalidateLocal(filter);
+    else debug('unknown control entry %O', change.after);
+  }
+
+  async function broadcast(action: 'disconnect' | 'revalidate', filter: IdentityFilter): Promise<void> {
+    if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
+    await log.append([{ model: controlModel, op: 'update', id: action, after: { action, identity: filter.identity ?? null }, before: null }]);
+  }
+
+  const isIdentityFilter = (filter: unknown): filter is IdentityFilter => typeof filter === 'object' && filter !== null && 'identity' in filter;
+
   const push: Push<Viewer> = {
     log,
     transports,
@@ -322,28 +387,10 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       // connected without waiting out a hold; the requests after it are held.
       return session.take(from, fresh ? 0 : waitMs, signal);
     },
-    async revalidate(filter) {
-      const chosen = selected(filter);
-      await Promise.all(
-        chosen.map(async (session) => {
-          try {
-            const { ctx, specs } = await specsFor(session.claims, session.binding);
-            if (session.ended || !subscriptions.has(session)) return;
-            session.reset(ctx as PushContext<unknown>, specs);
-            subscribe(session);
-          } catch (error) {
-            debug('revalidating page %s failed, ending it: %O', session.page, error);
-            session.end({ name: 'refresh', reason: 'revalidate' });
-          }
-        }),
-      );
-      return chosen.length;
-    },
-    disconnect(filter) {
-      const chosen = selected(filter);
-      for (const session of chosen) session.end({ name: 'refresh', reason: 'disconnect' });
-      return chosen.length;
-    },
+    revalidate: ((filter: PageFilter<Viewer> | IdentityFilter) =>
+      isIdentityFilter(filter) ? broadcast('revalidate', filter) : revalidateLocal(filter)) as Push<Viewer>['revalidate'],
+    disconnect: ((filter: PageFilter<Viewer> | IdentityFilter) =>
+      isIdentityFilter(filter) ? broadcast('disconnect', filter) : disconnectLocal(filter)) as Push<Viewer>['disconnect'],
     stats() {
       let waiting = 0;
       for (const session of subscriptions.keys()) waiting += session.waiting;

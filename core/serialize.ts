@@ -47,6 +47,7 @@ export function compileSpec<Viewer>(
     throw new TypeError(`${where}: \`name\` must match ${String(namePattern)} and not be refresh, connection or error`);
   }
   const model = modelName(spec.model);
+  if (model === 'serverpush:control') throw new TypeError(`${where}: \`model\` "serverpush:control" is reserved`);
   const { params, serializer, data, vary } = spec;
   let equalities: Array<readonly [string, Scalar]> = [];
   let predicate: ((row: Row) => boolean) | undefined;

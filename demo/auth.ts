@@ -105,7 +105,8 @@ export function registerAuth({ router, push }: AuthOptions): void {
       return;
     }
     const previous = userIdOf(ctx.session?.['userId']);
-    if (previous !== null && previous !== user.id) push.disconnect((page) => page.identity === previous);
+    // Through the change log: the previous user's pages may be on another push process (split ports).
+    if (previous !== null && previous !== user.id) await push.disconnect({ identity: previous });
     ctx.session!['userId'] = user.id;
     // A new key at login: a session key planted before it never becomes a logged-in one.
     await ctx.session!.regenerate();
@@ -119,7 +120,8 @@ export function registerAuth({ router, push }: AuthOptions): void {
     const key = ctx.session?.externalKey;
     if (key !== undefined) await sessionStore.destroy(key);
     ctx.session = null;
-    if (userId !== null) push.disconnect((page) => page.identity === userId);
+    // Through the change log, so pages held by a push process of its own (split ports) end too.
+    if (userId !== null) await push.disconnect({ identity: userId });
     ctx.status = 303;
     ctx.redirect('/login');
   });

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { memoryLog } from '../../core/memory-log.ts';
 import { createPush, type RouteTable } from '../../core/push.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';
 import { closing, page, secret } from '../helpers/push.ts';
@@ -103,4 +104,35 @@ test('createPush() refuses a bound token presented with another binding', async 
   await t.throwsAsync(push.poll(token, undefined, { waitMs: 0, binding: 'session-of-bob' }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' });
   await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' });
   t.deepEqual(await push.poll(token, undefined, { waitMs: 0, binding: 'session-of-alice' }), []);
+});
+
+test("createPush() disconnect({ identity }) ends that identity's pages on every push process sharing the log", async (t) => {
+  const log = memoryLog();
+  const app = closing(t, createPush({ secret, routes, log }));
+  const pushServer = closing(t, createPush({ secret, routes, log }));
+  for (const push of [app, pushServer]) push.updates('board', () => [{ name: 'any', model: 'todos' }]);
+  const alice = await page(app, '/', 1);
+  const bob = await page(app, '/', 2);
+  await pushServer.poll(alice, undefined, { waitMs: 0 });
+  await pushServer.poll(bob, undefined, { waitMs: 0 });
+  const held = pushServer.poll(alice, undefined, { waitMs: 5_000 });
+  await app.disconnect({ identity: 1 });
+  t.deepEqual(await held, [{ name: 'refresh', reason: 'disconnect' }]);
+  await app.publish(todo(3, 2));
+  t.deepEqual(received(await pushServer.poll(bob, undefined, { waitMs: 300 })), ['any:enter:3'], 'other identities go on, and see no control entry');
+});
+
+test('createPush() revalidate({ identity }) re-runs the update functions of that identity on every process', async (t) => {
+  const log = memoryLog();
+  const users = new Map<number, User>([[1, { id: 1, role: 'member' }]]);
+  const app = closing(t, createPush<User>({ secret, routes, log, authenticate: (id) => users.get(Number(id))! }));
+  const pushServer = closing(t, createPush<User>({ secret, routes, log, authenticate: (id) => users.get(Number(id))! }));
+  pushServer.updates('board', (ctx) => (ctx.viewer.role === 'admin' ? [{ name: 'everything', model: 'todos' }] : []));
+  const alice = await page(app, '/', 1);
+  await pushServer.poll(alice, undefined, { waitMs: 0 });
+  users.set(1, { id: 1, role: 'admin' });
+  await app.revalidate({ identity: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await app.publish(todo(4, 9));
+  t.deepEqual(received(await pushServer.poll(alice, undefined, { waitMs: 300 })), ['everything:enter:4']);
 });
