@@ -35,6 +35,10 @@ interface Wire {
 }
 
 const maxTokenLength = 8_192;
+/** Verified tokens remembered, so a stream's every batch does not verify its token again. */
+const verifiedMax = 10_000;
+/** Longer tokens (a large identity) are verified each time rather than remembered. */
+const rememberedTokenLength = 1_024;
 
 /** Signs and verifies page tokens with one secret. */
 export interface Tokens {
@@ -53,6 +57,40 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
   // A separate domain for bindings, so a binding MAC can never pass for a token signature.
   const bindingOf = (value: string) => mac(`binding\u0000${value}`).subarray(0, 16).toString('base64url');
   const sameMac = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  const verified = new Map<string, PageClaims>();
+
+  /** Checks the signature and shape of a token and its binding; throws `SERVERPUSH_ERR_BAD_TOKEN`. */
+  function verifyFully(token: string, presented: string | undefined): PageClaims {
+    const dot = token.indexOf('.');
+    if (token.length > maxTokenLength || dot < 1) throw badToken('the page token is malformed');
+    const body = token.slice(0, dot);
+    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    const expected = mac(body);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw badToken('the page token signature does not verify');
+    }
+    let wire: Wire;
+    try {
+      wire = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Wire;
+    } catch {
+      throw badToken('the page token is malformed');
+    }
+    if (wire.v !== 1) throw badToken('the page token has an unknown version');
+    if (wire.b !== undefined && (presented === undefined || !sameMac(bindingOf(presented), wire.b))) {
+      throw badToken('the page token belongs to another session');
+    }
+    const claims: PageClaims = {
+      page: wire.n,
+      path: wire.p,
+      query: wire.q,
+      identity: wire.i,
+      languages: wire.l,
+      cursor: wire.c,
+      expires: wire.e,
+      binding: wire.b,
+    };
+    return claims;
+  }
 
   return {
     sign(claims, bindTo) {
@@ -72,37 +110,20 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
     },
 
     verify(token, presented) {
-      const dot = token.indexOf('.');
-      if (token.length > maxTokenLength || dot < 1) throw badToken('the page token is malformed');
-      const body = token.slice(0, dot);
-      const given = Buffer.from(token.slice(dot + 1), 'base64url');
-      const expected = mac(body);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw badToken('the page token signature does not verify');
+      // Only successes are remembered, keyed by the token and the value presented with it; expiry
+      // is checked on every call.
+      const key = token.length <= rememberedTokenLength ? `${token}\u0000${presented ?? ''}` : undefined;
+      const known = key === undefined ? undefined : verified.get(key);
+      if (known !== undefined) return { claims: known, expired: known.expires <= now() };
+      const claims = verifyFully(token, presented);
+      if (key !== undefined) {
+        if (verified.size >= verifiedMax) verified.clear();
+        verified.set(key, claims);
       }
-      let wire: Wire;
-      try {
-        wire = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Wire;
-      } catch {
-        throw badToken('the page token is malformed');
-      }
-      if (wire.v !== 1) throw badToken('the page token has an unknown version');
-      if (wire.b !== undefined && (presented === undefined || !sameMac(bindingOf(presented), wire.b))) {
-        throw badToken('the page token belongs to another session');
-      }
-      const claims: PageClaims = {
-        page: wire.n,
-        path: wire.p,
-        query: wire.q,
-        identity: wire.i,
-        languages: wire.l,
-        cursor: wire.c,
-        expires: wire.e,
-        binding: wire.b,
-      };
-      return { claims, expired: wire.e <= now() };
+      return { claims, expired: claims.expires <= now() };
     },
   };
+
 }
 
 const badToken = (message: string) => new PushError('SERVERPUSH_ERR_BAD_TOKEN', message);
