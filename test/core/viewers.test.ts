@@ -136,3 +136,19 @@ test('createPush() revalidate({ identity }) re-runs the update functions of that
   await app.publish(todo(4, 9));
   t.deepEqual(received(await pushServer.poll(alice, undefined, { waitMs: 300 })), ['everything:enter:4']);
 });
+
+test('createPush() still refuses a bound token with another binding after it was accepted with its own', async (t) => {
+  const push = closing(t, createPush({ secret, routes }));
+  const token = push.token({ path: '/', query: '', identity: 1, languages: [], cursor: await push.log.head(), binding: 'session-of-alice' });
+  t.deepEqual(await push.poll(token, undefined, { waitMs: 0, binding: 'session-of-alice' }), []);
+  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0, binding: 'session-of-bob' }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' });
+  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN' });
+});
+
+test('createPush() refreshes a page whose token expired after it was first accepted', async (t) => {
+  const push = closing(t, createPush({ secret, routes, tokenTtlMs: 300 }));
+  const token = await page(push);
+  t.deepEqual(await push.poll(token, undefined, { waitMs: 0 }), []);
+  await new Promise((resolve) => setTimeout(resolve, 350));
+  t.deepEqual(await push.poll(token, undefined, { waitMs: 0 }), [{ name: 'refresh', reason: 'expired' }]);
+});
