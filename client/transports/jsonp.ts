@@ -6,11 +6,11 @@
 // `{ error, status }` because a browser runs no script answered with an error status. A script
 // that fails to load says nothing about why, so it is retried like a network error.
 
-import { backoffDelay } from '../backoff.ts';
 import { PushClientError, errorFromResponse, isObject } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { endpointUrl } from '../http.ts';
 import type { ClientTransport, TransportSession } from './index.ts';
+import { pollLoop } from './poll-loop.ts';
 
 /** The global the callbacks hang from, as `__serverpush_jsonp.c1`: paths stay within 32 characters. */
 const namespace = '__serverpush_jsonp';
@@ -34,44 +34,18 @@ export const jsonp: ClientTransport = {
 function openJsonp(session: TransportSession): () => void {
   const { globals } = session;
   const view = globals.document.defaultView!;
-  let stopped = false;
-  let failures = 0;
-  let cancel: (() => void) | undefined;
-  let timer: unknown;
-
-  function poll(): void {
-    timer = undefined;
-    cancel = addScript(globals, endpointUrl(session), pollOnPayload, retry);
-  }
+  const loop = pollLoop(session, () => addScript(globals, endpointUrl(session), pollOnPayload, (error) => loop.retry(error)));
 
   function pollOnPayload(payload: unknown): void {
-    if (stopped) return;
-    cancel = undefined;
+    if (loop.stopped) return;
     const { messages, error, status }: Record<string, unknown> = isObject(payload) ? payload : {};
-    if (Array.isArray(messages)) return succeed(messages);
+    if (Array.isArray(messages)) return loop.succeed(messages);
     if (error !== undefined && typeof status === 'number') {
       // The same reading as an HTTP error body: a code the server names, else SERVERPUSH_ERR_HTTP.
       const failure = errorFromResponse(status, JSON.stringify({ error }));
-      return status >= 400 && status < 500 ? session.failed(failure) : retry(failure);
+      return status >= 400 && status < 500 ? session.failed(failure) : loop.retry(failure);
     }
-    retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server called back without messages'));
-  }
-
-  function succeed(messages: readonly unknown[]): void {
-    failures = 0;
-    session.connected();
-    if (messages.length > 0) session.receive(messages);
-    // `receive` may have closed us (a `refresh`, or a listener calling `close()`).
-    if (!stopped) poll();
-  }
-
-  function retry(error: PushClientError): void {
-    if (stopped) return;
-    cancel = undefined;
-    session.retrying(error);
-    if (stopped) return;
-    timer = globals.setTimeout(poll, backoffDelay(session.backoff, failures, globals.random));
-    failures += 1;
+    loop.retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server called back without messages'));
   }
 
   // A script added before the page's `load` delays that event: the page would look as if it were
@@ -79,16 +53,14 @@ function openJsonp(session: TransportSession): () => void {
   // load event to end, so that no request starts inside it.
   const windowOnLoad = () => {
     view.removeEventListener('load', windowOnLoad);
-    if (!stopped) timer = globals.setTimeout(poll, 0);
+    if (!loop.stopped) loop.start(0);
   };
-  if (globals.document.readyState === 'complete') poll();
+  if (globals.document.readyState === 'complete') loop.start();
   else view.addEventListener('load', windowOnLoad);
 
   return () => {
-    stopped = true;
     view.removeEventListener('load', windowOnLoad);
-    if (timer !== undefined) globals.clearTimeout(timer);
-    cancel?.();
+    loop.stop();
   };
 }
 
