@@ -94,7 +94,7 @@ export function websocket(options: WebSocketOptions = {}): Transport {
         heartbeat = undefined;
       }
     };
-    socket.on('pong', socketOnPong).on('message', socketOnMessage).on('error', socketOnError).on('close', socketOnClose);
+    socket.on('pong', socketOnPong).on('message', socketOnMessage).on('close', socketOnClose);
     void stream(socket, push, token, cursor, connection.controller.signal);
   }
 
@@ -147,6 +147,10 @@ export function websocket(options: WebSocketOptions = {}): Transport {
       }
       try {
         server.handleUpgrade(request, socket, head, (client) => {
+          // First, whatever happens next: a protocol violation (a reserved opcode, an unmasked or
+          // oversized frame) makes ws emit 'error', and an 'error' without a listener ends the
+          // process. A refused socket is open until its closing handshake completes, too.
+          client.on('error', socketOnError);
           if (closed) return end(client, closeCode.shutdown, shutdownReason);
           if (refusal !== undefined) return refuse(client, refusal);
           accept(client, push, token, cursor);

@@ -261,3 +261,37 @@ test('websocket() tells a reader that stops reading to refresh and closes it wit
   ]);
   t.true(frames.length - 2 < published, 'changes past the cap were not written');
 });
+
+/** Protocol violations a client can send right after the handshake; each makes `ws` emit `'error'`. */
+const violations: ReadonlyArray<readonly [string, Buffer]> = [
+  ['a frame with a reserved opcode', Buffer.from([0x83, 0x80, 0, 0, 0, 0])],
+  ['an unmasked frame', Buffer.from([0x81, 0x02, 0x68, 0x69])],
+  ['a frame with an RSV bit set', Buffer.from([0xc1, 0x80, 0, 0, 0, 0])],
+  ['a frame over 1 KiB', Buffer.concat([Buffer.from([0x81, 0xfe, 0x08, 0x00, 0, 0, 0, 0]), Buffer.alloc(2048)])],
+  ['a close frame with invalid UTF-8', Buffer.from([0x88, 0x84, 0, 0, 0, 0, 0x03, 0xe8, 0xff, 0xfe])],
+];
+
+test('websocket() survives protocol violations on refused, shutting-down and accepted sockets, and goes on serving', async (t) => {
+  const transport = websocket();
+  const server = await pushServer(t, [transport]);
+  const token = await server.page();
+  const sendAll = async (url: string) => {
+    for (const [, frame] of violations) {
+      const socket = await stalledClient(t, url);
+      socket.resume();
+      socket.write(frame);
+      await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+    }
+  };
+  await sendAll(socketUrl(server.base, 'x'));
+  await sendAll(socketUrl(server.base, token, 'not-a-cursor'));
+  await sendAll(socketUrl(server.base, token));
+  // The process is alive (an unhandled 'error' would have ended it) and a normal client is served.
+  const healthy = client(t, socketUrl(server.base, token));
+  await healthy.opened;
+  await server.publish('still here');
+  t.true(await until(() => healthy.frames.length > 0));
+  transport.close?.();
+  await sendAll(socketUrl(server.base, token));
+  t.pass();
+});
