@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Server as SocketIoServer } from 'socket.io';
-import { createPush, type PageHelper } from '../adapters/koa.ts';
+import { createPush, type PageHelper } from '../adapters/koa/index.ts';
 import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';

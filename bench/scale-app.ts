@@ -2,8 +2,8 @@
 // pages `/page` listen to every tick; the change log is the Redis stream the environment names.
 
 import Router from '@koa/router';
-import { createPush, type KoaPush } from '../adapters/koa.ts';
-import { redisLog } from '../adapters/redis.ts';
+import { createPush, type KoaPush } from '../adapters/koa/index.ts';
+import { redisLog } from '../adapters/redis/index.ts';
 import type { ChangeLog } from '../core/change-log.ts';
 import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';

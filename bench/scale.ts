@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import Koa from 'koa';
-import type { KoaPush } from '../adapters/koa.ts';
-import { redisLog } from '../adapters/redis.ts';
+import type { KoaPush } from '../adapters/koa/index.ts';
+import { redisLog } from '../adapters/redis/index.ts';
 import { startPushProcess } from '../demo/push-process.ts';
 import { scalePush } from './scale-app.ts';
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// The `serverpush` executable. From a checkout it runs the TypeScript source (adapters/cli.ts),
+// The `serverpush` executable. From a checkout it runs the TypeScript source (cli/index.ts),
 // registering tsx unless the command line already loads it, so no build is needed and a stale one
-// is never used; from an installed package, which ships no source, it runs dist/adapters/cli.js.
+// is never used; from an installed package, which ships no source, it runs dist/cli/index.js.
 
 import { existsSync } from 'node:fs';
 
-const source = new URL('../adapters/cli.ts', import.meta.url);
+const source = new URL('../cli/index.ts', import.meta.url);
 let cli;
 if (existsSync(source)) {
   // `node --import=tsx`, NODE_OPTIONS=--import=tsx and the tsx command all name tsx here. Registering
@@ -14,6 +14,6 @@ if (existsSync(source)) {
   if (!preloaded) (await import('tsx/esm/api')).register();
   cli = await import(source.href);
 } else {
-  cli = await import(new URL('../dist/adapters/cli.js', import.meta.url).href);
+  cli = await import(new URL('../dist/cli/index.js', import.meta.url).href);
 }
 await cli.runCli();

@@ -5,14 +5,14 @@
 import Router from '@koa/router';
 import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
-import { createPush, type KoaPush, type KoaPushOptions, type PageHelper, type RenderState } from '../adapters/koa.ts';
-import { objection } from '../adapters/objection.ts';
+import { createPush, type KoaPush, type KoaPushOptions, type PageHelper, type RenderState } from '../adapters/koa/index.ts';
+import { objection } from '../adapters/objection/index.ts';
 import type { ChangeLog } from '../core/change-log.ts';
 import { jsonp } from '../transports/jsonp.ts';
 import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
-import { knexLogMigrations } from '../adapters/knex-log-migration.ts';
+import { knexLogMigrations } from '../adapters/knex-log/migration.ts';
 import { authPushOptions, registerAuth } from './auth.ts';
 import { migrationSource } from './migrations.ts';
 import { Counter } from './models.ts';

@@ -1,12 +1,12 @@
 // The counter demo's push server, an app module for the `serverpush` command:
-//   PUSH_SECRET=… DEMO_DB=demo.sqlite npx tsx adapters/cli.ts --app demo/push-server.ts --port 8013
+//   PUSH_SECRET=… DEMO_DB=demo.sqlite npx tsx cli/index.ts --app demo/push-server.ts --port 8013
 // It builds the push instance the app builds (demo/counter.ts): the same routes, so page paths match
 // and the `counter` fragment re-renders here; the same update function and transports; and the same
 // change log, in the app's sqlite database (`DEMO_LOG=knex`, the default), where the app's writes
 // put their changes in the same transaction. `npm run demo -- --split` starts it for you.
 
-import type { KoaPush } from '../adapters/koa.ts';
-import { knexLog } from '../adapters/knex-log.ts';
+import type { KoaPush } from '../adapters/koa/index.ts';
+import { knexLog } from '../adapters/knex-log/index.ts';
 import type { ChangeLog } from '../core/change-log.ts';
 import { memoryLog } from '../core/memory-log.ts';
 import { createCounterPush, openCounterDatabase } from './counter.ts';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createPush, type PageHelper } from '../../adapters/koa.ts';
+import { createPush, type PageHelper } from '../../adapters/koa/index.ts';
 import { longPoll } from '../../transports/long-poll.ts';
 import { sse } from '../../transports/sse.ts';
 import { websocket } from '../../transports/websocket.ts';

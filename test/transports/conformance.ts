@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createPush, type KoaPush, type PageHelper } from '../../adapters/koa.ts';
+import { createPush, type KoaPush, type PageHelper } from '../../adapters/koa/index.ts';
 import { memoryLog } from '../../core/memory-log.ts';
 import type { Transport } from '../../core/transport.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';

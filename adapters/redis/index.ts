@@ -5,11 +5,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import { Redis } from 'ioredis';
-import type { ChangeLog, SinceResult } from '../core/change-log.ts';
-import { createTails } from '../core/tail.ts';
-import { PushError } from '../core/errors.ts';
-import { positiveInteger } from '../core/memory-log.ts';
-import type { Change, ChangeInput } from '../core/types.ts';
+import type { ChangeLog, SinceResult } from '../../core/change-log.ts';
+import { createTails } from '../../core/tail.ts';
+import { PushError } from '../../core/errors.ts';
+import { positiveInteger } from '../../core/memory-log.ts';
+import type { Change, ChangeInput } from '../../core/types.ts';
 
 const debug = createDebug('serverpush:redis');
 

@@ -7,15 +7,15 @@ import { pipeline, Readable, type Duplex } from 'node:stream';
 import type Router from '@koa/router';
 import createDebug from 'debug';
 import Koa from 'koa';
-import { createPush as createCorePush, type Push, type PushOptions, type RouteTable } from '../core/push.ts';
-import { serveClient } from './koa-client.ts';
-import { matchRoute, renderer } from './koa-routes.ts';
-import type { PushEndpoint, Transport } from '../core/transport.ts';
-import type { Change, PushContext, Row } from '../core/types.ts';
-import { jsonp } from '../transports/jsonp.ts';
-import { longPoll } from '../transports/long-poll.ts';
-import { sse } from '../transports/sse.ts';
-import { proxy as proxyMiddleware, type ProxyOptions } from './proxy.ts';
+import { createPush as createCorePush, type Push, type PushOptions, type RouteTable } from '../../core/push.ts';
+import { serveClient } from './client-bundle.ts';
+import { matchRoute, renderer } from './routes.ts';
+import type { PushEndpoint, Transport } from '../../core/transport.ts';
+import type { Change, PushContext, Row } from '../../core/types.ts';
+import { jsonp } from '../../transports/jsonp.ts';
+import { longPoll } from '../../transports/long-poll.ts';
+import { sse } from '../../transports/sse.ts';
+import { proxy as proxyMiddleware, type ProxyOptions } from '../proxy/index.ts';
 
 const debug = createDebug('serverpush:koa');
 
@@ -97,7 +97,7 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
   /**
    * Middleware for the app's own origin that forwards the prefix to a push server elsewhere, for
    * browsers that cannot reach it cross-origin. Pages then name the proxy in their tag. See
-   * `adapters/proxy.ts`.
+   * `adapters/proxy/index.ts`.
    */
   proxy(options: Omit<ProxyOptions, 'prefix'>): Koa.Middleware;
 }

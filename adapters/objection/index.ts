@@ -4,9 +4,9 @@
 import createDebug from 'debug';
 import type { Knex } from 'knex';
 import type { MaybeCompositeId, Model, StaticHookArguments } from 'objection';
-import type { ChangeLog } from '../core/change-log.ts';
-import type { ChangeInput, ChangeSink, Id, Op, OrmAdapter, Row } from '../core/types.ts';
-import { createCommitQueue } from './knex-transactions.ts';
+import type { ChangeLog } from '../../core/change-log.ts';
+import type { ChangeInput, ChangeSink, Id, Op, OrmAdapter, Row } from '../../core/types.ts';
+import { createCommitQueue } from '../knex/commit-queue.ts';
 
 const debug = createDebug('serverpush:objection');
 

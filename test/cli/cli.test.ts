@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { main, usage } from '../../adapters/cli.ts';
+import { main, usage } from '../../cli/index.ts';
 import { createPush } from '../../core/push.ts';
 import { secret } from '../helpers/push.ts';
 import { listen } from '../helpers/server.ts';
@@ -99,9 +99,9 @@ test('serverpush --help prints the usage and exits 0', async (t) => {
   t.deepEqual({ code, stdout, stderr }, { code: 0, stdout: usage, stderr: '' });
 });
 
-test('serverpush runs from source without a preloaded tsx, and as `tsx adapters/cli.ts`', async (t) => {
+test('serverpush runs from source without a preloaded tsx, and as `tsx cli/index.ts`', async (t) => {
   const plain = spawn(process.execPath, [bin, '--help'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const viaTsx = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), 'adapters/cli.ts', '--help'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const viaTsx = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), 'cli/index.ts', '--help'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   for (const child of [plain, viaTsx]) {
     t.teardown(() => void child.kill('SIGKILL'));
     let stdout = '';

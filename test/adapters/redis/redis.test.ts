@@ -1,11 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
-import { redisLog, type RedisLogOptions } from '../../adapters/redis.ts';
-import type { ChangeLog } from '../../core/change-log.ts';
-import { createPush, type RouteTable } from '../../core/push.ts';
-import type { Change, ChangeInput, Message } from '../../core/types.ts';
-import { closing, page, secret } from '../helpers/push.ts';
-import { redisSkip, testRedis, type TestRedis } from '../helpers/redis.ts';
+import { redisLog, type RedisLogOptions } from '../../../adapters/redis/index.ts';
+import type { ChangeLog } from '../../../core/change-log.ts';
+import { createPush, type RouteTable } from '../../../core/push.ts';
+import type { Change, ChangeInput, Message } from '../../../core/types.ts';
+import { closing, page, secret } from '../../helpers/push.ts';
+import { redisSkip, testRedis, type TestRedis } from '../../helpers/redis.ts';
 
 const redisTest = redisSkip() === undefined ? test : test.skip;
 

@@ -21,12 +21,12 @@ export function checkTable(table: unknown, option = 'table'): string {
 
 /**
  * Creates the change table and its meta table, with a new random epoch. Usable as a migration's
- * `up` as is (`export { up, down } from 'serverpush/knex-log-migration'`), or called from one
+ * `up` as is (`export { up, down } from 'serverpush/knex-log/migration'`), or called from one
  * with another table name.
  *
  * @example
  * // migrations/20260101000000_serverpush.ts, for another table name:
- * import { up as createLog, down as dropLog } from 'serverpush/knex-log-migration';
+ * import { up as createLog, down as dropLog } from 'serverpush/knex-log/migration';
  * export const up = (knex) => createLog(knex, 'push_changes');
  * export const down = (knex) => dropLog(knex, 'push_changes');
  */

@@ -4,12 +4,12 @@
 
 import createDebug from 'debug';
 import type { Knex } from 'knex';
-import type { ChangeLog, SinceResult } from '../core/change-log.ts';
-import { createTails } from '../core/tail.ts';
-import { PushError } from '../core/errors.ts';
-import { positiveInteger } from '../core/memory-log.ts';
-import type { Change, ChangeInput, Id, Op, Row } from '../core/types.ts';
-import { checkTable, defaultTable } from './knex-log-migration.ts';
+import type { ChangeLog, SinceResult } from '../../core/change-log.ts';
+import { createTails } from '../../core/tail.ts';
+import { PushError } from '../../core/errors.ts';
+import { positiveInteger } from '../../core/memory-log.ts';
+import type { Change, ChangeInput, Id, Op, Row } from '../../core/types.ts';
+import { checkTable, defaultTable } from './migration.ts';
 
 const debug = createDebug('serverpush:knex-log');
 
@@ -78,7 +78,7 @@ const relistenMs = 1_000;
 
 /**
  * Opens the change log kept in the app's database, in tables made by the shipped migration
- * (`serverpush/knex-log-migration`). Cursors look like `<epoch>.<id in base 36>`; the epoch is
+ * (`serverpush/knex-log/migration`). Cursors look like `<epoch>.<id in base 36>`; the epoch is
  * made by the migration, so a recreated database answers old cursors with a refresh.
  *
  * @example

@@ -7,9 +7,9 @@ import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type Koa from 'koa';
 import compose from 'koa-compose';
-import type { RouteTable } from '../core/push.ts';
-import type { RouteRenderer } from '../core/serialize.ts';
-import type { RenderState } from './koa.ts';
+import type { RouteTable } from '../../core/push.ts';
+import type { RouteRenderer } from '../../core/serialize.ts';
+import type { RenderState } from './index.ts';
 
 /** The named GET route a page path matches, with its params. */
 export function matchRoute(router: Router, path: string): ReturnType<RouteTable['match']> {

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { knexSnakeCaseMappers, Model } from 'objection';
-import { knexLog, type KnexLog, type KnexLogOptions } from '../../adapters/knex-log.ts';
-import { down, knexLogMigrations } from '../../adapters/knex-log-migration.ts';
-import { objection, pushable } from '../../adapters/objection.ts';
-import { createPush } from '../../core/push.ts';
-import type { Change, ChangeInput, ChangeMessage } from '../../core/types.ts';
-import { knexConfig, testDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { closing, page, secret } from '../helpers/push.ts';
+import { knexLog, type KnexLog, type KnexLogOptions } from '../../../adapters/knex-log/index.ts';
+import { down, knexLogMigrations } from '../../../adapters/knex-log/migration.ts';
+import { objection, pushable } from '../../../adapters/objection/index.ts';
+import { createPush } from '../../../core/push.ts';
+import type { Change, ChangeInput, ChangeMessage } from '../../../core/types.ts';
+import { knexConfig, testDatabases, type TestDatabase } from '../../helpers/databases.ts';
+import { closing, page, secret } from '../../helpers/push.ts';
 
 // Every test runs on sqlite (a file, so that a second knex can open it as another process would)
 // and on PostgreSQL (a schema of its own). Tests that write through objection run serially: its

@@ -1,11 +1,11 @@
 import test from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createPush, type KoaPush, type PageHelper, type RenderState } from '../../adapters/koa.ts';
-import { longPoll } from '../../transports/long-poll.ts';
-import type { ChangeInput } from '../../core/types.ts';
-import { secret } from '../helpers/push.ts';
-import { listen } from '../helpers/server.ts';
+import { createPush, type KoaPush, type PageHelper, type RenderState } from '../../../adapters/koa/index.ts';
+import { longPoll } from '../../../transports/long-poll.ts';
+import type { ChangeInput } from '../../../core/types.ts';
+import { secret } from '../../helpers/push.ts';
+import { listen } from '../../helpers/server.ts';
 
 interface Setup {
   url: string;

@@ -31,8 +31,8 @@ export async function serveClient(ctx: Koa.Context) {
 }
 
 async function loadClientBundle() {
-  // From source the bundle is in <root>/dist/client; from a build, beside dist/adapters.
-  for (const candidate of ['../client/serverpush.js', '../dist/client/serverpush.js']) {
+  // From a build the bundle is in dist/client, beside dist/adapters; from source, in <root>/dist/client.
+  for (const candidate of ['../../client/serverpush.js', '../../dist/client/serverpush.js']) {
     try {
       const body = await readFile(new URL(candidate, import.meta.url), 'utf8');
       return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` };

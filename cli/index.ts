@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Koa from 'koa';
-import type { KoaPush } from './koa.ts';
+import type { KoaPush } from '../adapters/koa/index.ts';
 
 /** Where `main()` reads its environment and writes its output. Every field defaults to the process's own. */
 export interface CliIo {
@@ -315,7 +315,7 @@ function describe(value: unknown): string {
   return keys.length === 0 ? 'an empty object' : `an object with keys ${keys.slice(0, 8).join(', ')}`;
 }
 
-// `npx tsx adapters/cli.ts …` and `node dist/adapters/cli.js …` run the command; importing does not.
+// `npx tsx cli/index.ts …` and `node dist/cli/index.js …` run the command; importing does not.
 if (import.meta.url === mainModuleUrl()) await runCli();
 
 function mainModuleUrl(): string | undefined {

@@ -3,7 +3,7 @@
 import createDebug from 'debug';
 import type { Knex } from 'knex';
 
-const debug = createDebug('serverpush:knex-transactions');
+const debug = createDebug('serverpush:knex');
 
 /** Items produced by statements, delivered once the transaction they ran in has committed. */
 export interface CommitQueue<T> {
@@ -20,7 +20,7 @@ export interface CommitQueue<T> {
 /**
  * Makes a commit queue that hands each committed batch to `deliver`. For a transaction, `deliver`
  * runs as soon as knex settles it, before the promise of `knex.transaction()` or of
- * `trx.commit()` resolves. A throw from `deliver` is logged under `serverpush:knex-transactions`.
+ * `trx.commit()` resolves. A throw from `deliver` is logged under `serverpush:knex`.
  *
  * A rolled-back transaction is told apart from a committed one by wrapping the transaction's
  * `rollback()`, and by the command tag PostgreSQL answers a `COMMIT` with.

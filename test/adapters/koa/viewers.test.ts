@@ -4,10 +4,10 @@ import test from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
 import session from 'koa-session';
-import { createPush, type PageHelper, type RenderState } from '../../adapters/koa.ts';
-import type { ChangeMessage } from '../../core/types.ts';
-import { secret } from '../helpers/push.ts';
-import { listen } from '../helpers/server.ts';
+import { createPush, type PageHelper, type RenderState } from '../../../adapters/koa/index.ts';
+import type { ChangeMessage } from '../../../core/types.ts';
+import { secret } from '../../helpers/push.ts';
+import { listen } from '../../helpers/server.ts';
 
 interface Viewer { readonly name: string }
 

@@ -3,9 +3,9 @@ import createDebug from 'debug';
 import type { Knex } from 'knex';
 import { format } from 'node:util';
 import { Model, type StaticHookArguments } from 'objection';
-import { objection, pushable, type ObjectionOptions } from '../../adapters/objection.ts';
-import type { ChangeInput } from '../../core/types.ts';
-import { testDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { objection, pushable, type ObjectionOptions } from '../../../adapters/objection/index.ts';
+import type { ChangeInput } from '../../../core/types.ts';
+import { testDatabases, type TestDatabase } from '../../helpers/databases.ts';
 
 // The adapter reports to a module-level list of sinks, so tests that write run one at a time.
 // Every behaviour test runs on each database; the row shapes differ only where the drivers do:

@@ -10,8 +10,8 @@ import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import Koa from 'koa';
 import { WebSocket, WebSocketServer } from 'ws';
-import { proxy, type ProxyOptions } from '../../adapters/proxy.ts';
-import { listen } from '../helpers/server.ts';
+import { proxy, type ProxyOptions } from '../../../adapters/proxy/index.ts';
+import { listen } from '../../helpers/server.ts';
 
 interface Seen {
   method: string;
@@ -306,7 +306,7 @@ test('proxy() answers 502 when the target sends what Node will not forward, and 
 });
 
 test('proxy() loads http-proxy-3 only when it first forwards', async (t) => {
-  const module = new URL('../../adapters/proxy.ts', import.meta.url).href;
+  const module = new URL('../../../adapters/proxy/index.ts', import.meta.url).href;
   const script = `
     import { createRequire } from 'node:module';
     const { proxy } = await import(${JSON.stringify(module)});
