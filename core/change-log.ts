@@ -11,8 +11,26 @@ export type SinceResult =
   | { readonly ok: true; readonly changes: readonly Change[] }
   | { readonly ok: false; readonly reason: 'history' | 'epoch' };
 
+/**
+ * A change log kept in the app's own database (`knexLog()`) can be its ORM adapter's transactional
+ * outbox: the adapter appends each write's changes inside the write's own transaction, so they
+ * commit with it or not at all.
+ */
+export interface Outbox<Database = unknown, Transaction = unknown> {
+  /** The database handle the outbox writes through: the ORM adapter reports the writes made on it. */
+  readonly database: Database;
+  /**
+   * Appends within `transaction` (given the database itself, in a transaction of its own); tail
+   * listeners see the changes once committed. The logs on one table share one outbox, so an adapter
+   * appends once per outbox.
+   */
+  appendWithin(transaction: Transaction, changes: readonly ChangeInput[]): Promise<void>;
+}
+
 /** An ordered, bounded history of changes. */
 export interface ChangeLog {
+  /** Present when the log is kept in the app's database and can take changes inside its transactions. */
+  readonly outbox?: Outbox | undefined;
   /** Appends changes in order and resolves with them positioned. Tail listeners see them in order. */
   append(changes: readonly ChangeInput[]): Promise<Change[]>;
   /** The cursor of the newest change, or of the empty log: "nothing seen yet". */

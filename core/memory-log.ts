@@ -3,7 +3,9 @@
 
 import { randomBytes } from 'node:crypto';
 import type { ChangeLog, SinceResult } from './change-log.ts';
+import { epochPattern, sequenceCursors } from './cursor.ts';
 import { PushError } from './errors.ts';
+import { positiveInteger } from './options.ts';
 import { createTails } from './tail.ts';
 import type { Change, ChangeInput } from './types.ts';
 
@@ -19,8 +21,6 @@ export interface MemoryLogOptions {
   readonly now?: () => number;
 }
 
-const cursorPattern = /^([a-z0-9]{1,16})\.([a-z0-9]{1,11})$/;
-
 /**
  * Creates an in-memory change log bounded by count and by age. Cursors look like
  * `<epoch>.<sequence in base 36>` and are opaque to everyone but this log.
@@ -32,7 +32,7 @@ export function memoryLog(options: MemoryLogOptions = {}): ChangeLog {
   const maxCount = positiveInteger(options.maxCount ?? 10_000, 'maxCount');
   const maxAgeMs = positiveInteger(options.maxAgeMs ?? 600_000, 'maxAgeMs');
   const epoch = options.epoch ?? randomBytes(5).toString('hex');
-  if (!/^[a-z0-9]{1,16}$/.test(epoch)) {
+  if (!epochPattern.test(epoch)) {
     throw new TypeError('memoryLog(): the `epoch` option must be 1 to 16 characters of [a-z0-9]');
   }
   const now = options.now ?? Date.now;
@@ -43,27 +43,12 @@ export function memoryLog(options: MemoryLogOptions = {}): ChangeLog {
   let trimmed = 0;
   let sequence = 0;
 
-  const cursorOf = (seq: number) => `${epoch}.${seq.toString(36)}`;
+  const cursors = sequenceCursors(epoch);
+  const cursorOf = cursors.format;
 
-  // Mailboxes compare the same few cursors again and again: remember recent parses.
-  const parsed = new Map<string, number | undefined>();
   function parse(cursor: string): number | undefined {
-    const known = parsed.get(cursor);
-    if (known !== undefined || parsed.has(cursor)) return known;
-    const seq = parseFresh(cursor);
-    if (parsed.size >= 4_096) parsed.clear();
-    parsed.set(cursor, seq);
-    return seq;
-  }
-
-  function parseFresh(cursor: string): number | undefined {
-    const match = cursorPattern.exec(cursor);
-    if (match === null) {
-      throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(cursor.slice(0, 40))} is malformed`);
-    }
-    if (match[1] !== epoch) return undefined;
-    const seq = Number.parseInt(match[2] ?? '', 36);
-    if (seq > sequence) {
+    const seq = cursors.parse(cursor);
+    if (seq !== undefined && seq > sequence) {
       throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(cursor)} is ahead of the change log`);
     }
     return seq;
@@ -118,12 +103,4 @@ export function memoryLog(options: MemoryLogOptions = {}): ChangeLog {
       tails.clear();
     },
   };
-}
-
-/** Validates a positive integer option, naming it in the `TypeError`. */
-export function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`The \`${name}\` option must be a positive integer, got ${String(value)}`);
-  }
-  return value;
 }

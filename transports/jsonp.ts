@@ -15,7 +15,7 @@
 // the script learns nothing it did not already hold.
 
 import createDebug from 'debug';
-import { positiveInteger } from '../core/memory-log.ts';
+import { positiveInteger } from '../core/options.ts';
 import type { PushResponse, Transport } from '../core/transport.ts';
 import { answerPoll, type PollFraming } from './long-poll.ts';
 import { json } from './respond.ts';

@@ -2,7 +2,7 @@
 // answered 204. The client polls again at once with the cursor of the last message it received.
 // `answerPoll()` is the poll itself, shared with JSONP, which frames the same answers as a script.
 
-import { positiveInteger } from '../core/memory-log.ts';
+import { positiveInteger } from '../core/options.ts';
 import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
 import type { Message } from '../core/types.ts';
 import { errorResponse, json } from './respond.ts';

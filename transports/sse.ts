@@ -2,7 +2,7 @@
 // event, with the cursor of the batch's last change as the event's id, so the browser's own
 // reconnect (`Last-Event-ID`) resumes exactly where it stopped. See docs/protocol.md.
 
-import { positiveInteger } from '../core/memory-log.ts';
+import { positiveInteger } from '../core/options.ts';
 import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
 import type { Message } from '../core/types.ts';
 import { errorResponse, json } from './respond.ts';

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { isPushError } from '../core/errors.ts';
-import { positiveInteger } from '../core/memory-log.ts';
+import { positiveInteger } from '../core/options.ts';
 import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
 import { json } from './respond.ts';
 import { batches } from './stream.ts';

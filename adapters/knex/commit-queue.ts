@@ -2,6 +2,7 @@
 
 import createDebug from 'debug';
 import type { Knex } from 'knex';
+import { isTransaction } from './transaction.ts';
 
 const debug = createDebug('serverpush:knex');
 
@@ -142,8 +143,4 @@ function isCommitAnsweredWithRollback(result: unknown): boolean {
   if (typeof sql !== 'string' || !/^\s*commit\b/i.test(sql)) return false;
   if (typeof response !== 'object' || response === null) return false;
   return (response as { command?: unknown }).command === 'ROLLBACK';
-}
-
-function isTransaction(knex: Knex): knex is Knex.Transaction {
-  return knex.isTransaction === true;
 }

@@ -2,14 +2,16 @@
 // epoch beside it so that cursors from before a loss of data are answered with refresh.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import { Redis } from 'ioredis';
 import type { ChangeLog, SinceResult } from '../../core/change-log.ts';
 import { createTails } from '../../core/tail.ts';
-import { PushError } from '../../core/errors.ts';
-import { positiveInteger } from '../../core/memory-log.ts';
+import { stringifyRow } from '../../core/json.ts';
+import { positiveInteger } from '../../core/options.ts';
 import type { Change, ChangeInput } from '../../core/types.ts';
+import { changeOf, compareIds, comparePositions, entryOf, epochOf, list, pair, position, type Entry, type Position } from './entries.ts';
 
 const debug = createDebug('serverpush:redis');
 
@@ -27,77 +29,9 @@ export interface RedisLogOptions {
   readonly blockMs?: number | undefined;
 }
 
-// One script for every operation, so that each sees the epoch and the stream at one instant. It first
-// makes sure the epoch exists and the stream with it; a missing stream under an existing epoch means
-// the stream was lost (deleted, evicted), so a new epoch starts. The epoch key holds
-// `<epoch>.<id>`: the epoch and the stream id it starts after. Each entry holds its epoch (`e`), the
-// id before it (`p`, so that a gap before the first kept entry or in a read is seen) and the change (`c`).
-const script = `
-if redis.replicate_commands then redis.replicate_commands() end
-local stream, epochKey, op, fresh = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local function info()
-  local raw, fields = redis.call('XINFO', 'STREAM', stream), {}
-  for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
-  return fields
-end
-local function less(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am < bm or (am == bm and as < bs)
-end
-local function field(fields, name)
-  for i = 1, #fields, 2 do if fields[i] == name then return fields[i + 1] end end
-end
-local function rotate()
-  local start = '0-0'
-  if redis.call('EXISTS', stream) == 1 then start = info()['last-generated-id'] else
-    redis.call('XGROUP', 'CREATE', stream, 'serverpush', '$', 'MKSTREAM')
-    redis.call('XGROUP', 'DESTROY', stream, 'serverpush')
-  end
-  local value = fresh .. '.' .. start
-  redis.call('SET', epochKey, value)
-  return value
-end
-local value = redis.call('GET', epochKey)
-if not value or not string.match(value, '^[a-z0-9]+%.%d+%-%d+$') or redis.call('EXISTS', stream) == 0 then value = rotate() end
-local epoch, start = string.match(value, '^([a-z0-9]+)%.(.+)$')
-if op == 'epoch' then return value end
-if op == 'verify' then
-  local id = ARGV[4]
-  if epoch == ARGV[3] and id ~= start and #redis.call('XRANGE', stream, id, id) == 0 then
-    local first = info()['first-entry']
-    if not first or not less(id, first[1]) then value = rotate() end
-  end
-  return value
-end
-if op == 'append' then
-  local reply, previous = {value}, info()['last-generated-id']
-  for i = 4, #ARGV do
-    previous = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'e', epoch, 'p', previous, 'c', ARGV[i])
-    reply[#reply + 1] = previous
-  end
-  return reply
-end
-local s = info()
-if op == 'head' then return {value, s['last-generated-id']} end
-local id = ARGV[4]
-if epoch ~= ARGV[3] or less(id, start) or less(s['last-generated-id'], id) then return {value, 'epoch'} end
-local deleted, first = s['max-deleted-entry-id'], s['first-entry']
-if (deleted and less(id, deleted)) or (first and less(id, field(first[2], 'p') or first[1])) then return {value, 'history'} end
-return {value, 'ok', redis.call('XRANGE', stream, ARGV[5], '+')}
-`;
+// The Lua script that runs every operation (./script.lua), read once.
+const script = readFileSync(new URL('./script.lua', import.meta.url), 'utf8');
 const scriptSha = createHash('sha1').update(script).digest('hex');
-
-const cursorPattern = /^([a-z0-9]{1,16})\.(\d{1,16})-(\d{1,16})$/;
-
-interface Position {
-  readonly epoch: string;
-  readonly ms: number;
-  readonly seq: number;
-}
-
-type Entry = readonly [id: string, fields: readonly string[]];
 
 /**
  * Creates a change log kept in a Redis stream (Redis 5 or later; 7 recommended), shared by every
@@ -238,7 +172,7 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
   return {
     async append(inputs: readonly ChangeInput[]) {
       if (inputs.length === 0) return [];
-      const json = inputs.map(({ model, op, id, after, before }) => JSON.stringify({ model, op, id, after, before: before ?? null }, jsonValue));
+      const json = inputs.map(({ model, op, id, after, before }) => stringifyRow({ model, op, id, after, before: before ?? null }));
       const reply = list(await run(client, 'append', String(maxLength), ...json));
       const [epoch] = epochOf(reply[0]);
       await learn(epoch);
@@ -303,70 +237,4 @@ function messageOf(error: unknown): string {
 
 function connectionOnError(error: Error) {
   debug('connection: %s', error.message);
-}
-
-// Mailboxes compare the same few cursors again and again: remember recent parses.
-const parsed = new Map<string, Position>();
-
-function position(cursor: string): Position {
-  const known = parsed.get(cursor);
-  if (known !== undefined) return known;
-  const match = typeof cursor === 'string' ? cursorPattern.exec(cursor) : null;
-  const ms = Number(match?.[2]);
-  const seq = Number(match?.[3]);
-  if (match === null || !Number.isSafeInteger(ms) || !Number.isSafeInteger(seq + 1)) {
-    throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(String(cursor).slice(0, 40))} is malformed`);
-  }
-  if (parsed.size >= 4_096) parsed.clear();
-  const result = { epoch: match[1]!, ms, seq };
-  parsed.set(cursor, result);
-  return result;
-}
-
-function comparePositions(a: Position, b: Position): number {
-  return a.ms - b.ms || a.seq - b.seq;
-}
-
-function compareIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am - bm || as - bs;
-}
-
-function epochOf(value: unknown): [epoch: string, start: string] {
-  const match = typeof value === 'string' ? /^([a-z0-9]{1,16})\.(\d+-\d+)$/.exec(value) : null;
-  if (match === null) throw new Error(`unexpected epoch in Redis: ${String(value)}`);
-  return [match[1]!, match[2]!];
-}
-
-function list(reply: unknown): unknown[] {
-  if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${String(reply)}`);
-  return reply;
-}
-
-function pair(reply: unknown): [string, string] {
-  const [first, second] = list(reply);
-  if (typeof first !== 'string' || typeof second !== 'string') throw new Error(`unexpected reply from Redis: ${String(reply)}`);
-  return [first, second];
-}
-
-function entryOf(id: string, fields: readonly string[]): { epoch: string; previous: string; change: Change } | undefined {
-  const values: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
-  const { e: epoch, p: previous, c: text } = values;
-  if (epoch === undefined || previous === undefined || text === undefined || !/^\d+-\d+$/.test(previous)) return undefined;
-  try {
-    return { epoch, previous, change: changeOf(epoch, id, text) };
-  } catch {
-    return undefined;
-  }
-}
-
-function changeOf(epoch: string, id: string, text: string): Change {
-  const { model, op, id: rowId, after, before } = JSON.parse(text) as ChangeInput;
-  return Object.freeze({ model, op, id: rowId, after, before: before ?? null, at: Number.parseInt(id, 10), cursor: `${epoch}.${id}` });
-}
-
-function jsonValue(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
 }

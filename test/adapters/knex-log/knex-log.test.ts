@@ -14,8 +14,7 @@ import { knexConfig, testDatabases, type TestDatabase } from '../../helpers/data
 import { closing, page, secret } from '../../helpers/push.ts';
 
 // Every test runs on sqlite (a file, so that a second knex can open it as another process would)
-// and on PostgreSQL (a schema of its own). Tests that write through objection run serially: its
-// hooks report to a module-level list of adapters.
+// and on PostgreSQL (a schema of its own).
 
 const databases = await testDatabases();
 
@@ -84,7 +83,6 @@ const idsOf = (changes: readonly Change[]) => changes.map((c) => c.id);
 for (const db of databases) {
   const title = (what: string) => `${what} (${db.dialect})`;
   const maybe = db.skip === undefined ? test : test.skip;
-  const maybeSerial = db.skip === undefined ? test.serial : test.serial.skip;
 
   maybe(title('knexLog() since() returns the changes after a cursor, in order'), async (t) => {
     const { knex } = await migrated(t, db);
@@ -198,7 +196,7 @@ for (const db of databases) {
     t.deepEqual(missed.map((m) => [m.id, m.data]), [[3, { hits: 3 }], [4, { hits: 4 }]]);
   });
 
-  maybeSerial(title('objection() with a knexLog() publishes a committed write through the log'), async (t) => {
+  maybe(title('objection() with a knexLog() publishes a committed write through the log'), async (t) => {
     const { knex, Todo, push } = await outbox(t, db);
     const token = await page(push);
     t.deepEqual(await push.poll(token, undefined, { waitMs: 0 }), []);
@@ -225,7 +223,7 @@ for (const db of databases) {
     t.is(await changeRows(knex), 2);
   });
 
-  maybeSerial(title('objection() with a knexLog() publishes nothing for a rolled-back write'), async (t) => {
+  maybe(title('objection() with a knexLog() publishes nothing for a rolled-back write'), async (t) => {
     const { knex, Todo, push } = await outbox(t, db);
     const token = await page(push);
     await push.poll(token, undefined, { waitMs: 0 });
@@ -244,7 +242,7 @@ for (const db of databases) {
     t.deepEqual(messages.map((m) => m.data), [{ title: 'this one' }]);
   });
 
-  maybeSerial(title('objection() with a knexLog() fails the write when its change rows cannot be written'), async (t) => {
+  maybe(title('objection() with a knexLog() fails the write when its change rows cannot be written'), async (t) => {
     const circular: Record<string, unknown> = {};
     circular['self'] = circular;
     const { knex, Todo } = await outbox(t, db, () => circular);
@@ -296,8 +294,8 @@ for (const db of databases) {
     const start = await log.head();
     const first = await knex.transaction();
     const second = await knex.transaction();
-    await log.appendWithin(first, [change(1)]);
-    await log.appendWithin(second, [change(2)]);
+    await log.outbox.appendWithin(first, [change(1)]);
+    await log.outbox.appendWithin(second, [change(2)]);
     await second.commit();
     await sleep(300); // fifteen polls
     t.deepEqual(seen, []);
@@ -307,7 +305,7 @@ for (const db of databases) {
     await until(t, () => seen.length === 2);
     t.deepEqual(idsOf(seen), [1, 2]);
     const third = await knex.transaction();
-    await log.appendWithin(third, [change(3)]);
+    await log.outbox.appendWithin(third, [change(3)]);
     await log.append([change(4)]);
     await sleep(200);
     t.deepEqual(idsOf(seen), [1, 2]);
@@ -325,7 +323,7 @@ for (const db of databases) {
       Array.from({ length: 40 }, async (_, i) => {
         await sleep(i % 7);
         const trx = await knex.transaction();
-        await logs[i % 3]!.appendWithin(trx, [change(i), change(1_000 + i)]);
+        await logs[i % 3]!.outbox.appendWithin(trx, [change(i), change(1_000 + i)]);
         await sleep((i * 37) % 23); // commits in another order than the ids
         if (i % 5 === 4) return trx.rollback();
         committed.push(i, 1_000 + i);
