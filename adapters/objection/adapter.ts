@@ -22,8 +22,8 @@ export interface ObjectionOptions {
   readonly toRow?: ((model: Model) => Row) | undefined;
   /**
    * The knex whose statements (and transactions) are reported. Default: the change log's when it
-   * is kept in the database (`knexLog()`), else the one bound with `Model.knex(knex)` when the push
-   * instance attaches the adapter.
+   * is kept in the database (`knexLog()`), else the one bound with `Model.knex(knex)` (read when
+   * the push instance is made, or at the first write after that if it was not bound yet).
    */
   readonly knex?: Knex | undefined;
 }
@@ -69,13 +69,11 @@ export function objection(options: ObjectionOptions = {}): OrmAdapter {
     attach(sink: ChangeSink, log?: ChangeLog): () => void {
       if (typeof sink !== 'function') throw new TypeError('attach() expects a sink function');
       const outbox = log?.outbox as Outbox<Knex, Knex> | undefined;
-      const knex = options.knex ?? outbox?.database ?? Model.knex();
-      if (knex === undefined) {
-        throw new TypeError('objection(): no knex to watch: pass the `knex` option, or bind the models with Model.knex(knex) before the push instance is made');
-      }
+      const given = options.knex ?? outbox?.database;
       // An outbox on another database than the writes cannot commit with them: publish after commit instead.
-      const subscriber: Subscriber = { sink, toRow, outbox: outbox?.database === knex ? outbox : undefined };
-      return subscribe(knex, subscriber, deliver);
+      const subscriber: Subscriber = { sink, toRow, outbox: given !== undefined && outbox?.database === given ? outbox : undefined };
+      // Model.knex() may be bound after the push instance is made: then it is read at the first write.
+      return subscribe(() => given ?? (Model.knex() as Knex | undefined), subscriber, deliver);
     },
   };
 }

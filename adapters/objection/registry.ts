@@ -1,6 +1,6 @@
 // Who hears the changes of one knex: the adapters attached for it. The registry hangs off the
 // knex's client config, which a knex instance shares with its transactions, so that two push
-// instances on two databases never hear each other, and nothing is kept for the process as a whole.
+// instances on two databases never hear each other.
 
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
@@ -31,18 +31,54 @@ export interface Audience {
   readonly committed: CommitQueue<Pending>;
 }
 
+/** How committed changes reach an audience's subscribers. */
+export type Deliver = (audience: Audience, changes: readonly Pending[]) => void;
+
 const audiences = new WeakMap<object, Audience>();
+
+/**
+ * Adapters attached before any knex was known (no `knex` option, no outbox, `Model.knex()` not
+ * bound yet), each with a function that finds its knex: bound at the first statement after it can.
+ */
+const unbound = new Map<Subscriber, { readonly find: () => Knex | undefined; readonly deliver: Deliver }>();
 
 /** The audience of `knex` (or of the knex a transaction belongs to); `undefined` when nobody attached for it. */
 export function audienceOf(knex: Knex): Audience | undefined {
-  const config: unknown = knex.client?.config;
-  return typeof config === 'object' && config !== null ? audiences.get(config) : undefined;
+  if (unbound.size > 0) bindWaiting();
+  const config = configOf(knex);
+  return config === undefined ? undefined : audiences.get(config);
 }
 
-/** Adds `subscriber` to the audience of `knex`; returns a function that removes it. */
-export function subscribe(knex: Knex, subscriber: Subscriber, deliver: (audience: Audience, changes: readonly Pending[]) => void): () => void {
-  const config: unknown = knex.client?.config;
-  if (typeof config !== 'object' || config === null) throw new TypeError('objection(): the `knex` option must be a knex instance');
+/** How to leave the audience each subscriber joined. */
+const leaves = new WeakMap<Subscriber, () => void>();
+
+/**
+ * Adds `subscriber` to the audience of the knex `find()` returns, now or, when it returns none yet,
+ * at the first statement after it does. Returns a function that removes it.
+ */
+export function subscribe(find: () => Knex | undefined, subscriber: Subscriber, deliver: Deliver): () => void {
+  const knex = find();
+  if (knex === undefined) unbound.set(subscriber, { find, deliver });
+  else leaves.set(subscriber, join(knex, subscriber, deliver));
+  return () => {
+    unbound.delete(subscriber);
+    leaves.get(subscriber)?.();
+    leaves.delete(subscriber);
+  };
+}
+
+function bindWaiting(): void {
+  for (const [subscriber, { find, deliver }] of unbound) {
+    const knex = find();
+    if (knex === undefined) continue;
+    unbound.delete(subscriber);
+    leaves.set(subscriber, join(knex, subscriber, deliver));
+  }
+}
+
+function join(knex: Knex, subscriber: Subscriber, deliver: Deliver): () => void {
+  const config = configOf(knex);
+  if (config === undefined) throw new TypeError('objection(): the `knex` option must be a knex instance');
   let audience = audiences.get(config);
   if (audience === undefined) {
     const made: Audience = { subscribers: new Set(), committed: createCommitQueue((changes) => deliver(made, changes)) };
@@ -52,4 +88,10 @@ export function subscribe(knex: Knex, subscriber: Subscriber, deliver: (audience
   audience.subscribers.add(subscriber);
   const held = audience;
   return () => void held.subscribers.delete(subscriber);
+}
+
+// A knex instance shares its client's config with its transactions: one key for both.
+function configOf(knex: Knex): object | undefined {
+  const config: unknown = knex.client?.config;
+  return typeof config === 'object' && config !== null ? config : undefined;
 }

@@ -57,13 +57,6 @@ for (const db of databases.filter((candidate) => candidate.skip === undefined).s
   });
 }
 
-test('objection().attach() throws a TypeError when it has no knex to watch', (t) => {
-  t.throws(() => objection().attach(async () => {}), {
-    instanceOf: TypeError,
-    message: 'objection(): no knex to watch: pass the `knex` option, or bind the models with Model.knex(knex) before the push instance is made',
-  });
-});
-
 test('objection().modelName() returns the table name of a model class and a string as is', (t) => {
   const adapter = objection();
   class Counter extends pushable(Model) {

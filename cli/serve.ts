@@ -1,0 +1,115 @@
+// Serving the push endpoints of a loaded push instance until the stop signal, then shutting down
+// within the deadline.
+
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import Koa from 'koa';
+import { loadPush } from './load.ts';
+import { CliError, type CliOptions } from './options.ts';
+
+/** Loads the app module, serves its push endpoints, and shuts down on `signal`; resolves with the exit code. */
+export async function run(options: CliOptions, cwd: string, signal: AbortSignal, stdout: (text: string) => void, stderr: (text: string) => void): Promise<number> {
+  // The deadline runs from the stop signal, whatever is under way then: loading, serving, closing.
+  let timer: NodeJS.Timeout | undefined;
+  let signalOnAbort = () => {};
+  const stopped = new Promise<string>((resolve) => {
+    signalOnAbort = () => resolve(typeof signal.reason === 'string' ? signal.reason : 'stopped');
+    if (signal.aborted) signalOnAbort();
+    else signal.addEventListener('abort', signalOnAbort, { once: true });
+  });
+  const deadline = stopped.then(() => new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, options.shutdownTimeoutMs, 'timeout'))));
+  let waitingFor = () => 'the app module to load';
+  const timedOut = () => {
+    stderr(`serverpush: shutdown did not finish within ${options.shutdownTimeoutMs} ms (still waiting for ${waitingFor()}); exiting\n`);
+    return 1;
+  };
+  try {
+    const push = await Promise.race([loadPush(options.app, cwd), deadline]);
+    if (push === 'timeout') return timedOut();
+    // Leaving before serving, the push instance gets the shutdown timeout to close.
+    const abandon = (message: string) => within(push.close(), options.shutdownTimeoutMs).then(() => Promise.reject(new CliError(message, 1)));
+    if (options.prefix !== undefined && options.prefix.value !== push.prefix) {
+      return await abandon(`${options.app}: its push instance is mounted at ${push.prefix}, but ${options.prefix.source} says ${options.prefix.value}`);
+    }
+    const server = createServer(new Koa().use(push.routes()).callback());
+    const detach = push.attach(server);
+    const connections = track(server);
+    if (!signal.aborted) {
+      server.listen(options.port, options.host);
+      const failed = await once(server, 'listening').then(() => undefined, (error: Error) => error);
+      if (failed !== undefined) return await abandon(`cannot listen on ${options.host}:${options.port}: ${failed.message}`);
+      const { port } = server.address() as AddressInfo;
+      const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+      const names = push.transports.map((transport) => transport.name).join(', ');
+      stdout(`serverpush: push endpoints on http://${host}:${port}${push.prefix} (transports: ${names})\n`);
+    }
+
+    stdout(`serverpush: ${await stopped}: shutting down\n`);
+    const drained = connections.drain();
+    server.close();
+    waitingFor = () => 'push.close()';
+    // Ends SSE streams and WebSockets with a reconnect hint, answers held polls, closes the log.
+    if ((await Promise.race([push.close(), deadline])) !== 'timeout') {
+      detach();
+      waitingFor = () => `${connections.size()} open connection(s)`;
+      if ((await Promise.race([drained, deadline])) !== 'timeout') return 0;
+    }
+    connections.destroy();
+    return timedOut();
+  } finally {
+    signal.removeEventListener('abort', signalOnAbort);
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Follows the server's connections, upgraded ones (WebSockets) included, which the server itself
+ * stops counting. `drain()` makes every answer from then on close its connection, and resolves
+ * once none is left; idle keep-alive connections are `server.close()`'s to end.
+ */
+function track(server: Server) {
+  const sockets = new Set<Socket>();
+  const responses = new Set<ServerResponse>();
+  let draining = false;
+  let socketsOnEmpty = () => {};
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0) socketsOnEmpty();
+    });
+  });
+  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    if (draining) response.setHeader('Connection', 'close');
+    responses.add(response);
+    response.once('close', () => responses.delete(response));
+  });
+  return {
+    size: () => sockets.size,
+    drain(): Promise<void> {
+      draining = true;
+      for (const response of responses) {
+        if (!response.headersSent) response.setHeader('Connection', 'close');
+        else {
+          // A stream under way (SSE) closes its connection when it ends. The socket is taken now:
+          // a finished response lets go of it before this listener runs.
+          const { socket } = response;
+          response.once('finish', () => socket?.end());
+        }
+      }
+      return new Promise((resolve) => (sockets.size === 0 ? resolve() : (socketsOnEmpty = resolve)));
+    },
+    destroy: () => sockets.forEach((socket) => socket.destroy()),
+  };
+}
+
+/** `promise`'s outcome, or `'timeout'` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, ms, 'timeout')))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
