@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Server as SocketIoServer } from 'socket.io';
-import { createPush, type PageHelper } from '../adapters/koa/index.ts';
+import { createPush } from '../adapters/koa/index.ts';
 import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
@@ -42,7 +42,7 @@ async function listen(server: Server): Promise<string> {
 async function serverpushTarget(): Promise<Target> {
   const router = new Router();
   const push = createPush({ secret: 'bench-secret-bench-secret-bench-secret', router, transports: [longPoll(), sse(), websocket()], maxPending: 5_000 });
-  router.get('page', '/page', (ctx) => void (ctx.body = (ctx.state['serverpush'] as PageHelper).token));
+  router.get('page', '/page', (ctx) => void (ctx.body = ctx.state.serverpush.token));
   push.updates('page', () => [{ name: 'tick', model: 'ticks', data: { seq: 'seq', sentAt: 'sentAt' } }]);
   const server = createServer(new Koa().use(push.routes()).use(push.middleware()).use(router.routes()).callback());
   push.attach(server);

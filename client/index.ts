@@ -200,7 +200,8 @@ export function connect(options: PushClientOptions): PushClient {
 
   function refresh(raw: RefreshMessage): void {
     // A refresh without a reason still reloads: a stale page is worse than a vague log line.
-    const message: RefreshMessage = { ...raw, reason: String(raw.reason ?? '') };
+    // A newer server may send a reason this client does not know: it is passed on as it came.
+    const message = { ...raw, reason: String(raw.reason ?? '') } as RefreshMessage;
     const reload = dispatchRefresh(globals, message);
     emit('refresh', { reason: message.reason }, message);
     stop();

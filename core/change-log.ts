@@ -4,12 +4,12 @@
 // its cursors an epoch, so a cursor from another log, or from before a restart of a log that does
 // not survive restarts, is recognised and answered with a refresh instead of being misread.
 
-import type { Change, ChangeInput } from './types.ts';
+import type { Change, ChangeInput, GapReason } from './types.ts';
 
 /** What `since()` found: the changes after the cursor, or why the page must refresh. */
 export type SinceResult =
   | { readonly ok: true; readonly changes: readonly Change[] }
-  | { readonly ok: false; readonly reason: 'history' | 'epoch' };
+  | { readonly ok: false; readonly reason: GapReason };
 
 /**
  * A change log kept in the app's own database (`knexLog()`) can be its ORM adapter's transactional
@@ -58,7 +58,7 @@ export interface ChangeLog {
    * and started a new epoch): every page that relied on the tail must then refresh. Returns a
    * function that stops both.
    */
-  tail(listener: (change: Change) => void, onGap?: (reason: 'history' | 'epoch') => void): () => void;
+  tail(listener: (change: Change) => void, onGap?: (reason: GapReason) => void): () => void;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
-// Runtime errors with stable codes. Every code has an entry in the README's error table.
+// Runtime errors with stable codes. Every code has an entry in the README's error table, and a test
+// holds the two together.
 
 /** The stable error codes and the HTTP status a push endpoint answers each with. */
 export const errorCodes = {
@@ -6,7 +7,7 @@ export const errorCodes = {
   SERVERPUSH_ERR_BAD_TOKEN: 401,
   /** The cursor is not one this change log could have issued. */
   SERVERPUSH_ERR_BAD_CURSOR: 400,
-  /** A request parameter is missing or malformed. */
+  /** A request parameter or method is wrong (405 for a method, 426 for a WebSocket GET without the upgrade). */
   SERVERPUSH_ERR_BAD_REQUEST: 400,
   /** A browser on an origin that is not in the `origins` allow-list asked cross-origin. */
   SERVERPUSH_ERR_ORIGIN: 403,
@@ -16,9 +17,20 @@ export const errorCodes = {
   SERVERPUSH_ERR_PROXY: 502,
   /** The push server sent nothing for the proxy's `timeoutMs`. */
   SERVERPUSH_ERR_PROXY_TIMEOUT: 504,
+  /** A reader could not keep up with its messages (a WebSocket closes with 1008 after a `slow` refresh). */
+  SERVERPUSH_ERR_SLOW_READER: 429,
+  /** The server failed (an update function threw, …); the details are in the server log only. */
+  SERVERPUSH_ERR_INTERNAL: 500,
 } as const;
 
+/** A stable error code. */
 export type ErrorCode = keyof typeof errorCodes;
+
+/** Options of `new PushError()`. */
+export interface PushErrorOptions extends ErrorOptions {
+  /** The HTTP status when it is not the code's own, e.g. 405 for `SERVERPUSH_ERR_BAD_REQUEST`. */
+  readonly status?: number | undefined;
+}
 
 /** A runtime failure of serverpush, with a stable `code` and the HTTP `status` it maps to. */
 export class PushError extends Error {
@@ -26,14 +38,26 @@ export class PushError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
 
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: PushErrorOptions) {
     super(message, options);
     this.code = code;
-    this.status = errorCodes[code];
+    this.status = options?.status ?? errorCodes[code];
   }
 }
 
 /** Whether `error` is a `PushError`, optionally with the given code. */
 export function isPushError(error: unknown, code?: ErrorCode): error is PushError {
   return error instanceof PushError && (code === undefined || error.code === code);
+}
+
+/** What a client is told of a failed request, before its transport frames it: never a stack or a cause. */
+export interface Failure {
+  readonly status: number;
+  readonly error: { readonly code: ErrorCode; readonly message: string };
+}
+
+/** The failure to tell a client for `error`: a `PushError` as it is, anything else as an internal error. */
+export function failureOf(error: unknown): Failure {
+  if (isPushError(error)) return { status: error.status, error: { code: error.code, message: error.message } };
+  return { status: 500, error: { code: 'SERVERPUSH_ERR_INTERNAL', message: 'internal error; see the server log' } };
 }

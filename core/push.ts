@@ -1,26 +1,25 @@
-// createPush(): the stateful root. Registers update functions, signs page tokens, routes each
-// change from the log through the hub to the mailboxes of the pages it concerns.
+// createPush(): the stateful root. It wires the change log, the page registry and the viewers'
+// update functions together, signs page tokens, and answers the transports' polls.
 
 import { isDeepStrictEqual } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
+import { controlChange, controlModel, readControl, type ControlAction } from './control.ts';
 import { PushError } from './errors.ts';
-import { createHub, matchesChange, type Subscription } from './hub.ts';
+import type { Mailbox } from './mailbox.ts';
 import { memoryLog } from './memory-log.ts';
-import { positiveInteger } from './options.ts';
-import { compileSpec, type CompiledSpec, type RouteRenderer } from './serialize.ts';
-import { Session } from './session.ts';
+import { optionalFunction, positiveInteger } from './options.ts';
+import type { OrmAdapter } from './orm.ts';
+import { createPages } from './pages.ts';
 import { createTokens, type PageClaims } from './token.ts';
 import type { PushEndpoint, Transport } from './transport.ts';
-import type { Change, ChangeInput, Message, OrmAdapter, PushContext, UpdateFunction } from './types.ts';
+import type { Change, ChangeInput, Message, PushContext, UpdateFunction } from './types.ts';
+import { closedError, createViewers, type Authenticate, type RouteTable } from './viewer.ts';
+
+export type { RouteTable } from './viewer.ts';
 
 const debug = createDebug('serverpush:push');
-
-/** How the push side finds the route of a page path, and re-renders a route for a viewer. */
-export interface RouteTable {
-  match(path: string): { readonly name: string; readonly params: Readonly<Record<string, string>> } | undefined;
-  readonly render?: RouteRenderer | undefined;
-}
 
 /** Options of `createPush()`. */
 export interface PushOptions<Viewer = unknown> {
@@ -38,7 +37,7 @@ export interface PushOptions<Viewer = unknown> {
    * the session still exists; throwing a `PushError` refuses the page with it (e.g.
    * `SERVERPUSH_ERR_BAD_TOKEN`). Default: the identity itself.
    */
-  readonly authenticate?: ((identity: unknown, request: { readonly binding: string | undefined }) => Viewer | Promise<Viewer>) | undefined;
+  readonly authenticate?: Authenticate<Viewer> | undefined;
   /**
    * Runs for each change before it is serialized for a page: `false` (or a throw) drops the change
    * for that viewer. For permissions that can change while a page is open. Default: none.
@@ -48,10 +47,16 @@ export interface PushOptions<Viewer = unknown> {
   readonly routes?: RouteTable | undefined;
   /** How long a page token stays valid, in ms. Default: `86_400_000` (a day). */
   readonly tokenTtlMs?: number | undefined;
-  /** How long a page's session outlives its last request, in ms. Default: `60_000`. */
-  readonly sessionIdleMs?: number | undefined;
+  /** How long a page's mailbox outlives its last request, in ms. Default: `60_000`. */
+  readonly pageIdleMs?: number | undefined;
   /** Unacknowledged changes a page may hold before it is told to refresh. Default: `1_000`. */
   readonly maxPending?: number | undefined;
+  /**
+   * Receives internal errors (the server's faults, not a client's mistakes: those are answered 4xx
+   * and logged under `DEBUG=serverpush:*`), with where they happened ("serving a WebSocket").
+   * Default: `console.error`.
+   */
+  readonly onError?: ((error: unknown, where: string) => void) | undefined;
 }
 
 /** What a page request needs to render its token. */
@@ -78,8 +83,7 @@ export interface IdentityFilter {
   readonly identity: unknown;
 }
 
-/** The model of the control entries `revalidate({ identity })` and `disconnect({ identity })` append. */
-export const controlModel = 'serverpush:control';
+export { controlModel };
 
 /** A push instance. */
 export interface Push<Viewer = unknown> extends PushEndpoint {
@@ -89,43 +93,31 @@ export interface Push<Viewer = unknown> extends PushEndpoint {
   updates(route: string, fn: UpdateFunction<Viewer>): this;
   /** Registers an update function applied to every page. */
   global(fn: UpdateFunction<Viewer>): this;
+  /** Whether pages of the route named `route` have update functions (and so need a log cursor). */
+  concerns(route: string | undefined): boolean;
   /** Appends changes to the log by hand, for writes that bypass the ORM adapter. */
   publish(changes: ChangeInput | readonly ChangeInput[]): Promise<Change[]>;
   /** Signs the token of a page request. */
   token(request: PageRequest): string;
   /**
-   * Re-runs `authenticate` and the update functions of the connected pages that `filter` selects
-   * (e.g. every page of user 7 after their role changed), adding and dropping subscriptions. A page
-   * whose viewer can no longer be authenticated, or whose update function throws, is told to
-   * refresh. Resolves with the number of pages revalidated in this process; a function reaches
-   * only this process's pages.
+   * Re-runs `authenticate` and the update functions of the connected pages that `filter` selects,
+   * adding and dropping subscriptions (after a viewer's role changed). A page whose viewer can no
+   * longer be authenticated, or whose update function throws, is told to refresh. A function of the
+   * page context reaches this process's pages; `{ identity }` reaches that identity's pages on every
+   * push process sharing the change log (it travels through the log, and this process applies it at
+   * once). Resolves with the number of this process's pages revalidated.
    */
-  revalidate(filter: PageFilter<Viewer>): Promise<number>;
+  revalidate(filter: PageFilter<Viewer> | IdentityFilter): Promise<number>;
   /**
-   * The same for every page of one identity on every push process sharing the change log: resolves
-   * once the request is in the log; each process applies it as it reads it.
+   * Ends the connected pages that `filter` selects with a `refresh` (at logout): a function reaches
+   * this process's pages, `{ identity }` every push process's, as for `revalidate()`. Resolves with
+   * the number of this process's pages ended.
    */
-  revalidate(filter: IdentityFilter): Promise<void>;
-  /**
-   * Ends the connected pages of this process that `filter` selects with a `refresh`; returns how
-   * many.
-   */
-  disconnect(filter: PageFilter<Viewer>): number;
-  /**
-   * Ends every page of one identity with a `refresh`, on every push process sharing the change log
-   * (at logout, whichever process serves the pages): resolves once the request is in the log.
-   */
-  disconnect(filter: IdentityFilter): Promise<void>;
-  /** Counts for monitoring: open page sessions, their subscriptions, and requests held waiting. */
-  stats(): { readonly sessions: number; readonly subscriptions: number; readonly waiting: number };
+  disconnect(filter: PageFilter<Viewer> | IdentityFilter): Promise<number>;
+  /** Counts for monitoring: open pages, their subscriptions, and requests and streams waiting. */
+  stats(): { readonly pages: number; readonly subscriptions: number; readonly waiting: number };
   /** Closes the transports' streams, answers held requests empty, detaches the ORM and closes the log. */
   close(): Promise<void>;
-}
-
-interface Owner {
-  readonly session: Session;
-  readonly spec: CompiledSpec;
-  readonly order: number;
 }
 
 /**
@@ -141,9 +133,9 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   if ((typeof secret !== 'string' && !Buffer.isBuffer(secret)) || Buffer.byteLength(secret) < 32) {
     throw new TypeError('The `secret` option must be a string or Buffer of at least 32 bytes');
   }
-  if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
-    throw new TypeError('The `authenticate` option must be a function');
-  }
+  const authenticate = optionalFunction(options.authenticate, 'authenticate');
+  const authorize = optionalFunction(options.authorize, 'authorize');
+  const onError = optionalFunction(options.onError, 'onError') ?? logError;
   const log = options.log ?? memoryLog();
   const transports = options.transports ?? [];
   const names = new Set<string>();
@@ -153,146 +145,36 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     names.add(transport.name);
   }
   const tokens = createTokens(secret, positiveInteger(options.tokenTtlMs ?? 86_400_000, 'tokenTtlMs'));
-  const sessionIdleMs = positiveInteger(options.sessionIdleMs ?? 60_000, 'sessionIdleMs');
-  if (options.authorize !== undefined && typeof options.authorize !== 'function') {
-    throw new TypeError('The `authorize` option must be a function');
-  }
-  const sessionOptions = {
+  const pageIdleMs = positiveInteger(options.pageIdleMs ?? 60_000, 'pageIdleMs');
+  const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
+  const viewers = createViewers<Viewer>({ routes, authenticate, modelName });
+  const pages = createPages(log, viewers, {
     compare: log.compare,
     maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending'),
-    authorize: options.authorize as ((ctx: PushContext<unknown>, change: Change) => boolean | Promise<boolean>) | undefined,
-  };
-  const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
-
-  const routeUpdates = new Map<string, UpdateFunction<Viewer>[]>();
-  const globalUpdates: UpdateFunction<Viewer>[] = [];
-  const hub = createHub<Owner>();
-  const sessions = new Map<string, Promise<Session>>();
-  const subscriptions = new Map<Session, Subscription<Owner>[]>();
+    authorize: authorize as ((ctx: PushContext<unknown>, change: Change) => boolean | Promise<boolean>) | undefined,
+  });
+  /** Tells this instance's control entries from those of other processes. */
+  const instance = randomBytes(8).toString('base64url');
   let closed = false;
 
-  const stopTail = log.tail(route, (reason) => {
-    // Changes were lost between the log and this process: no page here can be brought up to date.
-    debug('the change log reported a gap (%s): every page refreshes', reason);
-    for (const session of subscriptions.keys()) session.end({ name: 'refresh', reason });
-  });
+  const stopTail = log.tail(
+    (change) => (change.model === controlModel ? control(change) : pages.route(change)),
+    (reason) => {
+      // Changes were lost between the log and this process: no page here can be brought up to date.
+      debug('the change log reported a gap (%s): every page refreshes', reason);
+      for (const mailbox of pages.select(() => true)) mailbox.end({ name: 'refresh', reason });
+    },
+  );
   const detachOrm = orm?.attach(async (changes) => void (await log.append(changes)), log);
-  const sweeper = setInterval(sweep, Math.max(1_000, sessionIdleMs / 2));
+  const sweeper = setInterval(() => pages.sweep(pageIdleMs), Math.max(1_000, pageIdleMs / 2));
   sweeper.unref();
-
-  function route(change: Change) {
-    if (change.model === controlModel) return control(change);
-    const bySession = new Map<Session, Owner[]>();
-    for (const { owner } of hub.match(change)) {
-      const owners = bySession.get(owner.session);
-      if (owners === undefined) bySession.set(owner.session, [owner]);
-      else owners.push(owner);
-    }
-    if (bySession.size === 0) return;
-    // One map per change: viewers whose specs allow sharing get one serialization between them.
-    const shared = new Map<string, Promise<unknown>>();
-    for (const [session, owners] of bySession) {
-      owners.sort((a, b) => a.order - b.order);
-      session.deliver(change, owners.map((owner) => owner.spec), shared);
-    }
-  }
-
-  async function contextOf(claims: PageClaims, binding: string | undefined): Promise<PushContext<Viewer>> {
-    const matched = routes?.match(claims.path);
-    const query: Record<string, string | string[]> = {};
-    for (const [key, value] of new URLSearchParams(claims.query)) {
-      const held = query[key];
-      query[key] = held === undefined ? value : Array.isArray(held) ? [...held, value] : [held, value];
-    }
-    const viewer = options.authenticate === undefined ? (claims.identity as Viewer) : await options.authenticate(claims.identity, { binding });
-    return {
-      path: claims.path,
-      query,
-      route: matched?.name,
-      params: matched?.params ?? {},
-      identity: claims.identity,
-      viewer,
-      languages: claims.languages,
-    };
-  }
-
-  /** The viewer's context and the specs of its page: route update functions, then global ones. */
-  async function specsFor(claims: PageClaims, binding: string | undefined): Promise<{ ctx: PushContext<Viewer>; specs: CompiledSpec[] }> {
-    const ctx = await contextOf(claims, binding);
-    const functions = [...(ctx.route === undefined ? [] : routeUpdates.get(ctx.route) ?? []), ...globalUpdates];
-    const specs: CompiledSpec[] = [];
-    for (const fn of functions) {
-      for (const spec of await fn(ctx)) specs.push(compileSpec(spec, ctx, modelName, routes?.render));
-    }
-    return { ctx, specs };
-  }
-
-  /** Puts a session's specs into the hub, in place of any it had. */
-  function subscribe(session: Session): Subscription<Owner>[] {
-    for (const subscription of subscriptions.get(session) ?? []) hub.remove(subscription);
-    const owned = session.specs.map((spec, order): Subscription<Owner> => ({
-      model: spec.model,
-      equalities: spec.equalities,
-      predicate: spec.predicate,
-      owner: { session, spec, order },
-    }));
-    for (const subscription of owned) hub.add(subscription);
-    subscriptions.set(session, owned);
-    return owned;
-  }
-
-  async function open(claims: PageClaims, from: string, binding: string | undefined): Promise<Session> {
-    const { ctx, specs } = await specsFor(claims, binding);
-    const session = new Session(claims, ctx as PushContext<unknown>, specs, from, sessionOptions, binding);
-    // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
-    // mailbox keeps one copy of each cursor.
-    const owned = subscribe(session);
-    const history = await log.since(from);
-    if (!history.ok) {
-      session.end({ name: 'refresh', reason: history.reason });
-    } else {
-      for (const change of history.changes) {
-        const matching = owned.filter((subscription) => matchesChange(subscription, change)).map((s) => s.owner.spec);
-        if (matching.length > 0) session.deliver(change, matching, new Map());
-      }
-    }
-    debug('page %s on %s: %d specs, from %s', claims.page, claims.path, specs.length, from);
-    return session;
-  }
-
-  /** The page's session, opened anew (`fresh`) when there is none that can serve `from`. */
-  async function sessionFor(claims: PageClaims, from: string, binding: string | undefined): Promise<{ session: Session; fresh: boolean }> {
-    const held = sessions.get(claims.page);
-    if (held !== undefined) {
-      const session = await held.catch(() => undefined);
-      if (session !== undefined && session.canServe(from)) return { session, fresh: false };
-      if (session !== undefined) dispose(session);
-    }
-    const opening = open(claims, from, binding);
-    sessions.set(claims.page, opening);
-    opening.catch(() => sessions.get(claims.page) === opening && sessions.delete(claims.page));
-    return { session: await opening, fresh: true };
-  }
-
-  function dispose(session: Session) {
-    for (const subscription of subscriptions.get(session) ?? []) hub.remove(subscription);
-    subscriptions.delete(session);
-    if (sessions.get(session.page) !== undefined) sessions.delete(session.page);
-  }
-
-  function sweep() {
-    const oldest = Date.now() - sessionIdleMs;
-    for (const session of subscriptions.keys()) {
-      if (session.waiting === 0 && session.lastSeen < oldest) dispose(session);
-    }
-  }
 
   /**
    * The token's claims, the cursor to serve from, and whether the token expired; throws the
    * client's mistake as a `PushError`.
    */
   function checked(token: unknown, cursor: unknown, binding: string | undefined): { claims: PageClaims; from: string; expired: boolean } {
-    if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
+    if (closed) throw closedError();
     if (typeof token !== 'string' || token === '') throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
     const { claims, expired } = tokens.verify(token, binding);
     if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 128)) {
@@ -303,12 +185,11 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     return { claims, from, expired };
   }
 
-  /** The sessions `filter` selects; a filter that throws selects nothing (and is logged). */
-  function selected(filter: PageFilter<Viewer>): Session[] {
-    if (typeof filter !== 'function') throw new TypeError('The page filter must be a function of the page context');
-    return [...subscriptions.keys()].filter((session) => {
+  /** The mailboxes `filter` selects; a filter that throws selects nothing (and is logged). */
+  function selected(filter: PageFilter<Viewer>): Mailbox[] {
+    return pages.select((mailbox) => {
       try {
-        return !session.ended && filter(session.ctx as PushContext<Viewer>);
+        return filter(mailbox.ctx as PushContext<Viewer>);
       } catch (error) {
         debug('page filter threw: %O', error);
         return false;
@@ -316,44 +197,50 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     });
   }
 
-  function revalidateLocal(filter: PageFilter<Viewer>): Promise<number> {
+  async function revalidateHere(filter: PageFilter<Viewer>): Promise<number> {
     const chosen = selected(filter);
-    return Promise.all(
-      chosen.map(async (session) => {
+    await Promise.all(
+      chosen.map(async (mailbox) => {
         try {
-          const { ctx, specs } = await specsFor(session.claims, session.binding);
-          if (session.ended || !subscriptions.has(session)) return;
-          session.reset(ctx as PushContext<unknown>, specs);
-          subscribe(session);
+          await pages.revalidate(mailbox);
         } catch (error) {
-          debug('revalidating page %s failed, ending it: %O', session.page, error);
-          session.end({ name: 'refresh', reason: 'revalidate' });
+          debug('revalidating page %s failed, ending it: %O', mailbox.page, error);
+          mailbox.end({ name: 'refresh', reason: 'revalidate' });
         }
       }),
-    ).then(() => chosen.length);
-  }
-
-  function disconnectLocal(filter: PageFilter<Viewer>): number {
-    const chosen = selected(filter);
-    for (const session of chosen) session.end({ name: 'refresh', reason: 'disconnect' });
+    );
     return chosen.length;
   }
 
-  /** Applies a control entry read from the log: every process does, the one that appended it too. */
+  function disconnectHere(filter: PageFilter<Viewer>): number {
+    const chosen = selected(filter);
+    for (const mailbox of chosen) mailbox.end({ name: 'refresh', reason: 'disconnect' });
+    return chosen.length;
+  }
+
+  const ofIdentity = (identity: unknown): PageFilter<Viewer> => (ctx) => isDeepStrictEqual(ctx.identity, identity);
+
+  const apply = (action: ControlAction, filter: PageFilter<Viewer>): Promise<number> =>
+    action === 'disconnect' ? Promise.resolve(disconnectHere(filter)) : revalidateHere(filter);
+
+  /** Applies a control entry read from the log, unless this instance appended it (and applied it then). */
   function control(change: Change) {
-    const { action, identity } = (change.after ?? {}) as { action?: unknown; identity?: unknown };
-    const filter: PageFilter<Viewer> = (ctx) => isDeepStrictEqual(ctx.identity, identity);
-    if (action === 'disconnect') disconnectLocal(filter);
-    else if (action === 'revalidate') void revalidateLocal(filter);
-    else debug('unknown control entry %O', change.after);
+    const entry = readControl(change);
+    if (entry === undefined) return debug('unknown control entry %O', change.after);
+    if (entry.origin !== instance) void apply(entry.action, ofIdentity(entry.identity));
   }
 
-  async function broadcast(action: 'disconnect' | 'revalidate', filter: IdentityFilter): Promise<void> {
-    if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
-    await log.append([{ model: controlModel, op: 'update', id: action, after: { action, identity: filter.identity ?? null }, before: null }]);
+  /** Applies `action` here, and, for `{ identity }`, on every other process through the log. */
+  async function request(action: ControlAction, filter: PageFilter<Viewer> | IdentityFilter): Promise<number> {
+    if (typeof filter === 'function') return apply(action, filter);
+    if (typeof filter !== 'object' || filter === null || !('identity' in filter)) {
+      throw new TypeError(`${action}(): the filter must be a function of the page context or { identity }`);
+    }
+    if (closed) throw closedError();
+    const here = await apply(action, ofIdentity(filter.identity));
+    await log.append([controlChange({ action, identity: filter.identity, origin: instance })]);
+    return here;
   }
-
-  const isIdentityFilter = (filter: unknown): filter is IdentityFilter => typeof filter === 'object' && filter !== null && 'identity' in filter;
 
   const push: Push<Viewer> = {
     log,
@@ -361,14 +248,15 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     updates(routeName, fn) {
       if (typeof routeName !== 'string' || routeName === '') throw new TypeError('updates(): the route name must be a non-empty string');
       if (typeof fn !== 'function') throw new TypeError(`updates("${routeName}"): the update function must be a function`);
-      routeUpdates.set(routeName, [...(routeUpdates.get(routeName) ?? []), fn]);
+      viewers.add(routeName, fn);
       return this;
     },
     global(fn) {
       if (typeof fn !== 'function') throw new TypeError('global(): the update function must be a function');
-      globalUpdates.push(fn);
+      viewers.addGlobal(fn);
       return this;
     },
+    concerns: (route) => viewers.concerns(route),
     async publish(changes) {
       return log.append(Array.isArray(changes) ? changes : [changes as ChangeInput]);
     },
@@ -383,19 +271,22 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       // A long-lived page whose token expired reloads to get a new one, rather than loop on errors.
       if (expired) return [{ name: 'refresh', reason: 'expired' }];
       if (!log.check(from)) return [{ name: 'refresh', reason: 'epoch' }];
-      const { session, fresh } = await sessionFor(claims, from, binding);
+      const { mailbox, fresh } = await pages.mailboxFor(claims, from, binding);
       // A page's first request is answered at once (after its replay), so its client learns it is
       // connected without waiting out a hold; the requests after it are held.
-      return session.take(from, fresh ? 0 : waitMs, signal);
+      return mailbox.take(from, fresh ? 0 : waitMs, signal);
     },
-    revalidate: ((filter: PageFilter<Viewer> | IdentityFilter) =>
-      isIdentityFilter(filter) ? broadcast('revalidate', filter) : revalidateLocal(filter)) as Push<Viewer>['revalidate'],
-    disconnect: ((filter: PageFilter<Viewer> | IdentityFilter) =>
-      isIdentityFilter(filter) ? broadcast('disconnect', filter) : disconnectLocal(filter)) as Push<Viewer>['disconnect'],
+    reportError(error, where) {
+      try {
+        onError(error, where);
+      } catch (thrown) {
+        logError(thrown, 'onError');
+      }
+    },
+    revalidate: (filter) => request('revalidate', filter),
+    disconnect: (filter) => request('disconnect', filter),
     stats() {
-      let waiting = 0;
-      for (const session of subscriptions.keys()) waiting += session.waiting;
-      return { sessions: subscriptions.size, subscriptions: hub.size, waiting };
+      return pages.stats();
     },
     async close() {
       if (closed) return;
@@ -407,10 +298,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       // Held requests are answered empty, not with refresh: the clients come back (to another
       // process, or to this one restarted) and resume from their cursors; requests from now on
       // get 503, which clients retry.
-      for (const session of [...subscriptions.keys()]) {
-        session.release();
-        dispose(session);
-      }
+      pages.releaseAll();
       await log.close();
     },
   };
@@ -420,4 +308,8 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
 function stringModelName(model: unknown): string {
   if (typeof model === 'string' && model !== '') return model;
   throw new TypeError('A spec `model` must be a model name when no ORM adapter is configured');
+}
+
+function logError(error: unknown, where: string): void {
+  console.error(`serverpush: internal error while ${where}:`, error);
 }

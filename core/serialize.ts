@@ -2,6 +2,7 @@
 // a field map, a function, or a route re-render; shared between viewers only when that is safe.
 
 import createDebug from 'debug';
+import { controlModel } from './control.ts';
 import { valueAt } from './hub.ts';
 import type { Change, PushContext, Row, Scalar, SerializerFunction, UpdateSpec } from './types.ts';
 
@@ -47,7 +48,7 @@ export function compileSpec<Viewer>(
     throw new TypeError(`${where}: \`name\` must match ${String(namePattern)} and not be refresh, connection or error`);
   }
   const model = modelName(spec.model);
-  if (model === 'serverpush:control') throw new TypeError(`${where}: \`model\` "serverpush:control" is reserved`);
+  if (model === controlModel) throw new TypeError(`${where}: \`model\` "${controlModel}" is reserved`);
   const { params, serializer, data, vary } = spec;
   let equalities: Array<readonly [string, Scalar]> = [];
   let predicate: ((row: Row) => boolean) | undefined;

@@ -3,7 +3,7 @@
 
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
-import type { Change } from './types.ts';
+import type { Change, GapReason } from './types.ts';
 
 const debug = createDebug('serverpush:log');
 
@@ -14,7 +14,7 @@ export interface Tails {
   /** Hands a change to every listener, in the order added; a listener that throws is logged. */
   deliver(change: Change): void;
   /** Tells every gap listener that changes were lost. */
-  gap(reason: 'history' | 'epoch'): void;
+  gap(reason: GapReason): void;
   /** Removes every listener (the log is closing). */
   clear(): void;
 }
@@ -22,7 +22,7 @@ export interface Tails {
 /** Creates an empty set of tail listeners. */
 export function createTails(): Tails {
   const listeners = new Set<(change: Change) => void>();
-  const gapListeners = new Set<(reason: 'history' | 'epoch') => void>();
+  const gapListeners = new Set<(reason: GapReason) => void>();
   const each = <T>(set: Set<(value: T) => void>, value: T) => {
     for (const listener of set) {
       try {

@@ -3,7 +3,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Message } from './types.ts';
+import type { Message, TransportName } from './types.ts';
 
 /** The parts of an HTTP request a transport reads. */
 export interface PushRequest {
@@ -42,12 +42,17 @@ export interface PushEndpoint {
    * page's session: streaming transports check before they send anything.
    */
   check(token: string, cursor: string | undefined, binding?: string): void;
+  /**
+   * Reports an internal error (not a client's mistake) met while serving `where` ("answering a push
+   * request", "serving a WebSocket"): to the push instance's `onError`.
+   */
+  reportError(error: unknown, where: string): void;
 }
 
 /** The server half of a transport. */
 export interface Transport {
   /** The registry key, URL segment and client transport name: `long-poll`, `sse`… */
-  readonly name: string;
+  readonly name: TransportName;
   /** Answers one request to `{prefix}/{name}`. Must not throw for a client's mistake: answer 4xx. */
   handle(request: PushRequest, push: PushEndpoint): Promise<PushResponse>;
   /**

@@ -1,7 +1,6 @@
-// The nouns of serverpush: changes, update specs, serializers, messages, and the seams
-// (ORM adapter, change log, transport) that the rest of the library plugs into.
-
-import type { ChangeLog } from './change-log.ts';
+// The nouns of serverpush: changes, update specs, serializers, messages, and the names given to
+// reasons and transports. The seams (change log, ORM adapter, transport)
+// have files of their own.
 
 /** What happened to a row. */
 export type Op = 'insert' | 'update' | 'delete';
@@ -120,26 +119,34 @@ export interface ChangeMessage {
   readonly data: unknown;
 }
 
+/**
+ * Why a change log lost changes a reader needed: it no longer reaches back that far (`history`), or
+ * the cursor is of another log or of a log that lost its data (`epoch`).
+ */
+export type GapReason = 'history' | 'epoch';
+
+/**
+ * Why a page is told to refresh: a gap in the log; more unacknowledged changes than it may hold
+ * (`overflow`); a reader too slow for its connection (`slow`); its token expired (`expired`); its
+ * viewer could no longer be authenticated or its update functions failed on `revalidate()`
+ * (`revalidate`); the app ended it (`disconnect`).
+ */
+export type RefreshReason = GapReason | 'overflow' | 'slow' | 'expired' | 'revalidate' | 'disconnect';
+
 /** Tells the page it cannot be brought up to date and should reload. */
 export interface RefreshMessage {
   readonly name: 'refresh';
-  /** Why, for logs: `'history'`, `'epoch'`, `'overflow'`, `'shutdown'`… */
-  readonly reason: string;
+  /** Why, for logs. */
+  readonly reason: RefreshReason;
 }
 
 export type Message = ChangeMessage | RefreshMessage;
 
-/** Where an ORM adapter sends committed changes. */
-export type ChangeSink = (changes: readonly ChangeInput[]) => Promise<void>;
+/**
+ * The name of a transport: its registry key, its URL segment under the push prefix, and the name of
+ * its browser half.
+ */
+export type TransportName = 'long-poll' | 'sse' | 'websocket' | 'jsonp';
 
-/** Connects an ORM to serverpush. */
-export interface OrmAdapter {
-  /** The model name of a spec's `model` (a model class or a name). Throws a `TypeError` for anything else. */
-  modelName(model: unknown): string;
-  /**
-   * Starts sending committed changes to `sink`; returns a function that stops it. `log` is the push
-   * instance's change log: an adapter that recognises a log kept in the app's own database (a
-   * transactional outbox) may append to it inside the write's transaction instead of using `sink`.
-   */
-  attach(sink: ChangeSink, log?: ChangeLog): () => void;
-}
+/** Every transport name, in the order the browser client prefers them. */
+export const transportNames: readonly TransportName[] = ['websocket', 'sse', 'long-poll', 'jsonp'];

@@ -59,7 +59,7 @@ export async function createDemo(options: DemoOptions = {}): Promise<Demo> {
     // Split, the push server is another process: the log must be one both see, in the database.
     ...(options.split === true ? { log: await knexLog({ knex }) } : {}),
     // Split, pages load the client from the push port and connect there (or through the proxy).
-    ...(options.split === true ? { endpoint: () => `${pushOrigin}/serverpush` } : {}),
+    ...(options.split === true ? { endpoint: () => `${pushOrigin}/serverpush`, proxied: true } : {}),
   });
 
   const servers: Server[] = [];

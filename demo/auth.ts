@@ -7,7 +7,7 @@ import type Koa from 'koa';
 import createDebug from 'debug';
 import { Model } from 'objection';
 import { randomBytes } from 'node:crypto';
-import type { KoaPush, KoaPushOptions, PageHelper, RenderState } from '../adapters/koa/index.ts';
+import type { KoaPush, KoaPushOptions } from '../adapters/koa/index.ts';
 import { pushable } from '../adapters/objection/index.ts';
 import { PushError } from '../core/errors.ts';
 import type { Row } from '../core/types.ts';
@@ -131,7 +131,7 @@ export function registerAuth({ router, push }: AuthOptions): void {
     if (viewer === null) return ctx.redirect('/login');
     const todos = (await Todo.query().where('ownerId', viewer.id).orWhere({ teamId: viewer.teamId, shared: true }).orderBy('id')).map(todoView);
     const team = await teamOf(viewer.teamId);
-    const helper = ctx.state['serverpush'] as PageHelper;
+    const helper = ctx.state.serverpush;
     const forced = push.transports.find((transport) => transport.name === ctx.query['transport']);
     ctx.type = 'html';
     ctx.body = todosPage(
@@ -145,7 +145,7 @@ export function registerAuth({ router, push }: AuthOptions): void {
   // The one place an item's HTML comes from: fetched by a browser with its session, or re-rendered
   // on the push side for one viewer (no session there: the viewer is in the update's context).
   router.get('todo-item', '/todos/:id/fragment', async (ctx) => {
-    const update = (ctx.state['serverpush'] as Partial<RenderState> | undefined)?.update;
+    const update = ctx.state.serverpush?.update;
     if (update !== undefined) {
       const viewer = asViewer(update.context.viewer);
       const todo = todoRow(update.row);

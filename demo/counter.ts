@@ -5,7 +5,7 @@
 import Router from '@koa/router';
 import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
-import { createPush, type KoaPush, type KoaPushOptions, type PageHelper, type RenderState } from '../adapters/koa/index.ts';
+import { createPush, type KoaPush, type KoaPushOptions } from '../adapters/koa/index.ts';
 import { objection } from '../adapters/objection/index.ts';
 import type { ChangeLog } from '../core/change-log.ts';
 import { jsonp } from '../transports/jsonp.ts';
@@ -28,6 +28,8 @@ export interface CounterPushOptions {
   readonly log?: ChangeLog | undefined;
   /** Where browsers reach the push endpoints, when another port serves them. Default: the page's origin. */
   readonly endpoint?: KoaPushOptions['endpoint'];
+  /** Whether the app's origin forwards the push prefix to the push server (`push.proxy()`). Default: `false`. */
+  readonly proxied?: boolean;
 }
 
 /** The demo's router and the push instance bound to it. */
@@ -57,11 +59,12 @@ export function createCounterPush(options: CounterPushOptions): CounterPush {
     log: options.log,
     transports: [websocket(), sse(), longPoll(), jsonp()],
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    proxied: options.proxied ?? false,
   });
 
   // The fragment every tab swaps in: rendered from the changed row when the push side re-renders.
   router.get('counter', '/counter', async (ctx) => {
-    const update = (ctx.state['serverpush'] as Partial<RenderState> | undefined)?.update;
+    const update = ctx.state.serverpush?.update;
     const hits = update === undefined ? (await Counter.query().findById(1))?.hits : Number(update.row['hits']);
     ctx.body = counterFragment(hits ?? 0);
   });
@@ -72,7 +75,7 @@ export function createCounterPush(options: CounterPushOptions): CounterPush {
     ctx.type = 'html';
     // `?transport=sse` forces one transport, to watch each of them work.
     const forced = demoTransports.find((name) => name === ctx.query['transport']);
-    const tag = (ctx.state['serverpush'] as PageHelper).tag(forced === undefined ? {} : { transports: [forced] });
+    const tag = ctx.state.serverpush.tag(forced === undefined ? {} : { transports: [forced] });
     ctx.body = homePage(counter?.hits ?? 0, tag);
   });
 

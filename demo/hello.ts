@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import knexFactory from 'knex';
 import Koa from 'koa';
 import { Model } from 'objection';
-import { createPush, type PageHelper } from 'serverpush/koa';
+import { createPush } from 'serverpush/koa';
 import { objection, pushable } from 'serverpush/objection';
 
 class User extends pushable(Model) {
@@ -25,7 +25,7 @@ const push = createPush({ secret: process.env['PUSH_SECRET'] ?? 'at least 32 byt
 
 router.get('hello', '/hello/:id', async (ctx) => {
   const user = await User.query().findById(ctx.params['id']!);
-  const serverpush = ctx.state['serverpush'] as PageHelper;
+  const serverpush = ctx.state.serverpush;
   ctx.type = 'html';
   ctx.body = `<h1 id="greeting">Hey, ${user?.username}!</h1>
     <script>

@@ -10,13 +10,11 @@ export { jsonp, type JsonpOptions } from './jsonp.ts';
 export { longPoll, type LongPollOptions } from './long-poll.ts';
 export { sse, type SseOptions } from './sse.ts';
 export type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
+export type { TransportName } from '../core/types.ts';
 
-/** Factories by transport name, for configuration by name (`['long-poll']`). */
+/** Factories by transport name, for configuration by name (`['long-poll']`); `websocket` has its own entry. */
 export const transports = {
   'long-poll': longPoll,
   jsonp,
   sse,
 } as const;
-
-/** The name of a registered transport. */
-export type TransportName = keyof typeof transports;

@@ -18,7 +18,7 @@ import createDebug from 'debug';
 import { positiveInteger } from '../core/options.ts';
 import type { PushResponse, Transport } from '../core/transport.ts';
 import { answerPoll, type PollFraming } from './long-poll.ts';
-import { json } from './respond.ts';
+import { refusal } from './respond.ts';
 
 const debug = createDebug('serverpush:jsonp');
 
@@ -70,10 +70,10 @@ export function jsonp(options: JsonpOptions = {}): Transport {
     name: 'jsonp',
     async handle(request, push) {
       const callback = request.query.get('callback');
-      const refusal = callbackRefusal(callback);
-      if (refusal !== undefined || callback === null) {
-        debug('refused callback %j: %s', callback?.slice(0, 100), refusal);
-        return json(400, { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: refusal } }, { 'X-Content-Type-Options': 'nosniff' });
+      const reason = callbackRefusal(callback);
+      if (reason !== undefined || callback === null) {
+        debug('refused callback %j: %s', callback?.slice(0, 100), reason);
+        return refusal(400, 'SERVERPUSH_ERR_BAD_REQUEST', reason ?? 'jsonp requires a callback parameter');
       }
       return answerPoll('jsonp', request, push, timeoutMs, scriptFraming(callback));
     },
@@ -93,10 +93,7 @@ function callbackRefusal(callback: string | null): string | undefined {
 function scriptFraming(callback: string): PollFraming {
   return {
     messages: (messages) => script(callback, { messages }),
-    error: ({ status, body }) => {
-      const { error } = JSON.parse(typeof body === 'string' ? body : '{}') as { error?: unknown };
-      return script(callback, { error, status });
-    },
+    error: ({ status, error }) => script(callback, { error, status }),
   };
 }
 

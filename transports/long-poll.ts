@@ -3,9 +3,10 @@
 // `answerPoll()` is the poll itself, shared with JSONP, which frames the same answers as a script.
 
 import { positiveInteger } from '../core/options.ts';
+import type { Failure } from '../core/errors.ts';
 import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
 import type { Message } from '../core/types.ts';
-import { errorResponse, json } from './respond.ts';
+import { answerHeaders, failed, failureResponse, json, refusal } from './respond.ts';
 
 /** Options of `longPoll()`. */
 export interface LongPollOptions {
@@ -17,13 +18,13 @@ export interface LongPollOptions {
 export interface PollFraming {
   /** The answer carrying one poll's messages: none when the hold ran out. */
   messages(messages: readonly Message[]): PushResponse;
-  /** The answer for a poll that failed, given the JSON error response `errorResponse()` made. */
-  error(response: PushResponse): PushResponse;
+  /** The answer for a poll that failed. */
+  error(failure: Failure): PushResponse;
 }
 
 const jsonFraming: PollFraming = {
-  messages: (messages) => (messages.length === 0 ? { status: 204, headers: { 'Cache-Control': 'no-store' }, body: null } : json(200, { messages })),
-  error: (response) => response,
+  messages: (messages) => (messages.length === 0 ? { status: 204, headers: answerHeaders, body: null } : json(200, { messages })),
+  error: (failure) => failureResponse(failure),
 };
 
 /**
@@ -46,9 +47,7 @@ export function longPoll(options: LongPollOptions = {}): Transport {
  * by `framing`. A client's mistake is answered through `framing.error`, never thrown.
  */
 export async function answerPoll(name: string, request: PushRequest, push: PushEndpoint, timeoutMs: number, framing: PollFraming): Promise<PushResponse> {
-  if (request.method !== 'GET') {
-    return json(405, { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: `${name} accepts GET only` } }, { Allow: 'GET' });
-  }
+  if (request.method !== 'GET') return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', `${name} accepts GET only`, { Allow: 'GET' });
   try {
     const messages = await push.poll(request.query.get('token') ?? '', request.query.get('cursor') ?? undefined, {
       waitMs: timeoutMs,
@@ -56,6 +55,6 @@ export async function answerPoll(name: string, request: PushRequest, push: PushE
     });
     return framing.messages(messages);
   } catch (error) {
-    return framing.error(errorResponse(error));
+    return framing.error(failed(error, push, 'answering a push request'));
   }
 }

@@ -5,7 +5,7 @@
 import { positiveInteger } from '../core/options.ts';
 import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
 import type { Message } from '../core/types.ts';
-import { errorResponse, json } from './respond.ts';
+import { failed, failureResponse, refusal } from './respond.ts';
 import { batches } from './stream.ts';
 
 /** Options of `sse()`. */
@@ -61,7 +61,7 @@ export function sse(options: SseOptions = {}): Transport {
           text = next.value.length === 0 ? ': heartbeat\n\n' : messagesEvent(next.value);
         } catch (error) {
           // The status line is long gone: the error travels as an event, and the stream ends.
-          yield errorEvent(error);
+          yield `data: ${JSON.stringify(failed(error, push, 'answering a push request'))}\n\n`;
           return;
         }
         yield text;
@@ -77,16 +77,14 @@ export function sse(options: SseOptions = {}): Transport {
   return {
     name: 'sse',
     async handle(request: PushRequest, push: PushEndpoint): Promise<PushResponse> {
-      if (request.method !== 'GET') {
-        return json(405, { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'sse accepts GET only' } }, { Allow: 'GET' });
-      }
+      if (request.method !== 'GET') return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', 'sse accepts GET only', { Allow: 'GET' });
       const token = request.query.get('token') ?? '';
       const cursor = lastEventId(request.headers) ?? request.query.get('cursor') ?? undefined;
       try {
         // Before the 200: an EventSource cannot read an error status, but a plain GET can.
         push.check(token, cursor);
       } catch (error) {
-        return errorResponse(error);
+        return failureResponse(failed(error, push, 'answering a push request'));
       }
       const controller = new AbortController();
       let closing = false;
@@ -136,11 +134,4 @@ function messagesEvent(messages: readonly Message[]): string {
   // in the logs' cursors, but a custom log is free to issue them. The client's cursor then resumes.
   const id = cursor === undefined || /[\r\n\0]/.test(cursor) ? '' : `id: ${cursor}\n`;
   return `${id}data: ${JSON.stringify({ messages })}\n\n`;
-}
-
-/** An error after the stream started: `{ status, error: { code, message } }`, as long-poll would answer it. */
-function errorEvent(error: unknown): string {
-  const { status, body } = errorResponse(error);
-  const { error: detail } = JSON.parse(body as string) as { error: unknown };
-  return `data: ${JSON.stringify({ status, error: detail })}\n\n`;
 }

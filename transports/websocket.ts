@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { isPushError } from '../core/errors.ts';
 import { positiveInteger } from '../core/options.ts';
 import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
-import { json } from './respond.ts';
+import { failed, refusal } from './respond.ts';
 import { batches } from './stream.ts';
 
 const debug = createDebug('serverpush:websocket');
@@ -113,7 +113,7 @@ export function websocket(options: WebSocketOptions = {}): Transport {
         if (batch.some((message) => message.name === 'refresh')) return end(socket, closeCode.refresh, 'refresh');
       }
     } catch (error) {
-      if (!signal.aborted) refuse(socket, error);
+      if (!signal.aborted) refuse(socket, error, push);
     }
   }
 
@@ -121,7 +121,7 @@ export function websocket(options: WebSocketOptions = {}): Transport {
     name: 'websocket',
     async handle(request: PushRequest): Promise<PushResponse> {
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        return json(405, { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'websocket accepts GET only' } }, { Allow: 'GET' });
+        return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', 'websocket accepts GET only', { Allow: 'GET' });
       }
       // An upgrade request that reached the HTTP handler was not routed by attach().
       const unrouted = /\bwebsocket\b/i.test(String(request.headers['upgrade'] ?? ''));
@@ -129,7 +129,7 @@ export function websocket(options: WebSocketOptions = {}): Transport {
         ? 'WebSocket upgrades do not reach serverpush: call push.attach(server)'
         : 'websocket answers WebSocket upgrade requests only';
       if (unrouted) debug(message);
-      return json(426, { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message } }, { Upgrade: 'websocket' });
+      return refusal(426, 'SERVERPUSH_ERR_BAD_REQUEST', message, { Upgrade: 'websocket' });
     },
     upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, push: PushEndpoint) {
       const url = request.url ?? '';
@@ -139,11 +139,11 @@ export function websocket(options: WebSocketOptions = {}): Transport {
       const cursor = query.get('cursor') ?? undefined;
       // Checked before any message is sent, but answered on the socket: a browser cannot read the
       // status of a refused handshake, only a close code.
-      let refusal: unknown;
+      let refused: unknown;
       try {
         push.check(token, cursor);
       } catch (error) {
-        refusal = error ?? new Error('check() threw nothing');
+        refused = error ?? new Error('check() threw nothing');
       }
       try {
         server.handleUpgrade(request, socket, head, (client) => {
@@ -152,7 +152,7 @@ export function websocket(options: WebSocketOptions = {}): Transport {
           // process. A refused socket is open until its closing handshake completes, too.
           client.on('error', socketOnError);
           if (closed) return end(client, closeCode.shutdown, shutdownReason);
-          if (refusal !== undefined) return refuse(client, refusal);
+          if (refused !== undefined) return refuse(client, refused, push);
           accept(client, push, token, cursor);
         });
       } catch (error) {
@@ -180,15 +180,10 @@ function socketOnError(error: Error) {
   debug('socket error: %s', error.message);
 }
 
-/** Closes `socket` for `error`: a `PushError` with `4000 + status`, anything else with 1011. */
-function refuse(socket: WebSocket, error: unknown) {
-  if (isPushError(error)) {
-    debug('%s: %s', error.code, error.message);
-    return end(socket, closeCode.errorBase + error.status, `${error.code}: ${error.message}`);
-  }
-  debug('internal error: %O', error);
-  console.error('serverpush: internal error while serving a WebSocket:', error);
-  end(socket, closeCode.internal, 'SERVERPUSH_ERR_INTERNAL: internal error; see the server log');
+/** Closes `socket` for `error`: a `PushError` with `4000 + status`, anything else with 1011 (reported). */
+function refuse(socket: WebSocket, error: unknown, push: PushEndpoint) {
+  const { status, error: { code, message } } = failed(error, push, 'serving a WebSocket');
+  end(socket, isPushError(error) ? closeCode.errorBase + status : closeCode.internal, `${code}: ${message}`);
 }
 
 /** Starts the closing handshake; the reason is cut to the 123 bytes a close frame can carry. */

@@ -7,9 +7,9 @@ import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type Koa from 'koa';
 import compose from 'koa-compose';
-import type { RouteTable } from '../../core/push.ts';
+import type { RouteTable } from '../../core/viewer.ts';
 import type { RouteRenderer } from '../../core/serialize.ts';
-import type { RenderState } from './index.ts';
+import { renderState } from './state.ts';
 
 /** The named GET route a page path matches, with its params. */
 export function matchRoute(router: Router, path: string): ReturnType<RouteTable['match']> {
@@ -42,8 +42,7 @@ export function renderer(router: Router, appOf: () => Koa): RouteRenderer {
     request.headers = { host: 'serverpush.invalid', 'accept-language': context.languages.join(',') };
     const ctx = appOf().createContext(request, new ServerResponse(request));
     Object.assign(ctx, { params, router, routerPath: layer.path, routerName: name });
-    const state: RenderState = { update: { ...update, context } };
-    ctx.state['serverpush'] = state;
+    ctx.state.serverpush = renderState({ ...update, context });
     await compose(layer.stack as Koa.Middleware[])(ctx);
     if (ctx.status >= 400) throw new Error(`route "${name}" answered ${ctx.status} when re-rendered`);
     const body: unknown = ctx.body;

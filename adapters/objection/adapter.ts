@@ -6,7 +6,8 @@ import createDebug from 'debug';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
 import type { ChangeLog, Outbox } from '../../core/change-log.ts';
-import type { ChangeSink, OrmAdapter, Row } from '../../core/types.ts';
+import type { ChangeSink, OrmAdapter } from '../../core/orm.ts';
+import type { Row } from '../../core/types.ts';
 import { inputsOf, isModelClass, isPushable, tableNameOf } from './pushable.ts';
 import { subscribe, type Audience, type Pending, type Subscriber } from './registry.ts';
 
@@ -21,9 +22,11 @@ export interface ObjectionOptions {
    */
   readonly toRow?: ((model: Model) => Row) | undefined;
   /**
-   * The knex whose statements (and transactions) are reported. Default: the change log's when it
-   * is kept in the database (`knexLog()`), else the one bound with `Model.knex(knex)` (read when
-   * the push instance is made, or at the first write after that if it was not bound yet).
+   * The knex whose statements (and transactions) are reported; other knex instances' are not.
+   * Default: the change log's when it is kept in the database (`knexLog()`), else the one bound
+   * with `Model.knex(knex)` (read when the push instance is made, or at the first write after that
+   * if it was not bound yet), else the knex of the first write (models bound with `bindKnex()`).
+   * Give it when one process writes to several databases.
    */
   readonly knex?: Knex | undefined;
 }

@@ -5,7 +5,8 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import type { Outbox } from '../../core/change-log.ts';
-import type { ChangeSink, Id, Op, Row } from '../../core/types.ts';
+import type { ChangeSink } from '../../core/orm.ts';
+import type { Id, Op, Row } from '../../core/types.ts';
 import { createCommitQueue, type CommitQueue } from '../knex/index.ts';
 
 /** A change as the hooks record it: model instances, turned into rows per attached adapter. */
@@ -38,13 +39,14 @@ const audiences = new WeakMap<object, Audience>();
 
 /**
  * Adapters attached before any knex was known (no `knex` option, no outbox, `Model.knex()` not
- * bound yet), each with a function that finds its knex: bound at the first statement after it can.
+ * bound yet), each with a function that finds its knex: bound at the first statement, to the knex
+ * that finds then, or else to the statement's own (models bound with `bindKnex()`).
  */
 const unbound = new Map<Subscriber, { readonly find: () => Knex | undefined; readonly deliver: Deliver }>();
 
 /** The audience of `knex` (or of the knex a transaction belongs to); `undefined` when nobody attached for it. */
 export function audienceOf(knex: Knex): Audience | undefined {
-  if (unbound.size > 0) bindWaiting();
+  if (unbound.size > 0) bindWaiting(knex);
   const config = configOf(knex);
   return config === undefined ? undefined : audiences.get(config);
 }
@@ -67,12 +69,10 @@ export function subscribe(find: () => Knex | undefined, subscriber: Subscriber, 
   };
 }
 
-function bindWaiting(): void {
+function bindWaiting(statementKnex: Knex): void {
   for (const [subscriber, { find, deliver }] of unbound) {
-    const knex = find();
-    if (knex === undefined) continue;
     unbound.delete(subscriber);
-    leaves.set(subscriber, join(knex, subscriber, deliver));
+    leaves.set(subscriber, join(find() ?? statementKnex, subscriber, deliver));
   }
 }
 

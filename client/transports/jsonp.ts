@@ -9,7 +9,7 @@
 import { PushClientError, errorFromResponse, isObject } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { endpointUrl } from '../http.ts';
-import type { ClientTransport, TransportSession } from './index.ts';
+import type { ClientTransport, TransportSession } from './contract.ts';
 import { pollLoop } from './poll-loop.ts';
 
 /** The global the callbacks hang from, as `__serverpush_jsonp.c1`: paths stay within 32 characters. */

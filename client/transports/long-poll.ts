@@ -3,7 +3,7 @@
 
 import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
 import { canGet, get, type HttpResult, endpointUrl } from '../http.ts';
-import type { ClientTransport, TransportSession } from './index.ts';
+import type { ClientTransport, TransportSession } from './contract.ts';
 import { pollLoop } from './poll-loop.ts';
 
 /** Long-poll over `fetch`, or `XMLHttpRequest` where fetch cannot be aborted or is missing. */

@@ -3,7 +3,7 @@
 
 import { backoffDelay } from '../backoff.ts';
 import type { PushClientError } from '../errors.ts';
-import type { TransportSession } from './index.ts';
+import type { TransportSession } from './contract.ts';
 
 /** A polling transport's loop; its requests report to it. */
 export interface PollLoop {

@@ -5,8 +5,8 @@
 import { backoffDelay } from '../backoff.ts';
 import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
-import { canGet, endpointUrl } from '../http.ts';
-import type { ClientTransport, TransportSession } from './index.ts';
+import { canGet, endpointUrl, get, type HttpResult } from '../http.ts';
+import type { ClientTransport, TransportSession } from './contract.ts';
 
 /** Network errors in a row, each retried by the browser itself, before the client takes over. */
 const interruptionsBeforeProbe = 3;
@@ -85,12 +85,17 @@ function openSse(session: TransportSession): () => void {
     // CLOSED: the browser gave up (an error status, or not an event stream) without saying why;
     // or it keeps failing, and waiting longer between tries is kinder to a server in trouble.
     closeSource();
-    const probe = probeStream(globals, endpointUrl(session), withCredentials);
+    // As EventSource would ask, reading the body of an error but not of a stream.
+    const probe = get(globals, endpointUrl(session), {
+      credentials: withCredentials,
+      headers: { Accept: 'text/event-stream' },
+      readBody: (status) => status < 200 || status >= 300,
+    });
     abortProbe = probe.abort;
     probe.response.then(probeOnResponse, probeOnError);
   }
 
-  function probeOnResponse({ status, type, text }: ProbeResult): void {
+  function probeOnResponse({ status, type, text }: HttpResult): void {
     if (stopped) return;
     abortProbe = undefined;
     if (status >= 200 && status < 300 && !type.startsWith('text/event-stream')) {
@@ -148,49 +153,4 @@ function originOf(url: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** What the probe learned: the status, the content type, and the body of an error. */
-interface ProbeResult {
-  readonly status: number;
-  readonly type: string;
-  readonly text: string;
-}
-
-/**
- * GETs the stream's URL as EventSource would, reading the body of an error but leaving a stream
- * as soon as its headers arrive. Rejects on a network error or after `abort()`.
- */
-function probeStream(globals: ClientGlobals, url: string, withCredentials: boolean): { response: Promise<ProbeResult>; abort(): void } {
-  const { fetch, AbortController, XMLHttpRequest: XHR } = globals;
-  const accept = { Accept: 'text/event-stream' };
-  if (fetch !== undefined && AbortController !== undefined) {
-    const controller = new AbortController();
-    const credentials = withCredentials ? 'include' : 'same-origin';
-    const response = fetch(url, { credentials, cache: 'no-store', headers: accept, signal: controller.signal }).then(async (res) => {
-      const type = res.headers.get('Content-Type') ?? '';
-      if (!res.ok) return { status: res.status, type, text: await res.text() };
-      controller.abort();
-      return { status: res.status, type, text: '' };
-    });
-    return { response, abort: () => controller.abort() };
-  }
-  if (XHR === undefined) throw new TypeError('neither fetch nor XMLHttpRequest is available');
-  const xhr = new XHR();
-  const result = (text: string) => ({ status: xhr.status, type: xhr.getResponseHeader('Content-Type') ?? '', text });
-  const response = new Promise<ProbeResult>((resolve, reject) => {
-    xhr.onreadystatechange = () => {
-      if (xhr.readyState !== xhr.HEADERS_RECEIVED || xhr.status < 200 || xhr.status >= 300) return;
-      resolve(result(''));
-      xhr.abort();
-    };
-    xhr.onload = () => resolve(result(xhr.responseText));
-    xhr.onerror = () => reject(new TypeError('network error'));
-    xhr.onabort = () => reject(new TypeError('aborted'));
-  });
-  xhr.open('GET', url, true);
-  xhr.withCredentials = withCredentials;
-  xhr.setRequestHeader('Accept', accept.Accept);
-  xhr.send();
-  return { response, abort: () => xhr.abort() };
 }

@@ -5,7 +5,7 @@ import { backoffDelay } from '../backoff.ts';
 import { PushClientError, isObject, parseJson } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { endpointUrl } from '../http.ts';
-import type { ClientTransport, TransportSession } from './index.ts';
+import type { ClientTransport, TransportSession } from './contract.ts';
 
 /** The part of a browser `WebSocket` this transport uses; `ws`'s WebSocket fits too. */
 interface SocketLike {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createPush, type PageHelper } from '../../adapters/koa/index.ts';
+import { createPush } from '../../adapters/koa/index.ts';
 import { longPoll } from '../../transports/long-poll.ts';
 import { sse } from '../../transports/sse.ts';
 import { websocket } from '../../transports/websocket.ts';
@@ -23,7 +23,7 @@ browserTest('a server that refuses WebSocket upgrades: the client falls back wit
       document.addEventListener('serverpush:note', (event) => {
         document.getElementById('notes').insertAdjacentHTML('beforeend', '<li>' + event.detail.text + '</li>');
       });
-    </script>${(ctx.state['serverpush'] as PageHelper).tag()}`;
+    </script>${ctx.state.serverpush.tag()}`;
   });
   const { url } = await listen(t, new Koa().use(push.routes()).use(push.middleware()).use(router.routes()).callback());
   const browser = await launch(t);

@@ -7,7 +7,7 @@ import knexFactory from 'knex';
 import Koa from 'koa';
 import { Model } from 'objection';
 import { connect } from '../../client/index.ts';
-import { createPush, type PageHelper } from '../../adapters/koa/index.ts';
+import { createPush } from '../../adapters/koa/index.ts';
 import { objection, pushable } from '../../adapters/objection/index.ts';
 import { createPage, nextEvent, pageGlobals, recordEvents } from '../helpers/jsdom.ts';
 import { secret } from '../helpers/push.ts';
@@ -34,7 +34,7 @@ async function app(t: Parameters<typeof listen>[0]) {
   const push = createPush({ secret, router, orm: objection() });
   t.teardown(() => push.close());
   router.get('list', '/lists/:id', (ctx) => {
-    ctx.body = (ctx.state['serverpush'] as PageHelper).tag();
+    ctx.body = ctx.state.serverpush.tag();
   });
   push.updates('list', (ctx) => [{ name: 'task', model: Task, params: { listId: ctx.params['id']! }, data: { title: 'title', done: 'done' } }]);
   const koa = new Koa().use(push.routes()).use(push.middleware()).use(router.routes());

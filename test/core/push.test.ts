@@ -193,13 +193,13 @@ test('createPush() tells a page that fell maxPending changes behind to refresh',
   t.deepEqual(await push.poll(token, undefined, { waitMs: 300 }), [{ name: 'refresh', reason: 'overflow' }]);
 });
 
-test('createPush() forgets a page idle longer than sessionIdleMs, and a later poll replays from its cursor', async (t) => {
-  const push = counterPush(t, { sessionIdleMs: 100 });
+test('createPush() forgets a page idle longer than pageIdleMs, and a later poll replays from its cursor', async (t) => {
+  const push = counterPush(t, { pageIdleMs: 100 });
   const token = await page(push);
   await push.poll(token, undefined, { waitMs: 0 });
-  t.is(push.stats().sessions, 1);
+  t.is(push.stats().pages, 1);
   await new Promise((resolve) => setTimeout(resolve, 1_300));
-  t.like(push.stats(), { sessions: 0, subscriptions: 0 });
+  t.like(push.stats(), { pages: 0, subscriptions: 0 });
   await push.publish(hit(5));
   t.deepEqual(data(await push.poll(token, undefined, { waitMs: 300 })), [{ hits: 5 }]);
 });

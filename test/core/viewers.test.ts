@@ -92,7 +92,7 @@ test('createPush() disconnect() ends the pages it selects with refresh and leave
   await poll(push, one);
   await poll(push, two);
   const held = push.poll(one, undefined, { waitMs: 5_000 });
-  t.is(push.disconnect((ctx) => ctx.identity === 1), 1);
+  t.is(await push.disconnect((ctx) => ctx.identity === 1), 1);
   t.deepEqual(await held, [{ name: 'refresh', reason: 'disconnect' }]);
   await push.publish(todo(9, 2));
   t.deepEqual(received(await poll(push, two)), ['mine:enter:9']);

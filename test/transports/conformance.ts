@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createPush, type KoaPush, type PageHelper } from '../../adapters/koa/index.ts';
+import { createPush, type KoaPush } from '../../adapters/koa/index.ts';
 import { memoryLog } from '../../core/memory-log.ts';
 import type { Transport } from '../../core/transport.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';
@@ -44,7 +44,7 @@ export async function pushServer(t: ExecutionContext, transports: readonly Trans
   });
   t.teardown(() => push.close());
   router.get('items', '/items', (ctx) => {
-    ctx.body = (ctx.state['serverpush'] as PageHelper).token;
+    ctx.body = ctx.state.serverpush.token;
   });
   push.updates('items', () => [{ name: 'item', model: 'items', data: { title: 'title' } }]);
   const app = new Koa().use(push.routes()).use(push.middleware()).use(router.routes());

@@ -1,7 +1,7 @@
 import test from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createPush, type KoaPush, type PageHelper, type RenderState } from '../../../adapters/koa/index.ts';
+import { createPush, type KoaPush } from '../../../adapters/koa/index.ts';
 import { longPoll } from '../../../transports/long-poll.ts';
 import type { ChangeInput } from '../../../core/types.ts';
 import { secret } from '../../helpers/push.ts';
@@ -29,7 +29,7 @@ async function setup(t: Parameters<typeof listen>[0], configure: (router: Router
   });
   t.teardown(() => push.close());
   router.get('user', '/users/:id', (ctx) => {
-    ctx.body = `<h1>user ${ctx.params['id']}</h1>${(ctx.state['serverpush'] as PageHelper).tag()}`;
+    ctx.body = `<h1>user ${ctx.params['id']}</h1>${ctx.state.serverpush.tag()}`;
   });
   configure(router, push);
   const app = new Koa();
@@ -74,7 +74,7 @@ test('middleware() takes the cursor at the start of the request, so a change dur
     push.updates('slow', () => [{ name: 'todo', model: 'todos', data: { title: 'title' } }]);
     router.get('slow', '/slow', async (ctx) => {
       await push.publish(todo(2, 1, 'made while rendering'));
-      ctx.body = (ctx.state['serverpush'] as PageHelper).tag();
+      ctx.body = ctx.state.serverpush.tag();
     });
   });
   const response = await poll(await token('/slow'));
@@ -110,7 +110,7 @@ test('routes() answers a forged token 401 and a malformed cursor 400 with messag
   t.is((await fetch(`${url}/serverpush/nothing-here`)).status, 404);
 
   const router = new Router();
-  router.get('home', '/', (ctx) => void (ctx.body = (ctx.state['serverpush'] as PageHelper).token));
+  router.get('home', '/', (ctx) => void (ctx.body = ctx.state.serverpush.token));
   const expiring = createPush({ secret, router, tokenTtlMs: 1 });
   t.teardown(() => expiring.close());
   const app = new Koa().use(expiring.routes()).use(expiring.middleware()).use(router.routes());
@@ -125,7 +125,7 @@ test('routes() answers a forged token 401 and a malformed cursor 400 with messag
 test('routes() a route-name serializer re-renders the fragment with the viewer context', async (t) => {
   const { push, token, poll } = await setup(t, (router, push) => {
     router.get('todo-item', '/todos/:id', (ctx) => {
-      const update = (ctx.state['serverpush'] as RenderState | undefined)?.update;
+      const update = ctx.state.serverpush?.update;
       ctx.body = `<li data-id="${ctx.params['id']}">${String(update?.row['title'])} (seen by ${String(update?.context.identity)})</li>`;
     });
     push.updates('user', () => [{ name: 'item', model: 'todos', serializer: 'todo-item' }]);
@@ -147,11 +147,11 @@ test('routes() releases a held poll when the client goes away', async (t) => {
   const controller = new AbortController();
   const pending = fetch(`${url}/serverpush/long-poll?token=${page}`, { signal: controller.signal }).catch(() => 'aborted');
   await new Promise((resolve) => setTimeout(resolve, 50));
-  t.like(push.stats(), { sessions: 1, waiting: 1 });
+  t.like(push.stats(), { pages: 1, waiting: 1 });
   controller.abort();
   t.is(await pending, 'aborted');
   await new Promise((resolve) => setTimeout(resolve, 50));
-  t.like(push.stats(), { sessions: 1, waiting: 0 });
+  t.like(push.stats(), { pages: 1, waiting: 0 });
 });
 
 test('createPush() from the Koa adapter rejects bad options naming them', (t) => {

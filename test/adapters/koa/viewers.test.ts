@@ -4,7 +4,7 @@ import test from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
 import session from 'koa-session';
-import { createPush, type PageHelper, type RenderState } from '../../../adapters/koa/index.ts';
+import { createPush } from '../../../adapters/koa/index.ts';
 import type { ChangeMessage } from '../../../core/types.ts';
 import { secret } from '../../helpers/push.ts';
 import { listen } from '../../helpers/server.ts';
@@ -25,9 +25,10 @@ async function setup(t: Parameters<typeof listen>[0]) {
     ctx.session!['user'] = ctx.params['user'];
     ctx.body = 'ok';
   });
-  router.get('board', '/board', (ctx) => void (ctx.body = (ctx.state['serverpush'] as PageHelper).token));
+  router.get('board', '/board', (ctx) => void (ctx.body = ctx.state.serverpush.token));
   router.get('note', '/notes/:id', (ctx) => {
-    const update = (ctx.state['serverpush'] as RenderState).update;
+    const { update } = ctx.state.serverpush;
+    if (update === undefined) return ctx.throw(404);
     ctx.body = `<p>${String(update.row['text'])} for ${(update.context.viewer as Viewer).name}</p>`;
   });
   push.updates('board', () => [

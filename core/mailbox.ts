@@ -1,5 +1,6 @@
 // A connected page's mailbox: one slot per change that concerns the page, in log order, each filled
 // when its serializations settle. It outlives the gap between two polls; the client's cursor acks.
+// ("Session" means the app's login session only.)
 
 import createDebug from 'debug';
 import { matchesRow } from './hub.ts';
@@ -8,7 +9,7 @@ import { skipped } from './serialize.ts';
 import type { PageClaims } from './token.ts';
 import type { Change, ChangeMessage, Effect, Message, PushContext, RefreshMessage } from './types.ts';
 
-const debug = createDebug('serverpush:session');
+const debug = createDebug('serverpush:mailbox');
 
 /** How long `take()` waits for changes already matched to finish serializing. */
 const settleMs = 10_000;
@@ -18,8 +19,8 @@ interface Slot {
   messages: ChangeMessage[] | undefined;
 }
 
-/** Options the push instance gives each session. */
-export interface SessionOptions {
+/** Options the push instance gives each mailbox. */
+export interface MailboxOptions {
   readonly compare: (a: string, b: string) => number;
   /** Past this many unacknowledged changes the page is told to refresh. */
   readonly maxPending: number;
@@ -28,7 +29,7 @@ export interface SessionOptions {
 }
 
 /** One connected page. */
-export class Session {
+export class Mailbox {
   readonly page: string;
   readonly claims: PageClaims;
   /** The value the page presented for its bound token, for `authenticate` on revalidation. */
@@ -44,9 +45,9 @@ export class Session {
   private refresh: RefreshMessage | undefined;
   private wake = new Set<() => void>();
   private releases = new Set<() => void>();
-  private readonly options: SessionOptions;
+  private readonly options: MailboxOptions;
 
-  constructor(claims: PageClaims, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: SessionOptions, binding?: string) {
+  constructor(claims: PageClaims, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: MailboxOptions, binding?: string) {
     this.page = claims.page;
     this.claims = claims;
     this.binding = binding;
@@ -56,7 +57,7 @@ export class Session {
     this.options = options;
   }
 
-  /** Whether this session can answer a client that has seen everything up to `cursor`. */
+  /** Whether this mailbox can answer a client that has seen everything up to `cursor`. */
   canServe(cursor: string): boolean {
     return this.refresh !== undefined || this.options.compare(cursor, this.floor) >= 0;
   }
@@ -116,7 +117,7 @@ export class Session {
     }
   }
 
-  /** Ends the session with a refresh message: the only thing it will answer from now on. */
+  /** Ends the mailbox with a refresh message: the only thing it will answer from now on. */
   end(message: RefreshMessage): void {
     if (this.refresh !== undefined) return;
     this.refresh = message;
@@ -167,7 +168,7 @@ export class Session {
   }
 
   /**
-   * Answers every waiting `take()` with what is ready (usually nothing) without ending the session:
+   * Answers every waiting `take()` with what is ready (usually nothing) without ending the mailbox:
    * at shutdown, so clients come back, to this process or another, and resume from their cursor.
    */
   release(): void {

@@ -1,0 +1,138 @@
+// The push endpoints under the prefix: the origin check and CORS, each transport's requests, the
+// client bundle, and the WebSocket upgrades on the app's server.
+
+import type { IncomingMessage, Server } from 'node:http';
+import { pipeline, Readable, type Duplex } from 'node:stream';
+import createDebug from 'debug';
+import type Koa from 'koa';
+import type { Push } from '../../core/push.ts';
+import type { PushEndpoint, Transport } from '../../core/transport.ts';
+import { answerHeaders, refuseSocket } from '../../transports/respond.ts';
+import { serveClient } from './client-bundle.ts';
+
+const debug = createDebug('serverpush:koa');
+
+/** What the endpoints need of the Koa push instance. */
+export interface EndpointConfig {
+  readonly push: Push<never> | Push<unknown>;
+  readonly prefix: string;
+  /** Page origins allowed cross-origin. */
+  readonly origins: ReadonlySet<string>;
+  readonly binding: (cookieHeader: string | undefined) => string | undefined;
+  /** Called with the app of each request, for re-rendering routes with it. */
+  readonly seen: (app: Koa) => void;
+}
+
+/** The Koa middleware and the upgrade listener of the push endpoints. */
+export interface Endpoints {
+  routes(): Koa.Middleware;
+  attach(server: Server): () => void;
+}
+
+/** Creates the push endpoints. */
+export function createEndpoints({ push, prefix, origins, binding, seen }: EndpointConfig): Endpoints {
+  const byPath = new Map(push.transports.map((transport) => [`${prefix}/${transport.name}`, transport]));
+
+  /** The push endpoint as one request sees it: with the binding its cookies present. */
+  function endpointFor(cookieHeader: string | undefined): PushEndpoint {
+    const presented = binding(cookieHeader);
+    return {
+      poll: (token, cursor, pollOptions) => push.poll(token, cursor, { ...pollOptions, binding: presented }),
+      check: (token, cursor) => push.check(token, cursor, presented),
+      reportError: (error, where) => push.reportError(error, where),
+    };
+  }
+
+  /** Whether a browser request from `origin` may be answered: same host, no Origin, or allowed. */
+  function originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    if (origin === undefined || origins.has(origin)) return true;
+    try {
+      return new URL(origin).host === host;
+    } catch {
+      return false;
+    }
+  }
+
+  const originRefusal = (origin: string | undefined) => `origin ${origin} is not allowed; list it in the \`origins\` option`;
+
+  function routes(): Koa.Middleware {
+    return async (ctx, next) => {
+      if (!ctx.path.startsWith(`${prefix}/`)) return next();
+    seen(ctx.app);
+      if (ctx.path === `${prefix}/client.js`) return serveClient(ctx);
+      const transport = byPath.get(ctx.path);
+      if (transport === undefined) return next();
+      const origin = ctx.get('Origin') || undefined;
+      if (!originAllowed(origin, ctx.host)) {
+        ctx.status = 403;
+        ctx.set(answerHeaders);
+        ctx.body = { error: { code: 'SERVERPUSH_ERR_ORIGIN', message: originRefusal(origin) } };
+        debug('refused origin %s', origin);
+        return;
+      }
+      if (origin !== undefined && origins.has(origin)) {
+        ctx.set('Access-Control-Allow-Origin', origin);
+        ctx.set('Access-Control-Allow-Credentials', 'true');
+        ctx.vary('Origin');
+      }
+      if (ctx.method === 'OPTIONS') {
+        ctx.set(answerHeaders);
+        ctx.set('Access-Control-Allow-Methods', 'GET');
+        ctx.set('Access-Control-Allow-Headers', 'Last-Event-ID');
+        ctx.set('Access-Control-Max-Age', '600');
+        ctx.status = 204;
+        return;
+      }
+      await respond(ctx, transport, endpointFor(ctx.get('Cookie')));
+    };
+  }
+
+  function attach(server: Server): () => void {
+    const upgrades = new Map<string, Transport>(push.transports.filter((t) => t.upgrade !== undefined).map((t) => [`${prefix}/${t.name}`, t]));
+    const serverOnUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (request.url ?? '').split('?', 1)[0] ?? '';
+      const transport = upgrades.get(path);
+      if (transport?.upgrade === undefined) {
+        // Another listener may own this path; refuse only when there is none.
+        if (server.listenerCount('upgrade') === 1) refuseSocket(socket, 404, 'SERVERPUSH_ERR_BAD_REQUEST', `no upgrade at ${path.slice(0, 100)}`);
+        return;
+      }
+      const origin = request.headers.origin;
+      if (!originAllowed(origin, request.headers.host)) {
+        debug('refused upgrade from origin %s', origin);
+        return refuseSocket(socket, 403, 'SERVERPUSH_ERR_ORIGIN', originRefusal(origin));
+      }
+      transport.upgrade(request, socket, head, endpointFor(request.headers.cookie));
+    };
+    server.on('upgrade', serverOnUpgrade);
+    return () => server.off('upgrade', serverOnUpgrade);
+  }
+
+  return { routes, attach };
+}
+
+/** Answers one request to a transport: its status, headers and body, a stream piped as it comes. */
+async function respond(ctx: Koa.Context, transport: Transport, endpoint: PushEndpoint): Promise<void> {
+  const controller = new AbortController();
+  // The response's close, not the request's: a request emits 'close' once its body is read.
+  // Only a response cut short aborts: aborting builds a DOMException, costly on every poll.
+  ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
+  const response = await transport.handle(
+    { method: ctx.method, query: new URLSearchParams(ctx.querystring), headers: ctx.headers, signal: controller.signal },
+    endpoint,
+  );
+  ctx.status = response.status;
+  ctx.set(response.headers);
+  const { body } = response;
+  if (body === null || typeof body === 'string') {
+    ctx.body = body;
+    return;
+  }
+  // A stream (SSE) ends when its client leaves, which Koa would log as an error; piping it here
+  // also keeps compression middleware from buffering it.
+  ctx.respond = false;
+  ctx.res.flushHeaders();
+  pipeline(Readable.from(body), ctx.res, (error) => {
+    if (error !== undefined && error !== null && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') debug('stream failed: %O', error);
+  });
+}

@@ -1,0 +1,78 @@
+// The page middleware: takes the change-log cursor at the start of each page request (on routes
+// with update functions) and gives the handler `ctx.state.serverpush`: the page token and tag.
+
+import type Koa from 'koa';
+import type { Push } from '../../core/push.ts';
+import type { TransportName } from '../../core/types.ts';
+import type { RouteTable } from '../../core/viewer.ts';
+import type { PageHelper } from './state.ts';
+
+/** What the page middleware needs of the Koa push instance. */
+export interface PageConfig {
+  readonly push: Push<never> | Push<unknown>;
+  readonly routes: RouteTable;
+  readonly prefix: string;
+  readonly identify: (ctx: Koa.Context) => unknown;
+  readonly binding: (cookieHeader: string | undefined) => string | undefined;
+  /** Where browsers reach the push endpoints: a path, an absolute URL, or one per request. */
+  readonly endpoint: string | ((ctx: Koa.Context) => string);
+  /** Whether the app's origin forwards the prefix (`push.proxy()`), for transports that cannot go cross-origin. */
+  readonly proxied: boolean;
+  /** Called with the app of each request, for re-rendering routes with it. */
+  readonly seen: (app: Koa) => void;
+}
+
+/** How long a cursor read for a route without update functions is reused, in ms. */
+const reuseCursorMs = 1_000;
+
+/** Creates the page middleware. */
+export function pageMiddleware({ push, routes, prefix, identify, binding, endpoint, proxied, seen }: PageConfig): Koa.Middleware {
+  const offered = push.transports.map((transport) => transport.name as TransportName);
+  // Pages of routes without update functions listen to nothing: any cursor of the log's current
+  // epoch serves them, so a recent one is reused rather than read for each request.
+  let recent: { cursor: string; at: number } | undefined;
+
+  async function cursorFor(path: string): Promise<string> {
+    if (!push.concerns(routes.match(path)?.name) && recent !== undefined && Date.now() - recent.at < reuseCursorMs) return recent.cursor;
+    const cursor = await push.log.head();
+    recent = { cursor, at: Date.now() };
+    return cursor;
+  }
+
+  return async (ctx, next) => {
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.path.startsWith(`${prefix}/`)) return next();
+    seen(ctx.app);
+    const cursor = await cursorFor(ctx.path);
+    let token: string | undefined;
+    const helper: PageHelper = {
+      cursor,
+      get token() {
+        token ??= push.token({
+          path: ctx.path,
+          query: ctx.querystring,
+          identity: identify(ctx) ?? null,
+          languages: ctx.acceptsLanguages().slice(0, 8),
+          cursor,
+          binding: binding(ctx.get('Cookie')),
+        });
+        return token;
+      },
+      tag(tagOptions = {}) {
+        const names = tagOptions.transports ?? offered;
+        for (const name of names) {
+          if (!offered.includes(name)) throw new TypeError(`tag(): transport "${name}" is not offered; offered: ${offered.join(', ')}`);
+        }
+        const base = typeof endpoint === 'string' ? endpoint : endpoint(ctx);
+        const crossOrigin = /^https?:/.test(base) && new URL(base).origin !== ctx.origin;
+        const proxy = crossOrigin && proxied ? ` data-proxy="${attribute(prefix)}"` : '';
+        return `<script src="${attribute(`${base}/client.js`)}" data-serverpush data-token="${attribute(this.token)}" data-base="${attribute(base)}"${proxy} data-transports="${attribute(names.join(','))}" defer></script>`;
+      },
+    };
+    ctx.state.serverpush = helper;
+    await next();
+  };
+}
+
+function attribute(value: string): string {
+  return value.replace(/[&"<>]/g, (char) => `&#${char.charCodeAt(0)};`);
+}

@@ -1,0 +1,153 @@
+// createPush() for Koa: the core push instance with the page middleware, the push endpoints, the
+// WebSocket upgrades and the proxy, configured from the app's router.
+
+import type { Server } from 'node:http';
+import type Router from '@koa/router';
+import Koa from 'koa';
+import { checkPrefix } from '../../core/options.ts';
+import { createPush as createCorePush, type Push, type PushOptions } from '../../core/push.ts';
+import type { RouteTable } from '../../core/viewer.ts';
+import { jsonp } from '../../transports/jsonp.ts';
+import { longPoll } from '../../transports/long-poll.ts';
+import { sse } from '../../transports/sse.ts';
+import { proxy as proxyMiddleware, type ProxyOptions } from '../proxy/index.ts';
+import { createEndpoints } from './endpoints.ts';
+import { pageMiddleware } from './page.ts';
+import { matchRoute, renderer } from './routes.ts';
+
+/** Options of the Koa `createPush()`: the core options, plus how to reach the app. */
+export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewer>, 'routes'> {
+  /** The app's router. Page paths are matched against its named routes to find update functions. */
+  readonly router: Router;
+  /** Where the push endpoints and the client bundle are mounted. Default: `'/serverpush'`. */
+  readonly prefix?: string | undefined;
+  /**
+   * The viewer's identity for the page token, a JSON value (e.g. `ctx.session.userId`); it is
+   * signed, not encrypted, so it must hold nothing secret. Called synchronously when the page
+   * first reads its token. Default: `null`, an anonymous viewer.
+   */
+  readonly identify?: ((ctx: Koa.Context) => unknown) | undefined;
+  /**
+   * Origins other than the push server's own whose pages may use the push endpoints, exactly as
+   * browsers send them (`'http://localhost:3000'`): CORS with credentials for long-poll and SSE,
+   * the Origin check for WebSocket upgrades. JSONP needs no entry. Default: none.
+   */
+  readonly origins?: readonly string[] | undefined;
+  /**
+   * Where browsers reach the push endpoints, when a push server on another port or host serves them
+   * (`'http://127.0.0.1:8013/serverpush'`), or a function of the page request that returns it.
+   * Pages load the client and connect there. Default: the prefix on the page's own origin.
+   */
+  readonly endpoint?: string | ((ctx: Koa.Context) => string) | undefined;
+  /**
+   * Whether the app's own origin forwards the prefix to the push server with `push.proxy()`. Page
+   * tags then name the proxy, for the transports that cannot reach a push server on another
+   * origin (no CORS entry). Default: `false`.
+   */
+  readonly proxied?: boolean | undefined;
+  /**
+   * Binds each page token to this cookie (the app's session cookie, e.g. `'koa.sess'`): a push
+   * request must present the same value as the page request did, so a token shown to user A is
+   * refused with user B's session. Its value must stay the same for a login session (koa-session
+   * keeps it while the session's data does not change). Pages rendered without the cookie are not
+   * bound. Default: no binding.
+   */
+  readonly bindCookie?: string | undefined;
+}
+
+/** A push instance bound to a Koa app. */
+export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
+  readonly prefix: string;
+  /** Page middleware: takes the cursor at the start of each GET and sets `ctx.state.serverpush`. */
+  middleware(): Koa.Middleware;
+  /** Mounts the push endpoints and `client.js` under the prefix. */
+  routes(): Koa.Middleware;
+  /**
+   * Lets the transports that take over connections (WebSocket) answer upgrade requests under the
+   * prefix on `server`. Returns a function that detaches them.
+   */
+  attach(server: Server): () => void;
+  /**
+   * Middleware for the app's own origin that forwards the prefix to a push server elsewhere, for
+   * browsers that cannot reach it cross-origin (`serverpush/proxy`). Needs `proxied: true`, so
+   * that page tags name it.
+   */
+  proxy(options: Omit<ProxyOptions, 'prefix'>): Koa.Middleware;
+}
+
+/**
+ * Creates a push instance for a Koa app. Mount `push.routes()` before the router and
+ * `push.middleware()` before the page handlers. Default transports: `[sse(), longPoll(), jsonp()]`;
+ * WebSocket (`serverpush/transports/websocket`) is opt-in, with `push.attach(server)`.
+ *
+ * @example
+ * const router = new Router();
+ * const push = createPush({ secret: process.env.PUSH_SECRET!, router, orm: objection() });
+ * router.get('home', '/', (ctx) => { ctx.body = `<span id="hits">…</span>${ctx.state.serverpush.tag()}`; });
+ * push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, serializer: 'counter' }]);
+ * app.use(push.routes()).use(push.middleware()).use(router.routes());
+ */
+export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): KoaPush<Viewer> {
+  const { router } = options;
+  if (typeof router?.match !== 'function' || typeof router.route !== 'function') {
+    throw new TypeError('The `router` option must be a @koa/router instance');
+  }
+  const prefix = checkPrefix(options.prefix ?? '/serverpush');
+  const identify = options.identify ?? (() => null);
+  if (typeof identify !== 'function') throw new TypeError('The `identify` option must be a function');
+  const origins = new Set(options.origins ?? []);
+  for (const origin of origins) {
+    if (typeof origin !== 'string' || origin !== safeOrigin(origin)) {
+      throw new TypeError(`The \`origins\` option must list origins like "http://localhost:3000", got ${JSON.stringify(origin)}`);
+    }
+  }
+  const endpoint = options.endpoint ?? prefix;
+  if (typeof endpoint === 'string' && !/^(https?:\/\/[^/?#]+)?(\/[\w.~-]+)+$/.test(endpoint)) {
+    throw new TypeError('The `endpoint` option must be a path or an http(s) URL without a trailing slash, query or fragment');
+  }
+  if (typeof endpoint !== 'string' && typeof endpoint !== 'function') throw new TypeError('The `endpoint` option must be a string or a function');
+  const proxied = options.proxied ?? false;
+  if (typeof proxied !== 'boolean') throw new TypeError('The `proxied` option must be a boolean');
+  const { bindCookie } = options;
+  if (bindCookie !== undefined && (typeof bindCookie !== 'string' || !/^[!#$%&'*+.^`|~\w-]+$/.test(bindCookie))) {
+    throw new TypeError('The `bindCookie` option must be a cookie name');
+  }
+  const binding = (cookieHeader: string | undefined) => (bindCookie === undefined ? undefined : cookieValue(cookieHeader, bindCookie));
+
+  // Route re-renders run in the app of the requests seen, for its context extensions.
+  let app: Koa | undefined;
+  const seen = (requestApp: Koa) => void (app ??= requestApp);
+  const routes: RouteTable = { match: (path) => matchRoute(router, path), render: renderer(router, () => (app ??= new Koa())) };
+  const push = createCorePush<Viewer>({ ...options, transports: options.transports ?? [sse(), longPoll(), jsonp()], routes });
+  const endpoints = createEndpoints({ push, prefix, origins, binding, seen });
+
+  return Object.assign(push, {
+    prefix,
+    middleware: () => pageMiddleware({ push, routes, prefix, identify, binding, endpoint, proxied, seen }),
+    routes: endpoints.routes,
+    attach: endpoints.attach,
+    proxy(proxyOptions: Omit<ProxyOptions, 'prefix'>) {
+      if (!proxied) throw new TypeError('push.proxy(): set `proxied: true` in createPush(), so that page tags name the proxy');
+      return proxyMiddleware({ ...proxyOptions, prefix });
+    },
+  });
+}
+
+/** The raw value of cookie `name` in a Cookie header, as the page request's `ctx.cookies` would read it. */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? '').split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals > 0 && pair.slice(0, equals).trim() === name) return pair.slice(equals + 1).trim();
+  }
+  return undefined;
+}
+
+/** The origin of a URL-like string in the form browsers send, or `undefined`. */
+function safeOrigin(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    return url.origin === 'null' ? undefined : url.origin;
+  } catch {
+    return undefined;
+  }
+}
