@@ -67,7 +67,10 @@ async function serverpushClient(token: string, origin: string): Promise<void> {
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => (body += chunk));
         response.on('end', () => {
-          if (first) (first = false), connected();
+          if (first) {
+            first = false;
+            connected();
+          }
           if (response.statusCode === 200) cursor = onBatch(JSON.parse(body) as Batch) ?? cursor;
           poll();
         });
@@ -92,7 +95,11 @@ async function serverpushClient(token: string, origin: string): Promise<void> {
           while ((end = buffer.indexOf('\n\n')) >= 0) {
             const event = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            const data = event.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+            const data = event
+              .split('\n')
+              .filter((line) => line.startsWith('data:'))
+              .map((line) => line.slice(5).trimStart())
+              .join('\n');
             if (data !== '') onBatch(JSON.parse(data) as Batch);
           }
         }
@@ -117,7 +124,12 @@ function socketIoClient(transport: 'polling' | 'websocket'): Promise<void> {
   const socket = io(url, { transports: [transport], forceNew: true, reconnection: false });
   stops.push(() => socket.close());
   socket.on('change', (payload: { sentAt: number }) => delivered(payload));
-  return new Promise((resolve) => socket.once('connect', () => (connected(), resolve())));
+  return new Promise((resolve) =>
+    socket.once('connect', () => {
+      connected();
+      resolve();
+    }),
+  );
 }
 
 let ready = 0;

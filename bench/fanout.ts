@@ -20,7 +20,12 @@ import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
 
 const { values } = parseArgs({
-  options: { clients: { type: 'string', default: '1000' }, spaced: { type: 'string', default: '20' }, burst: { type: 'string', default: '100' }, only: { type: 'string' } },
+  options: {
+    clients: { type: 'string', default: '1000' },
+    spaced: { type: 'string', default: '20' },
+    burst: { type: 'string', default: '100' },
+    only: { type: 'string' },
+  },
 });
 const clients = Math.min(Number(values.clients), 2_000);
 const spaced = Math.min(Number(values.spaced), 200);
@@ -41,7 +46,12 @@ async function listen(server: Server): Promise<string> {
 
 async function serverpushTarget(): Promise<Target> {
   const router = new Router();
-  const push = createPush({ secret: 'bench-secret-bench-secret-bench-secret', router, transports: [longPoll(), sse(), websocket()], maxPending: 5_000 });
+  const push = createPush({
+    secret: 'bench-secret-bench-secret-bench-secret',
+    router,
+    transports: [longPoll(), sse(), websocket()],
+    maxPending: 5_000,
+  });
   router.get('page', '/page', (ctx) => void (ctx.body = ctx.state.serverpush.token));
   push.updates('page', () => [{ name: 'tick', model: 'ticks', data: { seq: 'seq', sentAt: 'sentAt' } }]);
   const server = createServer(new Koa().use(push.routes()).use(push.middleware()).use(router.routes()).callback());
@@ -49,7 +59,13 @@ async function serverpushTarget(): Promise<Target> {
   return {
     url: await listen(server),
     async publish(seq) {
-      await push.publish({ model: 'ticks', op: 'insert', id: seq, after: { id: seq, seq, sentAt: now() }, before: null });
+      await push.publish({
+        model: 'ticks',
+        op: 'insert',
+        id: seq,
+        after: { id: seq, seq, sentAt: now() },
+        before: null,
+      });
     },
     async close() {
       await push.close();
@@ -74,10 +90,24 @@ async function socketIoTarget(): Promise<Target> {
   };
 }
 
-interface Summary { received: number; lastAt: number; p50: number; p99: number }
+interface Summary {
+  received: number;
+  lastAt: number;
+  p50: number;
+  p99: number;
+}
 
-async function phase(kind: string, target: Target, changes: number, gapMs: number): Promise<Summary & { startedAt: number }> {
-  const child = spawn(process.execPath, ['--import=tsx', 'bench/fanout-clients.ts', kind, target.url, String(clients), String(changes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function phase(
+  kind: string,
+  target: Target,
+  changes: number,
+  gapMs: number,
+): Promise<Summary & { startedAt: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--import=tsx', 'bench/fanout-clients.ts', kind, target.url, String(clients), String(changes)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   if ((await lines.next()).value !== 'ready') throw new Error(`${kind}: clients did not connect`);
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -100,15 +130,21 @@ const kinds: Array<[string, () => Promise<Target>]> = [
 ];
 console.log(`fan-out to ${clients} clients on one machine (2 cores shared by server and clients)`);
 console.log(`latency: ${spaced} changes 50 ms apart; throughput: a burst of ${burst} changes\n`);
-console.log(`${'transport'.padEnd(22)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'deliveries/s'.padStart(15)}${'delivered'.padStart(16)}`);
-for (const [kind, make] of kinds.filter(([kind]) => values.only === undefined || values.only.split(',').includes(kind))) {
+console.log(
+  `${'transport'.padEnd(22)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'deliveries/s'.padStart(15)}${'delivered'.padStart(16)}`,
+);
+for (const [kind, make] of kinds.filter(
+  ([kind]) => values.only === undefined || values.only.split(',').includes(kind),
+)) {
   const target = await make();
   try {
     const latency = await phase(kind, target, spaced, 50);
     const throughput = await phase(kind, target, burst, 0);
     const perSecond = throughput.received / ((throughput.lastAt - throughput.startedAt) / 1_000);
     const label = kind.startsWith('socket.io') ? kind : `serverpush ${kind}`;
-    console.log(`${label.padEnd(22)}${latency.p50.toFixed(1).padStart(9)}${latency.p99.toFixed(1).padStart(9)}${Math.round(perSecond).toLocaleString('en').padStart(15)}${`${throughput.received}/${clients * burst}`.padStart(16)}`);
+    console.log(
+      `${label.padEnd(22)}${latency.p50.toFixed(1).padStart(9)}${latency.p99.toFixed(1).padStart(9)}${Math.round(perSecond).toLocaleString('en').padStart(15)}${`${throughput.received}/${clients * burst}`.padStart(16)}`,
+    );
   } finally {
     await target.close();
   }

@@ -20,5 +20,8 @@ export function scalePush(secret: string, log?: ChangeLog): KoaPush {
 
 export default async function (): Promise<KoaPush> {
   const env = process.env;
-  return scalePush(env['SCALE_SECRET'] ?? '', await redisLog({ url: env['SCALE_REDIS_URL'] ?? '', key: env['SCALE_REDIS_KEY'] ?? 'scale', blockMs: 1_000 }));
+  return scalePush(
+    env['SCALE_SECRET'] ?? '',
+    await redisLog({ url: env['SCALE_REDIS_URL'] ?? '', key: env['SCALE_REDIS_KEY'] ?? 'scale', blockMs: 1_000 }),
+  );
 }

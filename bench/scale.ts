@@ -21,7 +21,12 @@ import { startPushProcess } from '../demo/push-process.ts';
 import { scalePush } from './scale-app.ts';
 
 const { values } = parseArgs({
-  options: { clients: { type: 'string', default: '1000' }, spaced: { type: 'string', default: '20' }, burst: { type: 'string', default: '100' }, kind: { type: 'string', default: 'websocket' } },
+  options: {
+    clients: { type: 'string', default: '1000' },
+    spaced: { type: 'string', default: '20' },
+    burst: { type: 'string', default: '100' },
+    kind: { type: 'string', default: 'websocket' },
+  },
 });
 const clients = Math.min(Number(values.clients), 2_000);
 const spaced = Math.min(Number(values.spaced), 200);
@@ -42,7 +47,11 @@ async function freePort(): Promise<number> {
 
 async function startRedis(): Promise<string> {
   const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
   children.push(redis);
   for (let i = 0; i < 50; i += 1) {
     const ready = await new Promise<boolean>((resolve) => {
@@ -63,21 +72,43 @@ async function pushProcess(env: Record<string, string>): Promise<string> {
   return child.origin;
 }
 
-interface Summary { received: number; lastAt: number; p50: number; p99: number }
+interface Summary {
+  received: number;
+  lastAt: number;
+  p50: number;
+  p99: number;
+}
 
 /** One phase: clients connect, `changes` changes are published `gapMs` apart, the clients report. */
-async function phase(urls: string[], publisher: KoaPush, changes: number, gapMs: number): Promise<Summary & { startedAt: number }> {
+async function phase(
+  urls: string[],
+  publisher: KoaPush,
+  changes: number,
+  gapMs: number,
+): Promise<Summary & { startedAt: number }> {
   const cursor = await publisher.log.head();
-  const tokens = Array.from({ length: clients }, () => publisher.token({ path: '/page', query: '', identity: null, languages: [], cursor }));
+  const tokens = Array.from({ length: clients }, () =>
+    publisher.token({ path: '/page', query: '', identity: null, languages: [], cursor }),
+  );
   const file = join(dir, 'tokens.txt');
   writeFileSync(file, tokens.join('\n'));
-  const child = spawn(process.execPath, ['--import=tsx', 'bench/fanout-clients.ts', kind, urls.join(','), String(clients), String(changes), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import=tsx', 'bench/fanout-clients.ts', kind, urls.join(','), String(clients), String(changes), file],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   if ((await lines.next()).value !== 'ready') throw new Error('clients did not connect');
   await new Promise((resolve) => setTimeout(resolve, 300));
   const startedAt = now();
   for (let seq = 1; seq <= changes; seq += 1) {
-    await publisher.publish({ model: 'ticks', op: 'insert', id: seq, after: { id: seq, seq, sentAt: now() }, before: null });
+    await publisher.publish({
+      model: 'ticks',
+      op: 'insert',
+      id: seq,
+      after: { id: seq, seq, sentAt: now() },
+      before: null,
+    });
     if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
   }
   const summary = JSON.parse(String((await lines.next()).value)) as Summary;
@@ -89,13 +120,17 @@ async function measure(label: string, urls: string[], publisher: KoaPush) {
   const latency = await phase(urls, publisher, spaced, 50);
   const throughput = await phase(urls, publisher, burst, 0);
   const perSecond = throughput.received / ((throughput.lastAt - throughput.startedAt) / 1_000);
-  console.log(`${label.padEnd(30)}${latency.p50.toFixed(1).padStart(9)}${latency.p99.toFixed(1).padStart(9)}${Math.round(perSecond).toLocaleString('en').padStart(15)}${`${throughput.received}/${clients * burst}`.padStart(16)}`);
+  console.log(
+    `${label.padEnd(30)}${latency.p50.toFixed(1).padStart(9)}${latency.p99.toFixed(1).padStart(9)}${Math.round(perSecond).toLocaleString('en').padStart(15)}${`${throughput.received}/${clients * burst}`.padStart(16)}`,
+  );
 }
 
 try {
   console.log(`scale-out: ${clients} ${kind} clients spread over the push processes, one machine (2 cores)`);
   console.log(`latency: ${spaced} changes 50 ms apart; throughput: a burst of ${burst} changes\n`);
-  console.log(`${'setup'.padEnd(30)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'deliveries/s'.padStart(15)}${'delivered'.padStart(16)}`);
+  console.log(
+    `${'setup'.padEnd(30)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'deliveries/s'.padStart(15)}${'delivered'.padStart(16)}`,
+  );
 
   // The reference: one process, the in-memory log, publishing in-process.
   const memory = scalePush(secret);
@@ -111,7 +146,11 @@ try {
   const url = await startRedis();
   for (const processes of [1, 2, 3]) {
     const key = `scale-${processes}`;
-    const urls = await Promise.all(Array.from({ length: processes }, () => pushProcess({ SCALE_SECRET: secret, SCALE_REDIS_URL: url, SCALE_REDIS_KEY: key })));
+    const urls = await Promise.all(
+      Array.from({ length: processes }, () =>
+        pushProcess({ SCALE_SECRET: secret, SCALE_REDIS_URL: url, SCALE_REDIS_KEY: key }),
+      ),
+    );
     const publisher = scalePush(secret, await redisLog({ url, key, blockMs: 1_000 }));
     await measure(`${processes} process${processes > 1 ? 'es' : ''}, Redis log`, urls, publisher);
     await publisher.close();

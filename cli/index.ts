@@ -66,7 +66,10 @@ function processSignals(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const processOnSignal = (name: NodeJS.Signals) => controller.abort(name);
   process.on('SIGTERM', processOnSignal).on('SIGINT', processOnSignal);
-  return { signal: controller.signal, dispose: () => void process.off('SIGTERM', processOnSignal).off('SIGINT', processOnSignal) };
+  return {
+    signal: controller.signal,
+    dispose: () => void process.off('SIGTERM', processOnSignal).off('SIGINT', processOnSignal),
+  };
 }
 
 // `npx tsx cli/index.ts …` and `node dist/cli/index.js …` run the command; importing does not.

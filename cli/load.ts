@@ -9,20 +9,28 @@ import { CliError } from './options.ts';
 /** Imports the app module and finds its push instance, or throws a `CliError` saying what it found. */
 export async function loadPush(app: string, cwd: string): Promise<KoaPush> {
   const path = resolve(cwd, app);
-  if (!statSync(path, { throwIfNoEntry: false })?.isFile()) throw new CliError(`cannot find the app module ${app} (looked for ${path})`, 2);
+  if (!statSync(path, { throwIfNoEntry: false })?.isFile())
+    throw new CliError(`cannot find the app module ${app} (looked for ${path})`, 2);
   let exports: Record<string, unknown>;
   try {
     exports = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(path)) {
-      throw new CliError(`${app} is TypeScript and no TypeScript loader is registered: run serverpush under tsx (node --import=tsx …) or compile the module`, 1);
+      throw new CliError(
+        `${app} is TypeScript and no TypeScript loader is registered: run serverpush under tsx (node --import=tsx …) or compile the module`,
+        1,
+      );
     }
     throw new CliError(`${app} failed to load: ${(error as Error)?.stack ?? String(error)}`, 1);
   }
-  const name = 'push' in exports && exports['push'] !== undefined ? 'push' : 'default' in exports ? 'default' : undefined;
+  const name =
+    'push' in exports && exports['push'] !== undefined ? 'push' : 'default' in exports ? 'default' : undefined;
   if (name === undefined) {
     const found = Object.keys(exports).join(', ') || 'none';
-    throw new CliError(`${app} exports no push instance: expected \`export const push = createPush(...)\` or a default export; found exports: ${found}`, 1);
+    throw new CliError(
+      `${app} exports no push instance: expected \`export const push = createPush(...)\` or a default export; found exports: ${found}`,
+      1,
+    );
   }
   const label = name === 'push' ? 'its `push` export' : 'its default export';
   let value = exports[name];
@@ -37,15 +45,28 @@ export async function loadPush(app: string, cwd: string): Promise<KoaPush> {
   }
   if (isKoaPush(value)) return value;
   if (typeof (value as Partial<KoaPush> | null)?.poll === 'function') {
-    throw new CliError(`${app}: ${label} ${verb} a push instance without routes(): make it with createPush() from serverpush/koa`, 1);
+    throw new CliError(
+      `${app}: ${label} ${verb} a push instance without routes(): make it with createPush() from serverpush/koa`,
+      1,
+    );
   }
-  throw new CliError(`${app}: ${label} ${verb} ${describe(value)}, not a push instance${verb === 'is' ? ' or a function returning one' : ''}`, 1);
+  throw new CliError(
+    `${app}: ${label} ${verb} ${describe(value)}, not a push instance${verb === 'is' ? ' or a function returning one' : ''}`,
+    1,
+  );
 }
 
 function isKoaPush(value: unknown): value is KoaPush {
   const push = value as Partial<Record<keyof KoaPush, unknown>> | null;
-  return typeof push === 'object' && push !== null && typeof push.routes === 'function' && typeof push.attach === 'function'
-    && typeof push.close === 'function' && typeof push.prefix === 'string' && Array.isArray(push.transports);
+  return (
+    typeof push === 'object' &&
+    push !== null &&
+    typeof push.routes === 'function' &&
+    typeof push.attach === 'function' &&
+    typeof push.close === 'function' &&
+    typeof push.prefix === 'string' &&
+    Array.isArray(push.transports)
+  );
 }
 
 function describe(value: unknown): string {

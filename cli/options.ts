@@ -53,10 +53,16 @@ Exit codes: 0 done, 1 the module or the server failed or shutdown timed out, 2 b
 `;
 
 /** The options of `argv` over those of `env`, or `'help'`; throws a `CliError` (exit code 2) for bad usage. */
-export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliOptions | 'help' {
+export function parseOptions(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): CliOptions | 'help' {
   if (argv.includes('--help') || argv.includes('-h')) return 'help';
   const given: Partial<Record<keyof typeof flags, { value: string; source: string }>> = {};
-  for (const [key, { variable }] of Object.entries(flags) as [keyof typeof flags, (typeof flags)[keyof typeof flags]][]) {
+  for (const [key, { variable }] of Object.entries(flags) as [
+    keyof typeof flags,
+    (typeof flags)[keyof typeof flags],
+  ][]) {
     const value = env[variable];
     if (value !== undefined && value !== '') given[key] = { value, source: variable };
   }
@@ -69,13 +75,18 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (key === undefined) throw new CliError(`unknown option ${flag}`, 2);
     // `--app=x` or `--app x`; a value that looks like the next flag is a missing one.
     const value = equals < 0 ? argv[++at] : arg.slice(equals + 1);
-    if (value === undefined || value === '' || (equals < 0 && value.startsWith('--'))) throw new CliError(`${flag} needs a value`, 2);
+    if (value === undefined || value === '' || (equals < 0 && value.startsWith('--')))
+      throw new CliError(`${flag} needs a value`, 2);
     given[key] = { value, source: flag };
   }
-  if (given.app === undefined) throw new CliError('--app is required (or SERVERPUSH_APP): the module that exports the push instance', 2);
+  if (given.app === undefined)
+    throw new CliError('--app is required (or SERVERPUSH_APP): the module that exports the push instance', 2);
   const { prefix } = given;
   if (prefix !== undefined && !prefixPattern.test(prefix.value)) {
-    throw new CliError(`${prefix.source} must be a path like /serverpush, without a trailing slash, got ${JSON.stringify(prefix.value)}`, 2);
+    throw new CliError(
+      `${prefix.source} must be a path like /serverpush, without a trailing slash, got ${JSON.stringify(prefix.value)}`,
+      2,
+    );
   }
   return {
     app: given.app.value,
@@ -86,7 +97,12 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   };
 }
 
-function integer(given: { value: string; source: string } | undefined, fallback: number, min: number, max: number): number {
+function integer(
+  given: { value: string; source: string } | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (given === undefined) return fallback;
   const value = /^\d{1,10}$/.test(given.value) ? Number(given.value) : Number.NaN;
   if (value >= min && value <= max) return value;

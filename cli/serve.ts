@@ -9,7 +9,13 @@ import { loadPush } from './load.ts';
 import { CliError, type CliOptions } from './options.ts';
 
 /** Loads the app module, serves its push endpoints, and shuts down on `signal`; resolves with the exit code. */
-export async function run(options: CliOptions, cwd: string, signal: AbortSignal, stdout: (text: string) => void, stderr: (text: string) => void): Promise<number> {
+export async function run(
+  options: CliOptions,
+  cwd: string,
+  signal: AbortSignal,
+  stdout: (text: string) => void,
+  stderr: (text: string) => void,
+): Promise<number> {
   // The deadline runs from the stop signal, whatever is under way then: loading, serving, closing.
   let timer: NodeJS.Timeout | undefined;
   let signalOnAbort = () => {};
@@ -18,27 +24,38 @@ export async function run(options: CliOptions, cwd: string, signal: AbortSignal,
     if (signal.aborted) signalOnAbort();
     else signal.addEventListener('abort', signalOnAbort, { once: true });
   });
-  const deadline = stopped.then(() => new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, options.shutdownTimeoutMs, 'timeout'))));
+  const deadline = stopped.then(
+    () => new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, options.shutdownTimeoutMs, 'timeout'))),
+  );
   let waitingFor = () => 'the app module to load';
   const timedOut = () => {
-    stderr(`serverpush: shutdown did not finish within ${options.shutdownTimeoutMs} ms (still waiting for ${waitingFor()}); exiting\n`);
+    stderr(
+      `serverpush: shutdown did not finish within ${options.shutdownTimeoutMs} ms (still waiting for ${waitingFor()}); exiting\n`,
+    );
     return 1;
   };
   try {
     const push = await Promise.race([loadPush(options.app, cwd), deadline]);
     if (push === 'timeout') return timedOut();
     // Leaving before serving, the push instance gets the shutdown timeout to close.
-    const abandon = (message: string) => within(push.close(), options.shutdownTimeoutMs).then(() => Promise.reject(new CliError(message, 1)));
+    const abandon = (message: string) =>
+      within(push.close(), options.shutdownTimeoutMs).then(() => Promise.reject(new CliError(message, 1)));
     if (options.prefix !== undefined && options.prefix.value !== push.prefix) {
-      return await abandon(`${options.app}: its push instance is mounted at ${push.prefix}, but ${options.prefix.source} says ${options.prefix.value}`);
+      return await abandon(
+        `${options.app}: its push instance is mounted at ${push.prefix}, but ${options.prefix.source} says ${options.prefix.value}`,
+      );
     }
     const server = createServer(new Koa().use(push.routes()).callback());
     const detach = push.attach(server);
     const connections = track(server);
     if (!signal.aborted) {
       server.listen(options.port, options.host);
-      const failed = await once(server, 'listening').then(() => undefined, (error: Error) => error);
-      if (failed !== undefined) return await abandon(`cannot listen on ${options.host}:${options.port}: ${failed.message}`);
+      const failed = await once(server, 'listening').then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      if (failed !== undefined)
+        return await abandon(`cannot listen on ${options.host}:${options.port}: ${failed.message}`);
       const { port } = server.address() as AddressInfo;
       const host = options.host.includes(':') ? `[${options.host}]` : options.host;
       const names = push.transports.map((transport) => transport.name).join(', ');
@@ -100,7 +117,9 @@ function track(server: Server) {
       }
       return new Promise((resolve) => (sockets.size === 0 ? resolve() : (socketsOnEmpty = resolve)));
     },
-    destroy: () => sockets.forEach((socket) => socket.destroy()),
+    destroy: () => {
+      for (const socket of sockets) socket.destroy();
+    },
   };
 }
 
@@ -108,7 +127,10 @@ function track(server: Server) {
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, ms, 'timeout')))]);
+    return await Promise.race([
+      promise,
+      new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, ms, 'timeout'))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -53,10 +53,7 @@ export class PushClientError extends Error {
 }
 
 /** Whether `error` is a `PushClientError`, optionally with the given code. */
-export function isPushClientError(
-  error: unknown,
-  code?: PushClientErrorCode,
-): error is PushClientError {
+export function isPushClientError(error: unknown, code?: PushClientErrorCode): error is PushClientError {
   return error instanceof PushClientError && (code === undefined || error.code === code);
 }
 

@@ -83,9 +83,10 @@ export function resolveGlobals(options: GlobalsOptions = {}): ClientGlobals {
       options.reportError ??
       (win.reportError
         ? (error) => win.reportError?.(error)
-        : (error) => setTimeout(() => {
-            throw error;
-          }, 0)),
+        : (error) =>
+            setTimeout(() => {
+              throw error;
+            }, 0)),
   };
 }
 

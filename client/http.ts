@@ -66,7 +66,13 @@ function canFetch(globals: ClientGlobals): boolean {
   return globals.fetch !== undefined && globals.AbortController !== undefined;
 }
 
-function xhrGet(globals: ClientGlobals, url: string, credentials: boolean, headers: Readonly<Record<string, string>>, readBody: (status: number) => boolean): HttpRequest {
+function xhrGet(
+  globals: ClientGlobals,
+  url: string,
+  credentials: boolean,
+  headers: Readonly<Record<string, string>>,
+  readBody: (status: number) => boolean,
+): HttpRequest {
   const XHR = globals.XMLHttpRequest;
   if (XHR === undefined) throw new TypeError('neither fetch nor XMLHttpRequest is available');
   const xhr = new XHR();

@@ -20,20 +20,20 @@ const rememberKey = 'serverpush:transport';
  * tries the push server first and the proxy second, and JSONP always goes direct. The transport
  * that last worked in this browser session (see `rememberAttempt()`) comes first.
  */
-export function plan(names: readonly string[], globals: ClientGlobals, baseUrl: string, proxyUrl: string | undefined): Attempt[] {
+export function plan(
+  names: readonly string[],
+  globals: ClientGlobals,
+  baseUrl: string,
+  proxyUrl: string | undefined,
+): Attempt[] {
   const crossOrigin = new URL(baseUrl).origin !== new URL(globals.document.baseURI).origin;
   const attempts = usableTransports(names, globals).flatMap((transport): Attempt[] => {
     const direct: Attempt = { transport, url: `${baseUrl}/${transport.name}`, via: 'direct' };
     if (!crossOrigin || proxyUrl === undefined) return [direct];
     const proxied: Attempt = { transport, url: `${proxyUrl}/${transport.name}`, via: 'proxy' };
-    switch (transport.reach ?? 'cors') {
-      case 'cors':
-        return [proxied];
-      case 'origin':
-        return [direct, proxied];
-      case 'any':
-        return [direct];
-    }
+    const reach = transport.reach ?? 'cors';
+    if (reach === 'cors') return [proxied];
+    return reach === 'origin' ? [direct, proxied] : [direct];
   });
   const remembered = recall(globals);
   const first = attempts.findIndex((attempt) => `${attempt.transport.name}@${attempt.via}` === remembered);

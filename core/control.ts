@@ -20,7 +20,13 @@ export interface ControlEntry {
 
 /** The change input that carries a control entry through the log. */
 export function controlChange(entry: ControlEntry): ChangeInput {
-  return { model: controlModel, op: 'update', id: entry.action, after: { ...entry, identity: entry.identity ?? null }, before: null };
+  return {
+    model: controlModel,
+    op: 'update',
+    id: entry.action,
+    after: { ...entry, identity: entry.identity ?? null },
+    before: null,
+  };
 }
 
 /** The control entry a change carries, or `undefined` when it is none this version knows. */

@@ -27,14 +27,22 @@ export interface SequenceCursors {
  * cursors.parse('k3x9a1.15'); // 41
  */
 export function sequenceCursors(epoch: string): SequenceCursors {
-  if (!epochPattern.test(epoch)) throw new TypeError(`A cursor epoch must be 1 to 16 characters of [a-z0-9], got ${JSON.stringify(epoch)}`);
+  if (!epochPattern.test(epoch))
+    throw new TypeError(`A cursor epoch must be 1 to 16 characters of [a-z0-9], got ${JSON.stringify(epoch)}`);
   return {
     epoch,
     format: (sequence) => `${epoch}.${sequence.toString(36)}`,
     parse(cursor) {
       const dot = typeof cursor === 'string' ? cursor.indexOf('.') : -1;
       const digits = typeof cursor === 'string' ? cursor.length - dot - 1 : 0;
-      if (dot < 1 || dot > 16 || digits < 1 || digits > 11 || !base36(cursor, 0, dot) || !base36(cursor, dot + 1, cursor.length)) {
+      if (
+        dot < 1 ||
+        dot > 16 ||
+        digits < 1 ||
+        digits > 11 ||
+        !base36(cursor, 0, dot) ||
+        !base36(cursor, dot + 1, cursor.length)
+      ) {
         throw malformedCursor(cursor);
       }
       if (dot !== epoch.length || !cursor.startsWith(epoch)) return undefined;
@@ -45,7 +53,10 @@ export function sequenceCursors(epoch: string): SequenceCursors {
 
 /** The `SERVERPUSH_ERR_BAD_CURSOR` error for a cursor that no log could have issued. */
 export function malformedCursor(cursor: unknown): PushError {
-  return new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(String(cursor).slice(0, 40))} is malformed`);
+  return new PushError(
+    'SERVERPUSH_ERR_BAD_CURSOR',
+    `cursor ${JSON.stringify(String(cursor).slice(0, 40))} is malformed`,
+  );
 }
 
 function base36(text: string, from: number, to: number): boolean {

@@ -47,7 +47,14 @@ export class Mailbox {
   private releases = new Set<() => void>();
   private readonly options: MailboxOptions;
 
-  constructor(claims: PageClaims, ctx: PushContext<unknown>, specs: readonly CompiledSpec[], floor: string, options: MailboxOptions, binding?: string) {
+  constructor(
+    claims: PageClaims,
+    ctx: PushContext<unknown>,
+    specs: readonly CompiledSpec[],
+    floor: string,
+    options: MailboxOptions,
+    binding?: string,
+  ) {
     this.page = claims.page;
     this.claims = claims;
     this.binding = binding;
@@ -87,13 +94,28 @@ export class Mailbox {
     void this.fill(slot, change, specs, shared);
   }
 
-  private async fill(slot: Slot, change: Change, specs: readonly CompiledSpec[], shared: Map<string, Promise<unknown>>) {
-    const payloads = (await this.authorized(this.ctx, change)) ? await Promise.all(specs.map((spec) => spec.serialize(change, shared))) : [];
+  private async fill(
+    slot: Slot,
+    change: Change,
+    specs: readonly CompiledSpec[],
+    shared: Map<string, Promise<unknown>>,
+  ) {
+    const payloads = (await this.authorized(this.ctx, change))
+      ? await Promise.all(specs.map((spec) => spec.serialize(change, shared)))
+      : [];
     const messages: ChangeMessage[] = [];
     payloads.forEach((data, index) => {
       if (data === skipped) return;
       const spec = specs[index]!;
-      messages.push({ cursor: change.cursor, name: spec.name, op: change.op, effect: effectOf(spec, change), model: change.model, id: change.id, data });
+      messages.push({
+        cursor: change.cursor,
+        name: spec.name,
+        op: change.op,
+        effect: effectOf(spec, change),
+        model: change.model,
+        id: change.id,
+        data,
+      });
     });
     slot.messages = messages;
     // A slot that produced nothing (every serializer threw) would never be acknowledged.

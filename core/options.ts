@@ -24,6 +24,7 @@ export function checkPrefix(value: unknown, name = 'prefix'): string {
 
 /** Validates an optional function option. */
 export function optionalFunction<F>(value: F | undefined, name: string): F | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new TypeError(`The \`${name}\` option must be a function`);
+  if (value !== undefined && typeof value !== 'function')
+    throw new TypeError(`The \`${name}\` option must be a function`);
   return value;
 }

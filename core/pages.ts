@@ -30,7 +30,11 @@ interface Page {
 /** The page registry of one push instance. */
 export interface Pages {
   /** The page's mailbox; opened anew (`fresh`) when there is none that can serve `from`. */
-  mailboxFor(claims: PageClaims, from: string, binding: string | undefined): Promise<{ mailbox: Mailbox; fresh: boolean }>;
+  mailboxFor(
+    claims: PageClaims,
+    from: string,
+    binding: string | undefined,
+  ): Promise<{ mailbox: Mailbox; fresh: boolean }>;
   /** Hands a change to the mailboxes whose subscriptions it matches. */
   route(change: Change): void;
   /** Re-runs the viewer's update functions for `mailbox` and puts its new specs into the hub. */
@@ -52,12 +56,14 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
   /** Puts a mailbox's specs into the hub, in place of any it had. */
   function subscribe(page: Page, mailbox: Mailbox): Subscription<Owner>[] {
     for (const subscription of page.subscriptions) hub.remove(subscription);
-    page.subscriptions = mailbox.specs.map((spec, order): Subscription<Owner> => ({
-      model: spec.model,
-      equalities: spec.equalities,
-      predicate: spec.predicate,
-      owner: { mailbox, spec, order },
-    }));
+    page.subscriptions = mailbox.specs.map(
+      (spec, order): Subscription<Owner> => ({
+        model: spec.model,
+        equalities: spec.equalities,
+        predicate: spec.predicate,
+        owner: { mailbox, spec, order },
+      }),
+    );
     for (const subscription of page.subscriptions) hub.add(subscription);
     return page.subscriptions;
   }
@@ -98,7 +104,7 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
       const held = pages.get(claims.page);
       if (held !== undefined) {
         const mailbox = await held.opening?.catch(() => undefined);
-        if (mailbox !== undefined && mailbox.canServe(from) && pages.get(claims.page) === held) return { mailbox, fresh: false };
+        if (mailbox?.canServe(from) === true && pages.get(claims.page) === held) return { mailbox, fresh: false };
         if (pages.get(claims.page) === held) dispose(claims.page);
       }
       const page: Page = { opening: undefined, mailbox: undefined, subscriptions: [] };
@@ -121,7 +127,11 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
       const shared = new Map<string, Promise<unknown>>();
       for (const [mailbox, owners] of byMailbox) {
         owners.sort((a, b) => a.order - b.order);
-        mailbox.deliver(change, owners.map((owner) => owner.spec), shared);
+        mailbox.deliver(
+          change,
+          owners.map((owner) => owner.spec),
+          shared,
+        );
       }
     },
 

@@ -140,7 +140,8 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   const transports = options.transports ?? [];
   const names = new Set<string>();
   for (const transport of transports) {
-    if (typeof transport?.handle !== 'function') throw new TypeError('The `transports` option must list transports, e.g. `[longPoll()]`');
+    if (typeof transport?.handle !== 'function')
+      throw new TypeError('The `transports` option must list transports, e.g. `[longPoll()]`');
     if (names.has(transport.name)) throw new TypeError(`The \`transports\` option lists "${transport.name}" twice`);
     names.add(transport.name);
   }
@@ -173,9 +174,14 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
    * The token's claims, the cursor to serve from, and whether the token expired; throws the
    * client's mistake as a `PushError`.
    */
-  function checked(token: unknown, cursor: unknown, binding: string | undefined): { claims: PageClaims; from: string; expired: boolean } {
+  function checked(
+    token: unknown,
+    cursor: unknown,
+    binding: string | undefined,
+  ): { claims: PageClaims; from: string; expired: boolean } {
     if (closed) throw closedError();
-    if (typeof token !== 'string' || token === '') throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
+    if (typeof token !== 'string' || token === '')
+      throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
     const { claims, expired } = tokens.verify(token, binding);
     if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 128)) {
       throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the `cursor` parameter is malformed');
@@ -218,7 +224,10 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     return chosen.length;
   }
 
-  const ofIdentity = (identity: unknown): PageFilter<Viewer> => (ctx) => isDeepStrictEqual(ctx.identity, identity);
+  const ofIdentity =
+    (identity: unknown): PageFilter<Viewer> =>
+    (ctx) =>
+      isDeepStrictEqual(ctx.identity, identity);
 
   const apply = (action: ControlAction, filter: PageFilter<Viewer>): Promise<number> =>
     action === 'disconnect' ? Promise.resolve(disconnectHere(filter)) : revalidateHere(filter);
@@ -246,8 +255,10 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     log,
     transports,
     updates(routeName, fn) {
-      if (typeof routeName !== 'string' || routeName === '') throw new TypeError('updates(): the route name must be a non-empty string');
-      if (typeof fn !== 'function') throw new TypeError(`updates("${routeName}"): the update function must be a function`);
+      if (typeof routeName !== 'string' || routeName === '')
+        throw new TypeError('updates(): the route name must be a non-empty string');
+      if (typeof fn !== 'function')
+        throw new TypeError(`updates("${routeName}"): the update function must be a function`);
       viewers.add(routeName, fn);
       return this;
     },

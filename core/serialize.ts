@@ -43,7 +43,8 @@ export function compileSpec<Viewer>(
   render: RouteRenderer | undefined,
 ): CompiledSpec {
   const where = `update spec ${JSON.stringify(spec?.name)}${ctx.route === undefined ? '' : ` of route "${ctx.route}"`}`;
-  if (spec === null || typeof spec !== 'object') throw new TypeError(`An update function returned ${String(spec)} instead of a spec`);
+  if (spec === null || typeof spec !== 'object')
+    throw new TypeError(`An update function returned ${String(spec)} instead of a spec`);
   if (typeof spec.name !== 'string' || !namePattern.test(spec.name) || reservedNames.has(spec.name)) {
     throw new TypeError(`${where}: \`name\` must match ${String(namePattern)} and not be refresh, connection or error`);
   }
@@ -55,9 +56,11 @@ export function compileSpec<Viewer>(
   if (typeof params === 'function') {
     predicate = (row) => params(row, ctx);
   } else if (params !== undefined) {
-    if (params === null || typeof params !== 'object') throw new TypeError(`${where}: \`params\` must be an object or a function`);
+    if (params === null || typeof params !== 'object')
+      throw new TypeError(`${where}: \`params\` must be an object or a function`);
     equalities = Object.entries(params).map(([path, value]) => {
-      if (!isScalar(value)) throw new TypeError(`${where}: \`params.${path}\` must be a string, number, bigint, boolean or null`);
+      if (!isScalar(value))
+        throw new TypeError(`${where}: \`params.${path}\` must be a string, number, bigint, boolean or null`);
       return [path, value] as const;
     });
   }
@@ -69,7 +72,8 @@ export function compileSpec<Viewer>(
   let shareKey: string | undefined;
   if (serializer === undefined) {
     const fields = fieldMap(data, where);
-    produce = (row) => (fields === undefined ? null : Object.fromEntries(fields.map(([key, path]) => [key, valueAt(row, path) ?? null])));
+    produce = (row) =>
+      fields === undefined ? null : Object.fromEntries(fields.map(([key, path]) => [key, valueAt(row, path) ?? null]));
     // A field map reads only the row, so every viewer with the same map can share its output.
     shareKey = dataKey === undefined ? undefined : JSON.stringify(['map', dataKey]);
   } else if (typeof serializer === 'function') {
@@ -77,11 +81,18 @@ export function compileSpec<Viewer>(
     produce = (row, change) => fn(ctx, row, data, change);
     // Update functions build inline closures anew for every page, so the key is the spec's
     // source, not the closure's identity; `vary` is the app's word that nothing else differs.
-    shareKey = varyKey === undefined || dataKey === undefined ? undefined : JSON.stringify(['fn', ctx.route, spec.name, fn.toString(), dataKey, varyKey]);
+    shareKey =
+      varyKey === undefined || dataKey === undefined
+        ? undefined
+        : JSON.stringify(['fn', ctx.route, spec.name, fn.toString(), dataKey, varyKey]);
   } else if (typeof serializer === 'string') {
-    if (render === undefined) throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
+    if (render === undefined)
+      throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
     produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row, data, change });
-    shareKey = varyKey === undefined || dataKey === undefined ? undefined : JSON.stringify(['route', serializer, dataKey, varyKey]);
+    shareKey =
+      varyKey === undefined || dataKey === undefined
+        ? undefined
+        : JSON.stringify(['route', serializer, dataKey, varyKey]);
   } else {
     throw new TypeError(`${where}: \`serializer\` must be a function or a route name`);
   }
@@ -116,7 +127,8 @@ async function guarded(produce: () => unknown, name: string): Promise<unknown> {
 
 function fieldMap(data: unknown, where: string): Array<[string, string]> | undefined {
   if (data === undefined || data === null) return undefined;
-  if (typeof data !== 'object' || Array.isArray(data)) throw new TypeError(`${where}: \`data\` must map output keys to row paths`);
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new TypeError(`${where}: \`data\` must map output keys to row paths`);
   return Object.entries(data).map(([key, path]) => {
     if (typeof path !== 'string') throw new TypeError(`${where}: \`data.${key}\` must be a row path string`);
     return [key, path];

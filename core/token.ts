@@ -123,7 +123,6 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
       return { claims, expired: claims.expires <= now() };
     },
   };
-
 }
 
 const badToken = (message: string) => new PushError('SERVERPUSH_ERR_BAD_TOKEN', message);

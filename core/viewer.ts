@@ -13,7 +13,10 @@ export interface RouteTable {
 }
 
 /** Rebuilds the viewer from a token's identity; see `PushOptions.authenticate`. */
-export type Authenticate<Viewer> = (identity: unknown, request: { readonly binding: string | undefined }) => Viewer | Promise<Viewer>;
+export type Authenticate<Viewer> = (
+  identity: unknown,
+  request: { readonly binding: string | undefined },
+) => Viewer | Promise<Viewer>;
 
 /** The update functions of a push instance, and the viewer contexts they run with. */
 export interface Viewers<Viewer> {
@@ -24,7 +27,10 @@ export interface Viewers<Viewer> {
   /** Whether a page of the route named `route` (`undefined`: an unnamed route) has update functions to run. */
   concerns(route: string | undefined): boolean;
   /** The viewer's context and the specs of its page: the route's update functions, then the global ones. */
-  specsFor(claims: PageClaims, binding: string | undefined): Promise<{ ctx: PushContext<Viewer>; specs: CompiledSpec[] }>;
+  specsFor(
+    claims: PageClaims,
+    binding: string | undefined,
+  ): Promise<{ ctx: PushContext<Viewer>; specs: CompiledSpec[] }>;
 }
 
 /** Options of `createViewers()`. */
@@ -46,7 +52,8 @@ export function createViewers<Viewer>({ routes, authenticate, modelName }: Viewe
       const held = query[key];
       query[key] = held === undefined ? value : Array.isArray(held) ? [...held, value] : [held, value];
     }
-    const viewer = authenticate === undefined ? (claims.identity as Viewer) : await authenticate(claims.identity, { binding });
+    const viewer =
+      authenticate === undefined ? (claims.identity as Viewer) : await authenticate(claims.identity, { binding });
     return {
       path: claims.path,
       query,

@@ -43,19 +43,27 @@ export function sessionMiddleware(app: Koa): Koa.Middleware {
     const keys = (process.env['SESSION_KEYS'] ?? '').split(',').filter((key) => key !== '');
     app.keys = keys.length > 0 ? keys : [randomBytes(32).toString('hex')];
   }
-  return session({ key: sessionCookie, store: sessionStore, httpOnly: true, sameSite: 'lax', maxAge: sessionMaxAgeMs }, app);
+  return session(
+    { key: sessionCookie, store: sessionStore, httpOnly: true, sameSite: 'lax', maxAge: sessionMaxAgeMs },
+    app,
+  );
 }
 
 /** The koa-session store on the `sessions` table; expired sessions are deleted as new ones are saved. */
 export const sessionStore: SessionStore = {
   async get(key) {
     const row = await LoginSession.query().findById(key);
-    return row === undefined || Number(row.expiresAt) < Date.now() ? undefined : (JSON.parse(row.data) as Record<string, unknown>);
+    return row === undefined || Number(row.expiresAt) < Date.now()
+      ? undefined
+      : (JSON.parse(row.data) as Record<string, unknown>);
   },
   async set(key, data, maxAgeMs) {
     const now = Date.now();
     await LoginSession.query().delete().where('expiresAt', '<', now);
-    await LoginSession.query().insert({ key, data: JSON.stringify(data), expiresAt: now + maxAgeMs }).onConflict('key').merge();
+    await LoginSession.query()
+      .insert({ key, data: JSON.stringify(data), expiresAt: now + maxAgeMs })
+      .onConflict('key')
+      .merge();
   },
   async destroy(key) {
     await LoginSession.query().deleteById(key);

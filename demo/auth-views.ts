@@ -75,10 +75,12 @@ export function todoItem(todo: TodoView, viewer: UserView, team: readonly UserVi
           ' <button type="button" data-action="reassign">Give</button>') +
       ' <button type="button" data-action="delete">Delete</button>'
     : '';
-  return `<li class="todo" data-id="${todo.id}" data-done="${todo.done ? 1 : 0}" data-shared="${todo.shared ? 1 : 0}">` +
+  return (
+    `<li class="todo" data-id="${todo.id}" data-done="${todo.done ? 1 : 0}" data-shared="${todo.shared ? 1 : 0}">` +
     `<label><input type="checkbox" class="done"${todo.done ? ' checked' : ''}${mine ? '' : ' disabled'}> <span class="title">${escapeHtml(todo.title)}</span></label>` +
     ` <span class="owner">${escapeHtml(owner?.username ?? 'someone')}${mine ? ' (yours)' : ''}</span>` +
-    `${todo.shared ? ' <span class="badge">shared</span>' : ''}${controls}</li>`;
+    `${todo.shared ? ' <span class="badge">shared</span>' : ''}${controls}</li>`
+  );
 }
 
 /** The to-dos page: the viewer's own list, the team's shared list, and the page's push tag. */

@@ -50,7 +50,10 @@ export const authPushOptions = {
    * The push side's viewer: the user, reloaded; `null` when logged out or since deleted. A page
    * whose login session has ended (logged out, expired) is refused, even with its old cookie.
    */
-  authenticate: async (identity: unknown, { binding }: { readonly binding: string | undefined }): Promise<AuthViewer | null> => {
+  authenticate: async (
+    identity: unknown,
+    { binding }: { readonly binding: string | undefined },
+  ): Promise<AuthViewer | null> => {
     const id = userIdOf(identity);
     if (id !== null && (binding === undefined || (await sessionStore.get(binding)) === undefined)) {
       throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the login session of this page has ended');
@@ -81,8 +84,10 @@ const maxBodyBytes = 16_384;
  * registerAuth({ router, push });
  */
 export function registerAuth({ router, push }: AuthOptions): void {
-  if (typeof router?.get !== 'function') throw new TypeError('registerAuth(): the `router` option must be a @koa/router instance');
-  if (typeof push?.updates !== 'function') throw new TypeError('registerAuth(): the `push` option must be a push instance');
+  if (typeof router?.get !== 'function')
+    throw new TypeError('registerAuth(): the `router` option must be a @koa/router instance');
+  if (typeof push?.updates !== 'function')
+    throw new TypeError('registerAuth(): the `push` option must be a push instance');
 
   router.get('login', '/login', async (ctx) => {
     if ((await sessionViewer(ctx)) !== null) return ctx.redirect('/todos');
@@ -129,7 +134,9 @@ export function registerAuth({ router, push }: AuthOptions): void {
   router.get('todos', '/todos', async (ctx) => {
     const viewer = await sessionViewer(ctx);
     if (viewer === null) return ctx.redirect('/login');
-    const todos = (await Todo.query().where('ownerId', viewer.id).orWhere({ teamId: viewer.teamId, shared: true }).orderBy('id')).map(todoView);
+    const todos = (
+      await Todo.query().where('ownerId', viewer.id).orWhere({ teamId: viewer.teamId, shared: true }).orderBy('id')
+    ).map(todoView);
     const team = await teamOf(viewer.teamId);
     const helper = ctx.state.serverpush;
     const forced = push.transports.find((transport) => transport.name === ctx.query['transport']);
@@ -150,7 +157,10 @@ export function registerAuth({ router, push }: AuthOptions): void {
       const viewer = asViewer(update.context.viewer);
       const todo = todoRow(update.row);
       // A viewer who may not see the row (it left their lists) gets no content, only the leave.
-      ctx.body = viewer !== null && todo !== null && canSee(viewer, todo) ? todoItem(todo, viewer, await teamOf(todo.teamId)) : null;
+      ctx.body =
+        viewer !== null && todo !== null && canSee(viewer, todo)
+          ? todoItem(todo, viewer, await teamOf(todo.teamId))
+          : null;
       return;
     }
     const viewer = await sessionViewer(ctx);
@@ -168,7 +178,13 @@ export function registerAuth({ router, push }: AuthOptions): void {
     if (fields === undefined) return;
     const title = titleOf(fields['title']);
     if (title === undefined) return fail(ctx, 400, `title must be a string of 1 to ${maxTitleLength} characters`);
-    const todo = await Todo.query().insert({ ownerId: viewer.id, teamId: viewer.teamId, title, done: false, shared: false });
+    const todo = await Todo.query().insert({
+      ownerId: viewer.id,
+      teamId: viewer.teamId,
+      title,
+      done: false,
+      shared: false,
+    });
     ctx.status = 201;
     ctx.body = { id: todo.id };
   });
@@ -190,12 +206,17 @@ export function registerAuth({ router, push }: AuthOptions): void {
         if (typeof value !== 'boolean') return fail(ctx, 400, `${field} must be true or false`);
         patch[field] = value;
       } else if (field === 'ownerId') {
-        const owner = typeof value === 'number' && Number.isSafeInteger(value) ? await User.query().findById(value) : undefined;
+        const owner =
+          typeof value === 'number' && Number.isSafeInteger(value) ? await User.query().findById(value) : undefined;
         // Only within the item's team: a to-do never moves to a team that could not see it before.
         if (owner?.teamId !== todo.teamId) return fail(ctx, 400, 'ownerId must be the id of a user of your team');
         patch.ownerId = owner.id;
       } else {
-        return fail(ctx, 400, `unknown field ${JSON.stringify(field).slice(0, 40)}; send title, done, shared or ownerId`);
+        return fail(
+          ctx,
+          400,
+          `unknown field ${JSON.stringify(field).slice(0, 40)}; send title, done, shared or ownerId`,
+        );
       }
     }
     if (Object.keys(patch).length === 0) return fail(ctx, 400, 'send at least one of title, done, shared, ownerId');
@@ -237,7 +258,9 @@ function viewerOf(user: User | undefined): AuthViewer | null {
 function asViewer(value: unknown): AuthViewer | null {
   if (typeof value !== 'object' || value === null) return null;
   const { id, username, teamId } = value as Record<string, unknown>;
-  return typeof id === 'number' && typeof username === 'string' && typeof teamId === 'number' ? { id, username, teamId } : null;
+  return typeof id === 'number' && typeof username === 'string' && typeof teamId === 'number'
+    ? { id, username, teamId }
+    : null;
 }
 
 async function sessionViewer(ctx: Koa.Context): Promise<AuthViewer | null> {
@@ -255,13 +278,21 @@ function canSee(viewer: AuthViewer, todo: TodoView): boolean {
 }
 
 function todoView(todo: Todo): TodoView {
-  return { id: todo.id, ownerId: todo.ownerId, teamId: todo.teamId, title: todo.title, done: Boolean(todo.done), shared: Boolean(todo.shared) };
+  return {
+    id: todo.id,
+    ownerId: todo.ownerId,
+    teamId: todo.teamId,
+    title: todo.title,
+    done: Boolean(todo.done),
+    shared: Boolean(todo.shared),
+  };
 }
 
 // The row of a change, as the Objection adapter reports it (sqlite gives booleans as 0 and 1).
 function todoRow(row: Row): TodoView | null {
   const { id, ownerId, teamId, title, done, shared } = row;
-  if (typeof id !== 'number' || typeof ownerId !== 'number' || typeof teamId !== 'number' || typeof title !== 'string') return null;
+  if (typeof id !== 'number' || typeof ownerId !== 'number' || typeof teamId !== 'number' || typeof title !== 'string')
+    return null;
   return { id, ownerId, teamId, title, done: Boolean(done), shared: Boolean(shared) };
 }
 
@@ -318,6 +349,7 @@ async function readFields(ctx: Koa.Context): Promise<Record<string, unknown>> {
   } catch {
     ctx.throw(400, 'the body is not valid JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) ctx.throw(400, 'the body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    ctx.throw(400, 'the body must be a JSON object');
   return parsed as Record<string, unknown>;
 }

@@ -96,7 +96,12 @@ export async function openCounterDatabase(filename: string): Promise<Knex> {
     connection: { filename },
     useNullAsDefault: true,
     // WAL: the push server process reads the change log while the app process writes.
-    pool: { afterCreate: (connection: { pragma(statement: string): unknown }, done: () => void) => (connection.pragma('journal_mode = WAL'), done()) },
+    pool: {
+      afterCreate: (connection: { pragma(statement: string): unknown }, done: () => void) => {
+        connection.pragma('journal_mode = WAL');
+        done();
+      },
+    },
   });
   await knex.migrate.latest({ migrationSource });
   // The change log's tables, for the split shape: both processes share the log through them.

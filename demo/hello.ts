@@ -21,7 +21,11 @@ Model.knex(knex);
 await User.query().insert({ username: 'alice' });
 
 const router = new Router();
-const push = createPush({ secret: process.env['PUSH_SECRET'] ?? 'at least 32 bytes, the same in every process', router, orm: objection() });
+const push = createPush({
+  secret: process.env['PUSH_SECRET'] ?? 'at least 32 bytes, the same in every process',
+  router,
+  orm: objection(),
+});
 
 router.get('hello', '/hello/:id', async (ctx) => {
   const user = await User.query().findById(ctx.params['id']!);

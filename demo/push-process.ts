@@ -30,8 +30,20 @@ export type PushProcess = ChildProcess & { readonly origin: string };
  */
 export async function startPushProcess(options: PushProcessOptions): Promise<PushProcess> {
   const cli = new URL('../bin/serverpush.mjs', import.meta.url).pathname;
-  const args = ['--import=tsx', cli, '--app', options.app, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0)];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [
+    '--import=tsx',
+    cli,
+    '--app',
+    options.app,
+    '--host',
+    options.host ?? '127.0.0.1',
+    '--port',
+    String(options.port ?? 0),
+  ];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const origin = await new Promise<string>((resolve, reject) => {
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => {

@@ -37,7 +37,7 @@ export function createPushServer(options: PushServerOptions): KoaPush {
 export default async function pushServer(): Promise<KoaPush> {
   const secret = process.env['PUSH_SECRET'];
   if (secret === undefined || Buffer.byteLength(secret) < 32) {
-    throw new Error('demo/push-server.ts needs PUSH_SECRET: the app\'s token secret, at least 32 bytes');
+    throw new Error("demo/push-server.ts needs PUSH_SECRET: the app's token secret, at least 32 bytes");
   }
   return createPushServer({ secret, log: await changeLog(process.env['DEMO_LOG'] ?? 'knex') });
 }
@@ -46,7 +46,9 @@ export default async function pushServer(): Promise<KoaPush> {
 async function changeLog(name: string): Promise<ChangeLog> {
   if (name === 'knex') return knexLog({ knex: await openCounterDatabase(process.env['DEMO_DB'] ?? 'demo.sqlite') });
   if (name === 'memory') {
-    console.warn('demo/push-server.ts: DEMO_LOG=memory: this process has a change log of its own, which the app process does not write to');
+    console.warn(
+      'demo/push-server.ts: DEMO_LOG=memory: this process has a change log of its own, which the app process does not write to',
+    );
     return memoryLog();
   }
   throw new Error(`demo/push-server.ts: DEMO_LOG=${name} names no change log; known: knex, memory`);

@@ -19,7 +19,10 @@ test('README examples are the files they claim to be, verbatim', (t) => {
 });
 
 test('README hello example runs: a rename reaches the page through the built package', async (t) => {
-  const child = spawn(process.execPath, ['--import=tsx', 'demo/hello.ts'], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import=tsx', 'demo/hello.ts'], {
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.teardown(() => child.kill());
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
@@ -33,6 +36,8 @@ test('README hello example runs: a rename reaches the page through the built pac
   const token = /data-token="([^"]+)"/.exec(html)![1]!;
   const origin = new URL(url).origin;
   t.is((await fetch(`${origin}/users/1/rename?to=bob`, { method: 'POST' })).status, 204);
-  const { messages } = (await (await fetch(`${origin}/serverpush/long-poll?token=${token}`)).json()) as { messages: unknown[] };
+  const { messages } = (await (await fetch(`${origin}/serverpush/long-poll?token=${token}`)).json()) as {
+    messages: unknown[];
+  };
   t.like(messages, [{ name: 'username_change', op: 'update', data: { username: 'bob' } }]);
 });

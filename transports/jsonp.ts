@@ -42,9 +42,11 @@ const callbackPattern = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
 
 /** ECMAScript's reserved words and strict mode's: not identifiers, so not the first part of a path. */
 const reservedWords = new Set(
-  ('await break case catch class const continue debugger default delete do else enum export extends false finally for function if ' +
+  (
+    'await break case catch class const continue debugger default delete do else enum export extends false finally for function if ' +
     'implements import in instanceof interface let new null package private protected public return static super switch this throw ' +
-    'true try typeof var void while with yield').split(' '),
+    'true try typeof var void while with yield'
+  ).split(' '),
 );
 
 const scriptHeaders = {
@@ -98,6 +100,9 @@ function scriptFraming(callback: string): PollFraming {
 }
 
 function script(callback: string, payload: unknown): PushResponse {
-  const text = JSON.stringify(payload).replace(/[\u2028\u2029]/g, (separator) => `\\u${separator.charCodeAt(0).toString(16)}`);
+  const text = JSON.stringify(payload).replace(
+    /[\u2028\u2029]/g,
+    (separator) => `\\u${separator.charCodeAt(0).toString(16)}`,
+  );
   return { status: 200, headers: scriptHeaders, body: `/**/${callback}(${text});` };
 }

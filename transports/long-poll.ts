@@ -23,7 +23,8 @@ export interface PollFraming {
 }
 
 const jsonFraming: PollFraming = {
-  messages: (messages) => (messages.length === 0 ? { status: 204, headers: answerHeaders, body: null } : json(200, { messages })),
+  messages: (messages) =>
+    messages.length === 0 ? { status: 204, headers: answerHeaders, body: null } : json(200, { messages }),
   error: (failure) => failureResponse(failure),
 };
 
@@ -46,8 +47,15 @@ export function longPoll(options: LongPollOptions = {}): Transport {
  * for the page of its `token`, those waiting or else those arriving within `timeoutMs`; written
  * by `framing`. A client's mistake is answered through `framing.error`, never thrown.
  */
-export async function answerPoll(name: string, request: PushRequest, push: PushEndpoint, timeoutMs: number, framing: PollFraming): Promise<PushResponse> {
-  if (request.method !== 'GET') return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', `${name} accepts GET only`, { Allow: 'GET' });
+export async function answerPoll(
+  name: string,
+  request: PushRequest,
+  push: PushEndpoint,
+  timeoutMs: number,
+  framing: PollFraming,
+): Promise<PushResponse> {
+  if (request.method !== 'GET')
+    return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', `${name} accepts GET only`, { Allow: 'GET' });
   try {
     const messages = await push.poll(request.query.get('token') ?? '', request.query.get('cursor') ?? undefined, {
       waitMs: timeoutMs,

@@ -10,11 +10,18 @@ import type { PushEndpoint, PushResponse } from '../core/transport.ts';
 const debug = createDebug('serverpush:transport');
 
 /** Headers on every answer that is not a stream: no cache keeps it, no browser sniffs its type. */
-export const answerHeaders: Readonly<Record<string, string>> = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+export const answerHeaders: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+};
 
 /** A JSON response that no cache keeps. */
 export function json(status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): PushResponse {
-  return { status, headers: { 'Content-Type': 'application/json; charset=utf-8', ...answerHeaders, ...headers }, body: JSON.stringify(body) };
+  return {
+    status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', ...answerHeaders, ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 /**
@@ -29,12 +36,20 @@ export function failed(error: unknown, push: Pick<PushEndpoint, 'reportError'>, 
 }
 
 /** A failure as JSON: its status, and `{ "error": { "code", "message" } }`. */
-export function failureResponse({ status, error }: Failure, headers: Readonly<Record<string, string>> = {}): PushResponse {
+export function failureResponse(
+  { status, error }: Failure,
+  headers: Readonly<Record<string, string>> = {},
+): PushResponse {
   return json(status, { error }, headers);
 }
 
 /** A refusal before any work: the status, code and message as a JSON failure. */
-export function refusal(status: number, code: ErrorCode, message: string, headers: Readonly<Record<string, string>> = {}): PushResponse {
+export function refusal(
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Readonly<Record<string, string>> = {},
+): PushResponse {
   return failureResponse({ status, error: { code, message } }, headers);
 }
 

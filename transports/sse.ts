@@ -46,7 +46,13 @@ export function sse(options: SseOptions = {}): Transport {
   /** Ends each open stream with a reconnect hint; see `close()`. */
   const open = new Set<() => void>();
 
-  async function* events(push: PushEndpoint, token: string, cursor: string | undefined, stop: AbortSignal, closing: () => boolean): AsyncGenerator<string> {
+  async function* events(
+    push: PushEndpoint,
+    token: string,
+    cursor: string | undefined,
+    stop: AbortSignal,
+    closing: () => boolean,
+  ): AsyncGenerator<string> {
     // Written at once, so the browser's `open` fires and buffering proxies show themselves.
     yield `retry: ${retryMs}\n: connected\n\n`;
     const source = batches(push, token, cursor, { idleMs: heartbeatMs, signal: stop });
@@ -77,7 +83,8 @@ export function sse(options: SseOptions = {}): Transport {
   return {
     name: 'sse',
     async handle(request: PushRequest, push: PushEndpoint): Promise<PushResponse> {
-      if (request.method !== 'GET') return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', 'sse accepts GET only', { Allow: 'GET' });
+      if (request.method !== 'GET')
+        return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', 'sse accepts GET only', { Allow: 'GET' });
       const token = request.query.get('token') ?? '';
       const cursor = lastEventId(request.headers) ?? request.query.get('cursor') ?? undefined;
       try {

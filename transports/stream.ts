@@ -21,7 +21,12 @@ export interface BatchOptions {
  * @example
  * for await (const batch of batches(push, token, cursor, { idleMs: 15_000, signal })) send(batch);
  */
-export async function* batches(push: PushEndpoint, token: string, cursor: string | undefined, options: BatchOptions): AsyncGenerator<Message[]> {
+export async function* batches(
+  push: PushEndpoint,
+  token: string,
+  cursor: string | undefined,
+  options: BatchOptions,
+): AsyncGenerator<Message[]> {
   let position = cursor;
   while (!options.signal.aborted) {
     const messages = await push.poll(token, position, { waitMs: options.idleMs, signal: options.signal });

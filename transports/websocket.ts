@@ -61,7 +61,12 @@ interface Connection {
 export function websocket(options: WebSocketOptions = {}): Transport {
   const heartbeatMs = positiveInteger(options.heartbeatMs ?? 15_000, 'heartbeatMs');
   const maxBufferedBytes = positiveInteger(options.maxBufferedBytes ?? 1_048_576, 'maxBufferedBytes');
-  const server = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: maxInboundBytes });
+  const server = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: maxInboundBytes,
+  });
   const open = new Map<WebSocket, Connection>();
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
@@ -98,7 +103,13 @@ export function websocket(options: WebSocketOptions = {}): Transport {
     void stream(socket, push, token, cursor, connection.controller.signal);
   }
 
-  async function stream(socket: WebSocket, push: PushEndpoint, token: string, cursor: string | undefined, signal: AbortSignal) {
+  async function stream(
+    socket: WebSocket,
+    push: PushEndpoint,
+    token: string,
+    cursor: string | undefined,
+    signal: AbortSignal,
+  ) {
     try {
       for await (const batch of batches(push, token, cursor, { idleMs: heartbeatMs, signal })) {
         if (batch.length === 0) continue;
@@ -182,7 +193,10 @@ function socketOnError(error: Error) {
 
 /** Closes `socket` for `error`: a `PushError` with `4000 + status`, anything else with 1011 (reported). */
 function refuse(socket: WebSocket, error: unknown, push: PushEndpoint) {
-  const { status, error: { code, message } } = failed(error, push, 'serving a WebSocket');
+  const {
+    status,
+    error: { code, message },
+  } = failed(error, push, 'serving a WebSocket');
   end(socket, isPushError(error) ? closeCode.errorBase + status : closeCode.internal, `${code}: ${message}`);
 }
 

@@ -76,9 +76,11 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     throw new TypeError(`knexLog() works on PostgreSQL and SQLite, not ${String(dialectName)}`);
   }
 
-  const epochRow: unknown = await knex(meta).first('epoch').catch((error: unknown) => {
-    throw new Error(`knexLog(): cannot read ${meta}: did the migration run (knexLogMigrations())?`, { cause: error });
-  });
+  const epochRow: unknown = await knex(meta)
+    .first('epoch')
+    .catch((error: unknown) => {
+      throw new Error(`knexLog(): cannot read ${meta}: did the migration run (knexLogMigrations())?`, { cause: error });
+    });
   const epoch = (epochRow as { epoch?: unknown } | undefined)?.epoch;
   if (typeof epoch !== 'string' || !epochPattern.test(epoch)) {
     throw new Error(`knexLog(): ${meta} holds no epoch: did the migration run (knexLogMigrations())?`);
@@ -107,18 +109,26 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
    */
   function settle(): Promise<Frontier> {
     if (frontierRead === undefined) {
-      frontierRead = dialect.frontier(frontier.settled).then(advance).finally(() => (frontierRead = undefined));
+      frontierRead = dialect
+        .frontier(frontier.settled)
+        .then(advance)
+        .finally(() => (frontierRead = undefined));
       return frontierRead;
     }
-    frontierNext ??= frontierRead.catch(() => {}).then(() => {
-      frontierNext = undefined;
-      return settle();
-    });
+    frontierNext ??= frontierRead
+      .catch(() => {})
+      .then(() => {
+        frontierNext = undefined;
+        return settle();
+      });
     return frontierNext;
   }
 
   function advance(read: Frontier): Frontier {
-    frontier = { settled: Math.max(frontier.settled, read.settled), allocated: Math.max(frontier.allocated, read.allocated) };
+    frontier = {
+      settled: Math.max(frontier.settled, read.settled),
+      allocated: Math.max(frontier.allocated, read.allocated),
+    };
     return frontier;
   }
 
@@ -143,7 +153,11 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
         const { settled } = await settle();
         while (position < settled && !closed) {
           const from = position;
-          const rows: ChangeRow[] = await knex(table).where('id', '>', from).andWhere('id', '<=', settled).orderBy('id').limit(rowsPerRead);
+          const rows: ChangeRow[] = await knex(table)
+            .where('id', '>', from)
+            .andWhere('id', '<=', settled)
+            .orderBy('id')
+            .limit(rowsPerRead);
           if (rows.length > 0 && Number(rows[0]?.id) > from + 1 && (await horizon()) > from) {
             debug('fell behind the trimmed horizon: changes after %d were missed', from);
             tails.gap('history');
@@ -174,8 +188,15 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     // Only settled ids: a change that commits later below the horizon would be lost to tails.
     const settledRows = knex(table).where('id', '<=', settled);
     const byCount: unknown = await settledRows.clone().orderBy('id', 'desc').offset(maxCount).first('id');
-    const byAge: unknown = await settledRows.clone().where('at', '<', Date.now() - maxAgeMs).max('id as id').first();
-    const upTo = Math.max(Number((byCount as { id?: unknown } | undefined)?.id ?? 0), Number((byAge as { id?: unknown } | undefined)?.id ?? 0));
+    const byAge: unknown = await settledRows
+      .clone()
+      .where('at', '<', Date.now() - maxAgeMs)
+      .max('id as id')
+      .first();
+    const upTo = Math.max(
+      Number((byCount as { id?: unknown } | undefined)?.id ?? 0),
+      Number((byAge as { id?: unknown } | undefined)?.id ?? 0),
+    );
     if (upTo === 0) return;
     const deleted = await knex.transaction(async (trx): Promise<number> => {
       await trx(meta).where('horizon', '<', upTo).update({ horizon: upTo });
@@ -202,7 +223,9 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     async append(inputs: readonly ChangeInput[]) {
       const at = Date.now();
       const ids = await writer.insert(knex, inputs, at);
-      return inputs.map((input, index) => Object.freeze({ ...input, before: input.before ?? null, at, cursor: cursorOf(ids[index] ?? 0) }));
+      return inputs.map((input, index) =>
+        Object.freeze({ ...input, before: input.before ?? null, at, cursor: cursorOf(ids[index] ?? 0) }),
+      );
     },
     outbox: writer.outbox,
     async head() {
@@ -216,7 +239,8 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
         throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(cursor)} is ahead of the change log`);
       }
       // Up to the settled id only: a lower id may still commit, and tails deliver in id order.
-      const rows: ChangeRow[] = id >= settled ? [] : await knex(table).where('id', '>', id).andWhere('id', '<=', settled).orderBy('id');
+      const rows: ChangeRow[] =
+        id >= settled ? [] : await knex(table).where('id', '>', id).andWhere('id', '<=', settled).orderBy('id');
       // The horizon after the rows: a trim that deleted some of them has moved it by then.
       if (id < (await horizon())) return { ok: false, reason: 'history' };
       return { ok: true, changes: rows.map(changeOf) };
@@ -239,4 +263,3 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     },
   };
 }
-

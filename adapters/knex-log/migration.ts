@@ -14,7 +14,9 @@ const tablePattern = /^[a-z_][a-z0-9_]{0,49}$/;
 /** Throws a `TypeError` naming `option` unless `table` can name the change table. */
 export function checkTable(table: unknown, option = 'table'): string {
   if (typeof table !== 'string' || !tablePattern.test(table)) {
-    throw new TypeError(`The \`${option}\` option must be 1 to 50 lower-case letters, digits or underscores, not starting with a digit`);
+    throw new TypeError(
+      `The \`${option}\` option must be 1 to 50 lower-case letters, digits or underscores, not starting with a digit`,
+    );
   }
   return table;
 }
@@ -80,7 +82,8 @@ export interface KnexLogMigration {
  * await knex.migrate.latest({ migrationSource: knexLogMigrations(), tableName: 'serverpush_migrations' });
  */
 export function knexLogMigrations(options: KnexLogMigrationsOptions = {}): Knex.MigrationSource<KnexLogMigration> {
-  if (typeof options !== 'object' || options === null) throw new TypeError('knexLogMigrations() options must be an object');
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('knexLogMigrations() options must be an object');
   const table = checkTable(options.table ?? defaultTable);
   const migrations: readonly KnexLogMigration[] = [
     { name: `${table}_v1`, up: (knex) => up(knex, table), down: (knex) => down(knex, table) },

@@ -33,7 +33,10 @@ interface ListenConnection {
  * or rolled back (a gap, not a lost change). Transactions that write no changes never hold it.
  */
 export async function postgres(knex: Knex, table: string, notify: boolean): Promise<Dialect> {
-  const found = await knex.raw(`select to_regclass(?)::oid::text as oid, pg_get_serial_sequence(?, 'id') as sequence`, [table, table]);
+  const found = await knex.raw(`select to_regclass(?)::oid::text as oid, pg_get_serial_sequence(?, 'id') as sequence`, [
+    table,
+    table,
+  ]);
   const { oid, sequence } = (found.rows as Array<{ oid: string | null; sequence: string | null }>)[0] ?? {};
   if (typeof oid !== 'string' || typeof sequence !== 'string') {
     throw new Error(`knexLog(): the table ${table} is missing: did the migration run (knexLogMigrations())?`);
@@ -47,7 +50,10 @@ export async function postgres(knex: Knex, table: string, notify: boolean): Prom
     key: `${table}@${oid}${notify ? '' : ' quiet'}`,
     async insert(trx, rows) {
       await trx.raw('select pg_advisory_xact_lock_shared(?::bigint)', [lockKey]);
-      const query = trx.with('rows', trx(table).insert(rows).returning('id')).from('rows').select(trx.raw('array_agg(id order by id) as ids'));
+      const query = trx
+        .with('rows', trx(table).insert(rows).returning('id'))
+        .from('rows')
+        .select(trx.raw('array_agg(id order by id) as ids'));
       // Sent when the transaction commits; the payload is the id alone (payloads are capped at 8,000 bytes).
       if (notify) query.select(trx.raw('pg_notify(?, max(id)::text)', [channel]));
       const result = (await query) as Array<{ ids: Array<string | number> }>;
@@ -77,7 +83,9 @@ export async function postgres(knex: Knex, table: string, notify: boolean): Prom
         if (still.size === 0) next = Math.max(next, entry.upTo);
         else waiting.push({ upTo: entry.upTo, holders: still });
       }
-      pending = waiting.filter((entry, index) => entry.upTo > next && waiting[index + 1]?.holders.size !== entry.holders.size);
+      pending = waiting.filter(
+        (entry, index) => entry.upTo > next && waiting[index + 1]?.holders.size !== entry.holders.size,
+      );
       return { settled: next, allocated };
     },
     async listen(wake) {

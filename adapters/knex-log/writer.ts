@@ -61,7 +61,10 @@ export function writerOf(knex: Knex, dialect: Dialect): Writer {
     return ids;
   }
 
-  const outbox: Outbox<Knex, Knex> = { database: knex, appendWithin: async (trx, inputs) => void (await insert(trx, inputs, Date.now())) };
+  const outbox: Outbox<Knex, Knex> = {
+    database: knex,
+    appendWithin: async (trx, inputs) => void (await insert(trx, inputs, Date.now())),
+  };
   const writer: Writer = { insert, wakes, outbox };
   byKey.set(dialect.key, writer);
   return writer;

@@ -42,11 +42,7 @@ export function createCommitQueue<T>(deliver: (items: readonly T[]) => void): Co
   const waiting = new WeakMap<Knex.Transaction, Array<Waiting<T>>>();
   const watched = new WeakSet<Knex.Transaction>();
 
-  function transactionOnEnd(
-    trx: Knex.Transaction,
-    outermost: Knex.Transaction,
-    committed: boolean,
-  ): void {
+  function transactionOnEnd(trx: Knex.Transaction, outermost: Knex.Transaction, committed: boolean): void {
     const list = waiting.get(outermost);
     if (!list) return;
     if (trx === outermost) {
@@ -56,7 +52,10 @@ export function createCommitQueue<T>(deliver: (items: readonly T[]) => void): Co
       if (committed) deliverSafely(deliver, items);
       else debug('dropped %d item(s): their transaction rolled back', items.length);
     } else if (!committed) {
-      waiting.set(outermost, list.filter((entry) => !entry.within.includes(trx)));
+      waiting.set(
+        outermost,
+        list.filter((entry) => !entry.within.includes(trx)),
+      );
     }
   }
 

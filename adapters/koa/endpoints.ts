@@ -53,12 +53,13 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
     }
   }
 
-  const originRefusal = (origin: string | undefined) => `origin ${origin} is not allowed; list it in the \`origins\` option`;
+  const originRefusal = (origin: string | undefined) =>
+    `origin ${origin} is not allowed; list it in the \`origins\` option`;
 
   function routes(): Koa.Middleware {
     return async (ctx, next) => {
       if (!ctx.path.startsWith(`${prefix}/`)) return next();
-    seen(ctx.app);
+      seen(ctx.app);
       if (ctx.path === `${prefix}/client.js`) return serveClient(ctx);
       const transport = byPath.get(ctx.path);
       if (transport === undefined) return next();
@@ -88,13 +89,16 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
   }
 
   function attach(server: Server): () => void {
-    const upgrades = new Map<string, Transport>(push.transports.filter((t) => t.upgrade !== undefined).map((t) => [`${prefix}/${t.name}`, t]));
+    const upgrades = new Map<string, Transport>(
+      push.transports.filter((t) => t.upgrade !== undefined).map((t) => [`${prefix}/${t.name}`, t]),
+    );
     const serverOnUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (request.url ?? '').split('?', 1)[0] ?? '';
       const transport = upgrades.get(path);
       if (transport?.upgrade === undefined) {
         // Another listener may own this path; refuse only when there is none.
-        if (server.listenerCount('upgrade') === 1) refuseSocket(socket, 404, 'SERVERPUSH_ERR_BAD_REQUEST', `no upgrade at ${path.slice(0, 100)}`);
+        if (server.listenerCount('upgrade') === 1)
+          refuseSocket(socket, 404, 'SERVERPUSH_ERR_BAD_REQUEST', `no upgrade at ${path.slice(0, 100)}`);
         return;
       }
       const origin = request.headers.origin;
@@ -118,7 +122,12 @@ async function respond(ctx: Koa.Context, transport: Transport, endpoint: PushEnd
   // Only a response cut short aborts: aborting builds a DOMException, costly on every poll.
   ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
   const response = await transport.handle(
-    { method: ctx.method, query: new URLSearchParams(ctx.querystring), headers: ctx.headers, signal: controller.signal },
+    {
+      method: ctx.method,
+      query: new URLSearchParams(ctx.querystring),
+      headers: ctx.headers,
+      signal: controller.signal,
+    },
     endpoint,
   );
   ctx.status = response.status;
@@ -133,6 +142,7 @@ async function respond(ctx: Koa.Context, transport: Transport, endpoint: PushEnd
   ctx.respond = false;
   ctx.res.flushHeaders();
   pipeline(Readable.from(body), ctx.res, (error) => {
-    if (error !== undefined && error !== null && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') debug('stream failed: %O', error);
+    if (error !== undefined && error !== null && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE')
+      debug('stream failed: %O', error);
   });
 }

@@ -26,14 +26,24 @@ export interface PageConfig {
 const reuseCursorMs = 1_000;
 
 /** Creates the page middleware. */
-export function pageMiddleware({ push, routes, prefix, identify, binding, endpoint, proxied, seen }: PageConfig): Koa.Middleware {
+export function pageMiddleware({
+  push,
+  routes,
+  prefix,
+  identify,
+  binding,
+  endpoint,
+  proxied,
+  seen,
+}: PageConfig): Koa.Middleware {
   const offered = push.transports.map((transport) => transport.name as TransportName);
   // Pages of routes without update functions listen to nothing: any cursor of the log's current
   // epoch serves them, so a recent one is reused rather than read for each request.
   let recent: { cursor: string; at: number } | undefined;
 
   async function cursorFor(path: string): Promise<string> {
-    if (!push.concerns(routes.match(path)?.name) && recent !== undefined && Date.now() - recent.at < reuseCursorMs) return recent.cursor;
+    if (!push.concerns(routes.match(path)?.name) && recent !== undefined && Date.now() - recent.at < reuseCursorMs)
+      return recent.cursor;
     const cursor = await push.log.head();
     recent = { cursor, at: Date.now() };
     return cursor;
@@ -60,7 +70,8 @@ export function pageMiddleware({ push, routes, prefix, identify, binding, endpoi
       tag(tagOptions = {}) {
         const names = tagOptions.transports ?? offered;
         for (const name of names) {
-          if (!offered.includes(name)) throw new TypeError(`tag(): transport "${name}" is not offered; offered: ${offered.join(', ')}`);
+          if (!offered.includes(name))
+            throw new TypeError(`tag(): transport "${name}" is not offered; offered: ${offered.join(', ')}`);
         }
         const base = typeof endpoint === 'string' ? endpoint : endpoint(ctx);
         const crossOrigin = /^https?:/.test(base) && new URL(base).origin !== ctx.origin;

@@ -98,27 +98,40 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
   const origins = new Set(options.origins ?? []);
   for (const origin of origins) {
     if (typeof origin !== 'string' || origin !== safeOrigin(origin)) {
-      throw new TypeError(`The \`origins\` option must list origins like "http://localhost:3000", got ${JSON.stringify(origin)}`);
+      throw new TypeError(
+        `The \`origins\` option must list origins like "http://localhost:3000", got ${JSON.stringify(origin)}`,
+      );
     }
   }
   const endpoint = options.endpoint ?? prefix;
   if (typeof endpoint === 'string' && !/^(https?:\/\/[^/?#]+)?(\/[\w.~-]+)+$/.test(endpoint)) {
-    throw new TypeError('The `endpoint` option must be a path or an http(s) URL without a trailing slash, query or fragment');
+    throw new TypeError(
+      'The `endpoint` option must be a path or an http(s) URL without a trailing slash, query or fragment',
+    );
   }
-  if (typeof endpoint !== 'string' && typeof endpoint !== 'function') throw new TypeError('The `endpoint` option must be a string or a function');
+  if (typeof endpoint !== 'string' && typeof endpoint !== 'function')
+    throw new TypeError('The `endpoint` option must be a string or a function');
   const proxied = options.proxied ?? false;
   if (typeof proxied !== 'boolean') throw new TypeError('The `proxied` option must be a boolean');
   const { bindCookie } = options;
   if (bindCookie !== undefined && (typeof bindCookie !== 'string' || !/^[!#$%&'*+.^`|~\w-]+$/.test(bindCookie))) {
     throw new TypeError('The `bindCookie` option must be a cookie name');
   }
-  const binding = (cookieHeader: string | undefined) => (bindCookie === undefined ? undefined : cookieValue(cookieHeader, bindCookie));
+  const binding = (cookieHeader: string | undefined) =>
+    bindCookie === undefined ? undefined : cookieValue(cookieHeader, bindCookie);
 
   // Route re-renders run in the app of the requests seen, for its context extensions.
   let app: Koa | undefined;
   const seen = (requestApp: Koa) => void (app ??= requestApp);
-  const routes: RouteTable = { match: (path) => matchRoute(router, path), render: renderer(router, () => (app ??= new Koa())) };
-  const push = createCorePush<Viewer>({ ...options, transports: options.transports ?? [sse(), longPoll(), jsonp()], routes });
+  const routes: RouteTable = {
+    match: (path) => matchRoute(router, path),
+    render: renderer(router, () => (app ??= new Koa())),
+  };
+  const push = createCorePush<Viewer>({
+    ...options,
+    transports: options.transports ?? [sse(), longPoll(), jsonp()],
+    routes,
+  });
   const endpoints = createEndpoints({ push, prefix, origins, binding, seen });
 
   return Object.assign(push, {
@@ -127,7 +140,8 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
     routes: endpoints.routes,
     attach: endpoints.attach,
     proxy(proxyOptions: Omit<ProxyOptions, 'prefix'>) {
-      if (!proxied) throw new TypeError('push.proxy(): set `proxied: true` in createPush(), so that page tags name the proxy');
+      if (!proxied)
+        throw new TypeError('push.proxy(): set `proxied: true` in createPush(), so that page tags name the proxy');
       return proxyMiddleware({ ...proxyOptions, prefix });
     },
   });

@@ -13,7 +13,9 @@ import { renderState } from './state.ts';
 
 /** The named GET route a page path matches, with its params. */
 export function matchRoute(router: Router, path: string): ReturnType<RouteTable['match']> {
-  const layer = router.match(path, 'GET').pathAndMethod.find((candidate) => candidate.name !== undefined && candidate.methods.length > 0);
+  const layer = router
+    .match(path, 'GET')
+    .pathAndMethod.find((candidate) => candidate.name !== undefined && candidate.methods.length > 0);
   if (layer?.name === undefined) return undefined;
   return { name: layer.name, params: layer.params(path, layer.captures(path)) };
 }
@@ -33,7 +35,8 @@ export function renderer(router: Router, appOf: () => Koa): RouteRenderer {
     for (const key of layer.paramNames) {
       const fromPage = context.params[String(key.name)];
       const value = name === context.route ? fromPage : (update.row[String(key.name)] ?? fromPage);
-      if (value === undefined || value === null) throw new Error(`route "${name}" needs param "${String(key.name)}", found neither in the page nor the row`);
+      if (value === undefined || value === null)
+        throw new Error(`route "${name}" needs param "${String(key.name)}", found neither in the page nor the row`);
       params[String(key.name)] = String(value);
     }
     const request = new IncomingMessage(new Socket());
@@ -47,8 +50,8 @@ export function renderer(router: Router, appOf: () => Koa): RouteRenderer {
     if (ctx.status >= 400) throw new Error(`route "${name}" answered ${ctx.status} when re-rendered`);
     const body: unknown = ctx.body;
     if (Buffer.isBuffer(body)) return body.toString('utf8');
-    if (body instanceof Readable) throw new Error(`route "${name}" answered a stream; a re-render must answer a string or JSON`);
+    if (body instanceof Readable)
+      throw new Error(`route "${name}" answered a stream; a re-render must answer a string or JSON`);
     return body ?? null;
   };
 }
-

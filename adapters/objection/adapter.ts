@@ -65,7 +65,8 @@ export function objection(options: ObjectionOptions = {}): OrmAdapter {
   }
   const toRow = options.toRow ?? defaultToRow;
   if (typeof toRow !== 'function') throw new TypeError('options.toRow must be a function');
-  if (options.knex !== undefined && typeof options.knex?.client !== 'object') throw new TypeError('The `knex` option must be a knex instance');
+  if (options.knex !== undefined && typeof options.knex?.client !== 'object')
+    throw new TypeError('The `knex` option must be a knex instance');
 
   return {
     modelName,
@@ -74,7 +75,11 @@ export function objection(options: ObjectionOptions = {}): OrmAdapter {
       const outbox = log?.outbox as Outbox<Knex, Knex> | undefined;
       const given = options.knex ?? outbox?.database;
       // An outbox on another database than the writes cannot commit with them: publish after commit instead.
-      const subscriber: Subscriber = { sink, toRow, outbox: given !== undefined && outbox?.database === given ? outbox : undefined };
+      const subscriber: Subscriber = {
+        sink,
+        toRow,
+        outbox: given !== undefined && outbox?.database === given ? outbox : undefined,
+      };
       // Model.knex() may be bound after the push instance is made: then it is read at the first write.
       return subscribe(() => given ?? (Model.knex() as Knex | undefined), subscriber, deliver);
     },
@@ -88,9 +93,7 @@ function modelName(model: unknown): string {
     if (!isPushable(model)) debug('%s is not pushable(): its changes are not reported', table);
     return table;
   }
-  throw new TypeError(
-    `modelName() expects an Objection model class or a model name, got ${describe(model)}`,
-  );
+  throw new TypeError(`modelName() expects an Objection model class or a model name, got ${describe(model)}`);
 }
 
 function deliver(audience: Audience, changes: readonly Pending[]): void {

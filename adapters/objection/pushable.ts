@@ -116,7 +116,8 @@ async function report(modelClass: ModelClass, args: HookArgs, op: Op): Promise<v
     audience.committed.add(args.transaction, changes);
     await appendToOutboxes(audience, args.transaction, changes);
   } catch (error) {
-    const outboxed = args.transaction.isTransaction === true && [...audience.subscribers].some((s) => s.outbox !== undefined);
+    const outboxed =
+      args.transaction.isTransaction === true && [...audience.subscribers].some((s) => s.outbox !== undefined);
     if (outboxed) throw error;
     debug('%s: could not report the changed rows: %O', modelClass.name, error);
   }
@@ -132,12 +133,7 @@ async function appendToOutboxes(audience: Audience, trx: Knex, changes: readonly
   }
 }
 
-async function changesOf(
-  modelClass: ModelClass,
-  args: HookArgs,
-  op: Op,
-  model: string,
-): Promise<Pending[]> {
+async function changesOf(modelClass: ModelClass, args: HookArgs, op: Op, model: string): Promise<Pending[]> {
   const result: unknown[] = Array.isArray(args.result) ? args.result : [];
   if (op === 'insert') {
     const ids = result.filter(isModelInstance).map((instance): MaybeCompositeId => instance.$id());
@@ -162,7 +158,11 @@ async function changesOf(
     return before.map((row) => ({ model, op, id: toId(row.$id()), before: row, after: null }));
   }
   // By the ids found before the change: re-running the WHERE could miss rows it changed.
-  const after = await readByIds(modelClass, args.transaction, before.map((row) => row.$id()));
+  const after = await readByIds(
+    modelClass,
+    args.transaction,
+    before.map((row) => row.$id()),
+  );
   return before.flatMap((row) => {
     const id = toId(row.$id());
     const now = after.get(keyOf(id));

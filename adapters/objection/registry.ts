@@ -81,7 +81,10 @@ function join(knex: Knex, subscriber: Subscriber, deliver: Deliver): () => void 
   if (config === undefined) throw new TypeError('objection(): the `knex` option must be a knex instance');
   let audience = audiences.get(config);
   if (audience === undefined) {
-    const made: Audience = { subscribers: new Set(), committed: createCommitQueue((changes) => deliver(made, changes)) };
+    const made: Audience = {
+      subscribers: new Set(),
+      committed: createCommitQueue((changes) => deliver(made, changes)),
+    };
     audience = made;
     audiences.set(config, made);
   }

@@ -1,7 +1,14 @@
 // The same-origin proxy: Koa middleware that forwards the push prefix, and the WebSocket upgrades
 // under it, to a push server on another port or host, so pages reach push on their own origin.
 
-import { ServerResponse, STATUS_CODES, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import {
+  ServerResponse,
+  STATUS_CODES,
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+} from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -79,7 +86,9 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
   const upgraded = new WeakSet<Duplex>();
 
   function proxyOnProxyReq(proxyReq: ClientRequest) {
-    proxyReq.setTimeout(timeoutMs, () => proxyReq.destroy(new TargetTimeoutError(`the push server sent nothing for ${timeoutMs} ms`)));
+    proxyReq.setTimeout(timeoutMs, () =>
+      proxyReq.destroy(new TargetTimeoutError(`the push server sent nothing for ${timeoutMs} ms`)),
+    );
   }
 
   function proxyOnProxyReqWs(proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex) {
@@ -121,7 +130,11 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
     }
     const [status, body] = failure(error);
     if (res instanceof ServerResponse) {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
     } else if (res.writable) {
       res.end(httpResponse(status, body));
@@ -156,7 +169,8 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
       const verdict = judge(req.url ?? '', prefix, target);
       if (verdict === undefined) {
         // Another listener may own this path; refuse only when there is none.
-        if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'SERVERPUSH_ERR_BAD_REQUEST', `no upgrade at ${(req.url ?? '').slice(0, 100)}`);
+        if (server.listenerCount('upgrade') === 1)
+          refuseUpgrade(socket, 404, 'SERVERPUSH_ERR_BAD_REQUEST', `no upgrade at ${(req.url ?? '').slice(0, 100)}`);
         return;
       }
       if ('refuse' in verdict) return refuseUpgrade(socket, 400, 'SERVERPUSH_ERR_BAD_REQUEST', verdict.refuse);
@@ -165,12 +179,18 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
       }
       socket.on('error', (error) => debug('upgrade socket failed: %s', error.message));
       const encrypted = (req.socket as Partial<TLSSocket>).encrypted === true;
-      forwardHeaders(req.headers, { for: req.socket.remoteAddress, proto: encrypted ? 'https' : 'http', host: req.headers.host }, target, true);
+      forwardHeaders(
+        req.headers,
+        { for: req.socket.remoteAddress, proto: encrypted ? 'https' : 'http', host: req.headers.host },
+        target,
+        true,
+      );
       load()
         .then((proxyServer) => proxyServer.ws(req, socket, head, { target: verdict.forward }, proxyOnError))
         .catch((error: unknown) => {
           console.error('serverpush: the proxy failed to forward an upgrade:', error);
-          if (socket.writable) refuseUpgrade(socket, 500, 'SERVERPUSH_ERR_INTERNAL', 'internal error; see the server log');
+          if (socket.writable)
+            refuseUpgrade(socket, 500, 'SERVERPUSH_ERR_INTERNAL', 'internal error; see the server log');
         });
     };
     server.on('upgrade', serverOnUpgrade);
@@ -198,7 +218,8 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
 
 /** The validated `target` option: its origin. */
 function targetOrigin(value: unknown): string {
-  const message = 'The `target` option must be an absolute http: or https: URL with no credentials, path or query, like "http://127.0.0.1:8013"';
+  const message =
+    'The `target` option must be an absolute http: or https: URL with no credentials, path or query, like "http://127.0.0.1:8013"';
   const url = (typeof value === 'string' || value instanceof URL) && URL.canParse(value) ? new URL(value) : null;
   const bare = url?.username === '' && url.password === '' && url.pathname === '/' && !/[?#]/.test(String(value));
   if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || !bare) throw new TypeError(message);
@@ -225,7 +246,8 @@ function judge(url: string, prefix: string, origin: string): Verdict {
     if (segment === '' && index < segments.length - 1) return { refuse: 'empty path segments (//) are not forwarded' };
     if (segment === '.' || segment === '..') return { refuse: 'dot segments (. and ..) are not forwarded' };
     if (/%(?:2e|2f|5c)/i.test(segment)) return { refuse: 'encoded dots, slashes and backslashes are not forwarded' };
-    if (!segmentPattern.test(segment)) return { refuse: 'path segments may hold only letters, digits, "-._~" and percent-escapes' };
+    if (!segmentPattern.test(segment))
+      return { refuse: 'path segments may hold only letters, digits, "-._~" and percent-escapes' };
   }
   const forward = new URL(url, origin);
   // Belt and braces: the URL parser must agree that nothing moved.
@@ -234,7 +256,12 @@ function judge(url: string, prefix: string, origin: string): Verdict {
 }
 
 /** Turns a request's headers into the forwarded ones: hop-by-hop dropped, X-Forwarded-* set. */
-function forwardHeaders(headers: IncomingHttpHeaders, via: { for: string | undefined; proto: string; host: string | undefined }, target: string, upgrade: boolean) {
+function forwardHeaders(
+  headers: IncomingHttpHeaders,
+  via: { for: string | undefined; proto: string; host: string | undefined },
+  target: string,
+  upgrade: boolean,
+) {
   dropHopByHop(headers);
   if (upgrade) {
     headers.connection = 'Upgrade';
@@ -261,7 +288,11 @@ function hostOf(origin: string | undefined): string | undefined {
 
 /** Deletes hop-by-hop headers, and those the Connection header names, from `headers`. */
 function dropHopByHop(headers: IncomingHttpHeaders) {
-  const named = new Set(String(headers.connection ?? '').split(',').map((token) => token.trim().toLowerCase()));
+  const named = new Set(
+    String(headers.connection ?? '')
+      .split(',')
+      .map((token) => token.trim().toLowerCase()),
+  );
   for (const name of Object.keys(headers)) {
     if (hopByHop.has(name) || name.startsWith('proxy-') || named.has(name)) delete headers[name];
   }
@@ -276,7 +307,9 @@ function failure(error: Error): [number, string] {
   const code = (error as NodeJS.ErrnoException).code ?? '';
   debug('forward failed: %s %s', code, error.message);
   // HPE_*: the push server's answer did not parse; ERR_*: Node would not send it on.
-  const message = /^(HPE_|ERR_)/.test(code) ? 'the push server sent an answer that cannot be forwarded' : 'the push server cannot be reached';
+  const message = /^(HPE_|ERR_)/.test(code)
+    ? 'the push server sent an answer that cannot be forwarded'
+    : 'the push server cannot be reached';
   return [502, JSON.stringify({ error: { code: 'SERVERPUSH_ERR_PROXY', message } })];
 }
 

@@ -50,15 +50,20 @@ export function list(reply: unknown): unknown[] {
 
 export function pair(reply: unknown): [string, string] {
   const [first, second] = list(reply);
-  if (typeof first !== 'string' || typeof second !== 'string') throw new Error(`unexpected reply from Redis: ${String(reply)}`);
+  if (typeof first !== 'string' || typeof second !== 'string')
+    throw new Error(`unexpected reply from Redis: ${String(reply)}`);
   return [first, second];
 }
 
-export function entryOf(id: string, fields: readonly string[]): { epoch: string; previous: string; change: Change } | undefined {
+export function entryOf(
+  id: string,
+  fields: readonly string[],
+): { epoch: string; previous: string; change: Change } | undefined {
   const values: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
   const { e: epoch, p: previous, c: text } = values;
-  if (epoch === undefined || previous === undefined || text === undefined || !/^\d+-\d+$/.test(previous)) return undefined;
+  if (epoch === undefined || previous === undefined || text === undefined || !/^\d+-\d+$/.test(previous))
+    return undefined;
   try {
     return { epoch, previous, change: changeOf(epoch, id, text) };
   } catch {
@@ -68,5 +73,13 @@ export function entryOf(id: string, fields: readonly string[]): { epoch: string;
 
 export function changeOf(epoch: string, id: string, text: string): Change {
   const { model, op, id: rowId, after, before } = JSON.parse(text) as ChangeInput;
-  return Object.freeze({ model, op, id: rowId, after, before: before ?? null, at: Number.parseInt(id, 10), cursor: `${epoch}.${id}` });
+  return Object.freeze({
+    model,
+    op,
+    id: rowId,
+    after,
+    before: before ?? null,
+    at: Number.parseInt(id, 10),
+    cursor: `${epoch}.${id}`,
+  });
 }

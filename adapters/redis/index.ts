@@ -11,7 +11,18 @@ import { createTails } from '../../core/tail.ts';
 import { stringifyRow } from '../../core/json.ts';
 import { positiveInteger } from '../../core/options.ts';
 import type { Change, ChangeInput } from '../../core/types.ts';
-import { changeOf, compareIds, comparePositions, entryOf, epochOf, list, pair, position, type Entry, type Position } from './entries.ts';
+import {
+  changeOf,
+  compareIds,
+  comparePositions,
+  entryOf,
+  epochOf,
+  list,
+  pair,
+  position,
+  type Entry,
+  type Position,
+} from './entries.ts';
 
 const debug = createDebug('serverpush:redis');
 
@@ -46,8 +57,10 @@ const scriptSha = createHash('sha1').update(script).digest('hex');
  */
 export function redisLog(options: RedisLogOptions): Promise<ChangeLog> {
   const { redis, url } = options;
-  if (redis === undefined && url === undefined) throw new TypeError('The `redis` option or the `url` option is required');
-  if (redis !== undefined && url !== undefined) throw new TypeError('Give the `redis` option or the `url` option, not both');
+  if (redis === undefined && url === undefined)
+    throw new TypeError('The `redis` option or the `url` option is required');
+  if (redis !== undefined && url !== undefined)
+    throw new TypeError('Give the `redis` option or the `url` option, not both');
   if (redis !== undefined && (typeof redis?.duplicate !== 'function' || typeof redis.xread !== 'function')) {
     throw new TypeError('The `redis` option must be an ioredis client');
   }
@@ -61,16 +74,28 @@ export function redisLog(options: RedisLogOptions): Promise<ChangeLog> {
   return open(redis ?? new Redis(url!), redis === undefined, key, maxLength, blockMs);
 }
 
-async function open(client: Redis, owned: boolean, key: string, maxLength: number, blockMs: number): Promise<ChangeLog> {
+async function open(
+  client: Redis,
+  owned: boolean,
+  key: string,
+  maxLength: number,
+  blockMs: number,
+): Promise<ChangeLog> {
   // The reader's own connection. A read cut by a lost connection must fail at once (not be sent
   // again after the reconnect), so the loop can check what Redis kept before it reads on.
-  const reader = client.duplicate({ autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, enableOfflineQueue: true });
+  const reader = client.duplicate({
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: true,
+  });
   reader.on('error', connectionOnError);
   if (owned) client.on('error', connectionOnError);
   const tails = createTails();
   const stopping = new AbortController();
   // The reader's waits end when the log closes, even on a client that waits for Redis forever.
-  const stopped = new Promise<never>((_, reject) => stopping.signal.addEventListener('abort', () => reject(new Error('closed'))));
+  const stopped = new Promise<never>((_, reject) =>
+    stopping.signal.addEventListener('abort', () => reject(new Error('closed'))),
+  );
   stopped.catch(() => {});
   let current: { epoch: string; start: string };
   // Cursors of the current epoch below `floor` are refused: the reader missed changes after them.
@@ -91,7 +116,9 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
   // Asks Redis for the epoch (or, with `verify`, whether the entry the reader read last is still
   // there) and adopts its answer. Calls are chained, so each answer is newer than the one before.
   function confirm(connection = client, ...verify: string[]): Promise<void> {
-    const next = confirming.then(async () => adopt(await run(connection, verify.length > 0 ? 'verify' : 'epoch', ...verify)));
+    const next = confirming.then(async () =>
+      adopt(await run(connection, verify.length > 0 ? 'verify' : 'epoch', ...verify)),
+    );
     confirming = next.catch((error: unknown) => debug('epoch check failed: %s', messageOf(error)));
     return next;
   }
@@ -112,11 +139,13 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
     tails.gap('epoch');
   }
 
-  const [value, head] = pair(await run(client, 'head').catch((error: unknown) => {
-    reader.disconnect();
-    if (owned) client.disconnect();
-    throw error;
-  }));
+  const [value, head] = pair(
+    await run(client, 'head').catch((error: unknown) => {
+      reader.disconnect();
+      if (owned) client.disconnect();
+      throw error;
+    }),
+  );
   const [epoch, start] = epochOf(value);
   current = { epoch, start };
   const reading = read(head);
@@ -150,7 +179,10 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
           if (entry !== undefined && (entry.epoch !== current.epoch || compareIds(entry.previous, lastId) < 0)) {
             // A new epoch, or an entry that follows less than was read: Redis came back with an
             // older copy of the stream. Either way, Redis says which epoch holds.
-            await Promise.race([confirm(reader, ...(entry.epoch === current.epoch ? [readerEpoch, lastId] : [])), stopped]);
+            await Promise.race([
+              confirm(reader, ...(entry.epoch === current.epoch ? [readerEpoch, lastId] : [])),
+              stopped,
+            ]);
             if (readerEpoch !== current.epoch) break;
           }
           if (entry === undefined || entry.epoch !== current.epoch) {
@@ -172,7 +204,9 @@ async function open(client: Redis, owned: boolean, key: string, maxLength: numbe
   return {
     async append(inputs: readonly ChangeInput[]) {
       if (inputs.length === 0) return [];
-      const json = inputs.map(({ model, op, id, after, before }) => stringifyRow({ model, op, id, after, before: before ?? null }));
+      const json = inputs.map(({ model, op, id, after, before }) =>
+        stringifyRow({ model, op, id, after, before: before ?? null }),
+      );
       const reply = list(await run(client, 'append', String(maxLength), ...json));
       const [epoch] = epochOf(reply[0]);
       await learn(epoch);

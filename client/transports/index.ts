@@ -22,7 +22,7 @@ export const transports: Readonly<Record<string, ClientTransport>> = {
 /** The registered and supported transports among `names`, in that order; unknown names are skipped. */
 export function usableTransports(names: readonly string[], globals: ClientGlobals): ClientTransport[] {
   return names.flatMap((name) => {
-    const transport = Object.prototype.hasOwnProperty.call(transports, name) ? transports[name] : undefined;
+    const transport = Object.hasOwn(transports, name) ? transports[name] : undefined;
     return transport?.supported(globals) === true ? [transport] : [];
   });
 }

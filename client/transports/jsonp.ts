@@ -27,14 +27,17 @@ type Callbacks = Record<string, ((payload: unknown) => void) | undefined>;
 export const jsonp: ClientTransport = {
   name: 'jsonp',
   reach: 'any',
-  supported: (globals) => typeof globals.document?.createElement === 'function' && globals.document.defaultView !== null,
+  supported: (globals) =>
+    typeof globals.document?.createElement === 'function' && globals.document.defaultView !== null,
   open: openJsonp,
 };
 
 function openJsonp(session: TransportSession): () => void {
   const { globals } = session;
   const view = globals.document.defaultView!;
-  const loop = pollLoop(session, () => addScript(globals, endpointUrl(session), pollOnPayload, (error) => loop.retry(error)));
+  const loop = pollLoop(session, () =>
+    addScript(globals, endpointUrl(session), pollOnPayload, (error) => loop.retry(error)),
+  );
 
   function pollOnPayload(payload: unknown): void {
     if (loop.stopped) return;
@@ -71,7 +74,12 @@ function openJsonp(session: TransportSession): () => void {
  * gone and so is the callback; a script given up may still run later (removing it does not stop
  * its download), so its callback becomes a no-op until it has run or failed.
  */
-function addScript(globals: ClientGlobals, url: string, onPayload: (payload: unknown) => void, onFailure: (error: PushClientError) => void): () => void {
+function addScript(
+  globals: ClientGlobals,
+  url: string,
+  onPayload: (payload: unknown) => void,
+  onFailure: (error: PushClientError) => void,
+): () => void {
   const { document } = globals;
   const table = callbacks(document.defaultView!);
   const key = freeKey(table);
@@ -107,7 +115,9 @@ function addScript(globals: ClientGlobals, url: string, onPayload: (payload: unk
   script.onerror = () => {
     if (settled) return;
     settle(false);
-    onFailure(new PushClientError('SERVERPUSH_ERR_NETWORK', 'the script failed to load (a network error or an error status)'));
+    onFailure(
+      new PushClientError('SERVERPUSH_ERR_NETWORK', 'the script failed to load (a network error or an error status)'),
+    );
   };
   const timeout = globals.setTimeout(() => {
     if (settled) return;
@@ -141,4 +151,3 @@ function freeKey(table: Callbacks): string {
   while (key in table);
   return key;
 }
-

@@ -34,9 +34,7 @@ function openLongPoll(session: TransportSession): () => void {
     const error = errorFromResponse(status, text);
     if (status >= 400 && status < 500) return session.failed(error);
     if (status >= 200 && status < 300) {
-      return loop.retry(
-        new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', `the server answered ${status}`, status),
-      );
+      return loop.retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', `the server answered ${status}`, status));
     }
     loop.retry(error);
   }

@@ -72,7 +72,10 @@ function openSse(session: TransportSession): () => void {
       const status = typeof body['status'] === 'number' ? body['status'] : 500;
       return giveUpOrRetry(errorFromResponse(status, data as string), status);
     }
-    giveUpOrRetry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent an event without messages', 200), 200);
+    giveUpOrRetry(
+      new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent an event without messages', 200),
+      200,
+    );
   }
 
   function sourceOnError(current: EventSource): void {
@@ -99,13 +102,24 @@ function openSse(session: TransportSession): () => void {
     if (stopped) return;
     abortProbe = undefined;
     if (status >= 200 && status < 300 && !type.startsWith('text/event-stream')) {
-      return retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', `the server answered ${status} without an event stream`, status));
+      return retry(
+        new PushClientError(
+          'SERVERPUSH_ERR_BAD_RESPONSE',
+          `the server answered ${status} without an event stream`,
+          status,
+        ),
+      );
     }
     if (status >= 200 && status < 300) {
       refusals += 1;
-      if (refusals < refusalsBeforeGivingUp) return retry(new PushClientError('SERVERPUSH_ERR_NETWORK', 'the event stream failed to open'));
+      if (refusals < refusalsBeforeGivingUp)
+        return retry(new PushClientError('SERVERPUSH_ERR_NETWORK', 'the event stream failed to open'));
       return session.failed(
-        new PushClientError('SERVERPUSH_ERR_NO_TRANSPORT', `EventSource failed to open the event stream ${refusals} times, though the server serves it`, status),
+        new PushClientError(
+          'SERVERPUSH_ERR_NO_TRANSPORT',
+          `EventSource failed to open the event stream ${refusals} times, though the server serves it`,
+          status,
+        ),
       );
     }
     giveUpOrRetry(errorFromResponse(status, text), status);
@@ -145,7 +159,6 @@ function openSse(session: TransportSession): () => void {
     abortProbe?.();
   };
 }
-
 
 function originOf(url: string): string | undefined {
   try {

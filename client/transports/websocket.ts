@@ -70,9 +70,7 @@ function openWebSocket(session: TransportSession): () => void {
     const messages = isObject(body) ? body['messages'] : undefined;
     if (!Array.isArray(messages)) {
       drop();
-      return retry(
-        new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent a frame without messages'),
-      );
+      return retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent a frame without messages'));
     }
     failures = 0;
     if (messages.length > 0) session.receive(messages);

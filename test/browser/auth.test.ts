@@ -31,7 +31,9 @@ async function loggedIn(browser: Browser, url: string, username: string, tabs: n
     pages.push(page);
   }
   for (const page of pages) {
-    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'connected', undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'connected', undefined, {
+      timeout: 10_000,
+    });
     // Records every to-do event the page receives, to check afterwards what never arrived.
     await page.evaluate(() => {
       const seen: Seen[] = [];
@@ -50,50 +52,56 @@ async function loggedIn(browser: Browser, url: string, username: string, tabs: n
 const item = (list: 'my-todos' | 'team-todos', id: string) => `#${list} li[data-id="${id}"]`;
 const seen = (page: Page) => page.evaluate(() => (window as unknown as { seen: Seen[] }).seen);
 
-browserTest('the auth demo: items reach the pages of whoever may see them, and logout reloads the others', async (t) => {
-  const { url } = await authDemo(t, [websocket(), sse(), longPoll(), jsonp()]);
-  const browser = await launch(t);
-  const [aliceFirst, aliceSecond] = (await loggedIn(browser, url, 'alice', 2)) as [Page, Page];
-  const [bob] = (await loggedIn(browser, url, 'bob', 1)) as [Page];
-  t.is(await bob.textContent('#transport'), 'websocket');
+browserTest(
+  'the auth demo: items reach the pages of whoever may see them, and logout reloads the others',
+  async (t) => {
+    const { url } = await authDemo(t, [websocket(), sse(), longPoll(), jsonp()]);
+    const browser = await launch(t);
+    const [aliceFirst, aliceSecond] = (await loggedIn(browser, url, 'alice', 2)) as [Page, Page];
+    const [bob] = (await loggedIn(browser, url, 'bob', 1)) as [Page];
+    t.is(await bob.textContent('#transport'), 'websocket');
 
-  // Alice adds an item in one tab: her other tab shows it, rendered as hers. (A tab is brought to
-  // the front before it is used, as a user would: Chromium throttles the frames of background tabs.)
-  await aliceFirst.bringToFront();
-  await aliceFirst.fill('#new-title', 'Buy oat milk');
-  await aliceFirst.click('#add');
-  const added = aliceSecond.locator('#my-todos li', { hasText: 'Buy oat milk' });
-  await added.waitFor({ timeout: 5_000 });
-  const id = (await added.getAttribute('data-id'))!;
-  t.regex(await added.textContent() ?? '', /alice \(yours\)/);
-  await aliceFirst.locator(item('my-todos', id)).waitFor({ timeout: 5_000 });
+    // Alice adds an item in one tab: her other tab shows it, rendered as hers. (A tab is brought to
+    // the front before it is used, as a user would: Chromium throttles the frames of background tabs.)
+    await aliceFirst.bringToFront();
+    await aliceFirst.fill('#new-title', 'Buy oat milk');
+    await aliceFirst.click('#add');
+    const added = aliceSecond.locator('#my-todos li', { hasText: 'Buy oat milk' });
+    await added.waitFor({ timeout: 5_000 });
+    const id = (await added.getAttribute('data-id'))!;
+    t.regex((await added.textContent()) ?? '', /alice \(yours\)/);
+    await aliceFirst.locator(item('my-todos', id)).waitFor({ timeout: 5_000 });
 
-  // She shares it: it enters bob's team list, rendered for bob (no controls), and hers.
-  await aliceFirst.click(`${item('my-todos', id)} button[data-action="share"]`);
-  const shared = bob.locator(item('team-todos', id));
-  await shared.waitFor({ timeout: 5_000 });
-  t.regex(await shared.textContent() ?? '', /Buy oat milk\s+alice\s+shared/);
-  t.is(await shared.locator('button').count(), 0);
-  await aliceSecond.locator(item('team-todos', id)).waitFor({ timeout: 5_000 });
-  // Changes arrive in order: the share came after the add, so bob never heard of the add.
-  t.deepEqual((await seen(bob)).filter((event) => String(event.id) === id), [{ name: 'team-todo', effect: 'enter', id: Number(id) }]);
-  t.is(await bob.locator(item('my-todos', id)).count(), 0);
+    // She shares it: it enters bob's team list, rendered for bob (no controls), and hers.
+    await aliceFirst.click(`${item('my-todos', id)} button[data-action="share"]`);
+    const shared = bob.locator(item('team-todos', id));
+    await shared.waitFor({ timeout: 5_000 });
+    t.regex((await shared.textContent()) ?? '', /Buy oat milk\s+alice\s+shared/);
+    t.is(await shared.locator('button').count(), 0);
+    await aliceSecond.locator(item('team-todos', id)).waitFor({ timeout: 5_000 });
+    // Changes arrive in order: the share came after the add, so bob never heard of the add.
+    t.deepEqual(
+      (await seen(bob)).filter((event) => String(event.id) === id),
+      [{ name: 'team-todo', effect: 'enter', id: Number(id) }],
+    );
+    t.is(await bob.locator(item('my-todos', id)).count(), 0);
 
-  // She gives it to bob: it leaves her list and enters his; both team lists show bob as its owner.
-  await aliceSecond.bringToFront();
-  await aliceSecond.selectOption(`${item('my-todos', id)} .owner-select`, '2');
-  await aliceSecond.click(`${item('my-todos', id)} button[data-action="reassign"]`);
-  await bob.locator(item('my-todos', id), { hasText: 'bob (yours)' }).waitFor({ timeout: 5_000 });
-  await aliceFirst.locator(item('my-todos', id)).waitFor({ state: 'detached', timeout: 5_000 });
-  await aliceSecond.locator(item('my-todos', id)).waitFor({ state: 'detached', timeout: 5_000 });
-  await aliceFirst.locator(item('team-todos', id), { hasText: 'bob' }).waitFor({ timeout: 5_000 });
-  t.regex(await bob.locator(item('team-todos', id)).textContent() ?? '', /bob \(yours\)/);
+    // She gives it to bob: it leaves her list and enters his; both team lists show bob as its owner.
+    await aliceSecond.bringToFront();
+    await aliceSecond.selectOption(`${item('my-todos', id)} .owner-select`, '2');
+    await aliceSecond.click(`${item('my-todos', id)} button[data-action="reassign"]`);
+    await bob.locator(item('my-todos', id), { hasText: 'bob (yours)' }).waitFor({ timeout: 5_000 });
+    await aliceFirst.locator(item('my-todos', id)).waitFor({ state: 'detached', timeout: 5_000 });
+    await aliceSecond.locator(item('my-todos', id)).waitFor({ state: 'detached', timeout: 5_000 });
+    await aliceFirst.locator(item('team-todos', id), { hasText: 'bob' }).waitFor({ timeout: 5_000 });
+    t.regex((await bob.locator(item('team-todos', id)).textContent()) ?? '', /bob \(yours\)/);
 
-  // Alice logs out in one tab: her other tab reloads, logged out; bob's page stays.
-  await aliceFirst.bringToFront();
-  await Promise.all([aliceFirst.waitForURL(`${url}/login`), aliceFirst.click('#logout')]);
-  await aliceSecond.waitForURL(`${url}/login`, { timeout: 5_000 });
-  t.is(await aliceSecond.locator('#login').count(), 1);
-  t.is(bob.url(), `${url}/todos`);
-  t.is(await bob.textContent('#state'), 'connected');
-});
+    // Alice logs out in one tab: her other tab reloads, logged out; bob's page stays.
+    await aliceFirst.bringToFront();
+    await Promise.all([aliceFirst.waitForURL(`${url}/login`), aliceFirst.click('#logout')]);
+    await aliceSecond.waitForURL(`${url}/login`, { timeout: 5_000 });
+    t.is(await aliceSecond.locator('#login').count(), 1);
+    t.is(bob.url(), `${url}/todos`);
+    t.is(await bob.textContent('#state'), 'connected');
+  },
+);

@@ -15,8 +15,10 @@ async function demo(t: ExecutionContext, split = false) {
   return app.listen();
 }
 
-const connected = (page: Page) => page.waitForFunction(() => document.getElementById('state')?.textContent === 'connected');
-const hits = (page: Page, count: number) => page.waitForFunction((n) => document.getElementById('hits')?.textContent === String(n), count, { timeout: 5_000 });
+const connected = (page: Page) =>
+  page.waitForFunction(() => document.getElementById('state')?.textContent === 'connected');
+const hits = (page: Page, count: number) =>
+  page.waitForFunction((n) => document.getElementById('hits')?.textContent === String(n), count, { timeout: 5_000 });
 
 browserTest('the counter demo: an increment in one tab shows in the other', async (t) => {
   const { url } = await demo(t);
@@ -41,7 +43,10 @@ for (const transport of demoTransports) {
     await first!.goto(`${url}?transport=${transport}`);
     await second!.goto(`${url}?transport=${transport}`);
     await Promise.all([connected(first!), connected(second!)]);
-    t.is(await first!.evaluate(() => (window as unknown as { serverpush: { transport: string } }).serverpush.transport), transport);
+    t.is(
+      await first!.evaluate(() => (window as unknown as { serverpush: { transport: string } }).serverpush.transport),
+      transport,
+    );
     await first!.click('#increment');
     await hits(second!, 3);
   });
@@ -55,7 +60,9 @@ browserTest('the split demo without CORS: the client falls back and updates arri
   await first!.goto(url);
   await second!.goto(url);
   await Promise.all([connected(first!), connected(second!)]);
-  const { transport, via } = await first!.evaluate(() => (window as unknown as { serverpush: { transport: string; via: string } }).serverpush);
+  const { transport, via } = await first!.evaluate(
+    () => (window as unknown as { serverpush: { transport: string; via: string } }).serverpush,
+  );
   t.log(`connected with ${transport} (${via})`);
   // The push port refuses this origin, so only the proxy or JSONP can carry updates.
   t.true(via === 'proxy' || transport === 'jsonp');

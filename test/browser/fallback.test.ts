@@ -30,10 +30,19 @@ browserTest('a server that refuses WebSocket upgrades: the client falls back wit
   const page = await browser.newPage();
   const started = Date.now();
   await page.goto(url);
-  await page.waitForFunction(() => (window as unknown as { serverpush?: { state: string } }).serverpush?.state === 'connected', undefined, { timeout: 5_000 });
+  await page.waitForFunction(
+    () => (window as unknown as { serverpush?: { state: string } }).serverpush?.state === 'connected',
+    undefined,
+    { timeout: 5_000 },
+  );
   t.true(Date.now() - started < 5_000);
-  t.is(await page.evaluate(() => (window as unknown as { serverpush: { transport: string } }).serverpush.transport), 'sse');
+  t.is(
+    await page.evaluate(() => (window as unknown as { serverpush: { transport: string } }).serverpush.transport),
+    'sse',
+  );
   await push.publish({ model: 'notes', op: 'insert', id: 1, after: { id: 1, text: 'fell back' }, before: null });
-  await page.waitForFunction(() => document.querySelector('#notes li')?.textContent === 'fell back', undefined, { timeout: 5_000 });
+  await page.waitForFunction(() => document.querySelector('#notes li')?.textContent === 'fell back', undefined, {
+    timeout: 5_000,
+  });
   t.pass();
 });

@@ -33,19 +33,28 @@ await push.publish({ model: 'counters', op: 'update', id: 1, after: { id: 1, hit
 writeFileSync(join(fixtures, 'counter.ts'), counterApp);
 writeFileSync(join(fixtures, 'no-push.ts'), 'export const a = 1;\nexport function b() {}\n');
 writeFileSync(join(fixtures, 'throws.ts'), "throw new Error('the app failed on purpose');\n");
-writeFileSync(join(fixtures, 'factory.ts'), `
+writeFileSync(
+  join(fixtures, 'factory.ts'),
+  `
 import { createPushServer } from ${repo('demo/push-server.ts')};
 export default async () => createPushServer({ secret: ${JSON.stringify(secret)} });
-`);
+`,
+);
 writeFileSync(join(fixtures, 'returns-number.ts'), 'export default () => 42;\n');
-writeFileSync(join(fixtures, 'core-push.ts'), `import { createPush } from ${repo('core/push.ts')};\nexport const push = createPush({ secret: ${JSON.stringify(secret)} });\n`);
+writeFileSync(
+  join(fixtures, 'core-push.ts'),
+  `import { createPush } from ${repo('core/push.ts')};\nexport const push = createPush({ secret: ${JSON.stringify(secret)} });\n`,
+);
 writeFileSync(join(fixtures, 'object.ts'), 'export const push = { routes: true };\n');
-writeFileSync(join(fixtures, 'hangs.ts'), `
+writeFileSync(
+  join(fixtures, 'hangs.ts'),
+  `
 import { memoryLog } from ${repo('core/memory-log.ts')};
 import { createPushServer } from ${repo('demo/push-server.ts')};
 // An async factory whose log never finishes closing.
 export default async () => createPushServer({ secret: ${JSON.stringify(secret)}, log: { ...memoryLog(), close: () => new Promise<void>(() => {}) } });
-`);
+`,
+);
 
 interface Exit {
   readonly code: number | null;
@@ -56,7 +65,11 @@ interface Exit {
 }
 
 /** Runs the command from source under tsx in `cwd`; killed at teardown if still running. */
-function cli(t: ExecutionContext, args: readonly string[], { cwd = fixtures, env = {} }: { cwd?: string; env?: Record<string, string> } = {}) {
+function cli(
+  t: ExecutionContext,
+  args: readonly string[],
+  { cwd = fixtures, env = {} }: { cwd?: string; env?: Record<string, string> } = {},
+) {
   const child = spawn(process.execPath, [`--import=${import.meta.resolve('tsx')}`, bin, ...args], {
     cwd,
     env: { ...process.env, ...env },
@@ -66,7 +79,9 @@ function cli(t: ExecutionContext, args: readonly string[], { cwd = fixtures, env
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr, at: performance.now() })));
+  const exited = new Promise<Exit>((resolve) =>
+    child.once('exit', (code) => resolve({ code, stdout, stderr, at: performance.now() })),
+  );
   t.teardown(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
   /** The base URL of the push endpoints, from the line the command prints once it listens. */
   const listening = new Promise<string>((resolve, reject) => {
@@ -87,7 +102,14 @@ function homeToken(t: ExecutionContext): string {
   return signer.token({ path: '/', query: '', identity: null, languages: ['en'], cursor: 'cli.0' });
 }
 
-const hits = { cursor: 'cli.1', name: 'hits', op: 'update', model: 'counters', id: 1, data: '<span id="hits">5</span>' };
+const hits = {
+  cursor: 'cli.1',
+  name: 'hits',
+  op: 'update',
+  model: 'counters',
+  id: 1,
+  data: '<span id="hits">5</span>',
+};
 
 /** Resolves with `promise`'s value, or with `'pending'` when it takes longer than `ms`. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
@@ -101,7 +123,10 @@ test('serverpush --help prints the usage and exits 0', async (t) => {
 
 test('serverpush runs from source without a preloaded tsx, and as `tsx cli/index.ts`', async (t) => {
   const plain = spawn(process.execPath, [bin, '--help'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const viaTsx = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), 'cli/index.ts', '--help'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const viaTsx = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), 'cli/index.ts', '--help'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   for (const child of [plain, viaTsx]) {
     t.teardown(() => void child.kill('SIGKILL'));
     let stdout = '';
@@ -113,15 +138,30 @@ test('serverpush runs from source without a preloaded tsx, and as `tsx cli/index
 
 test('serverpush exits 2 with a message on an unknown flag', async (t) => {
   const { code, stdout, stderr } = await cli(t, ['--app', 'counter.ts', '--bogus', '1']).exited;
-  t.deepEqual({ code, stdout, stderr }, { code: 2, stdout: '', stderr: 'serverpush: unknown option --bogus\nRun `serverpush --help` for usage.\n' });
+  t.deepEqual(
+    { code, stdout, stderr },
+    { code: 2, stdout: '', stderr: 'serverpush: unknown option --bogus\nRun `serverpush --help` for usage.\n' },
+  );
 });
 
 test('main() exits 2 naming the flag or variable of a bad or missing value', async (t) => {
   const cases: [string[], Record<string, string>, string][] = [
     [['--port', 'x', '--app', 'a.ts'], {}, '--port must be an integer from 0 to 65535, got "x"'],
-    [['--app', 'a.ts'], { SERVERPUSH_PORT: '70000' }, 'SERVERPUSH_PORT must be an integer from 0 to 65535, got "70000"'],
-    [['--app', 'a.ts', '--shutdown-timeout-ms=0'], {}, '--shutdown-timeout-ms must be an integer from 1 to 2147483647, got "0"'],
-    [['--app', 'a.ts', '--prefix', 'serverpush/'], {}, '--prefix must be a path like /serverpush, without a trailing slash, got "serverpush/"'],
+    [
+      ['--app', 'a.ts'],
+      { SERVERPUSH_PORT: '70000' },
+      'SERVERPUSH_PORT must be an integer from 0 to 65535, got "70000"',
+    ],
+    [
+      ['--app', 'a.ts', '--shutdown-timeout-ms=0'],
+      {},
+      '--shutdown-timeout-ms must be an integer from 1 to 2147483647, got "0"',
+    ],
+    [
+      ['--app', 'a.ts', '--prefix', 'serverpush/'],
+      {},
+      '--prefix must be a path like /serverpush, without a trailing slash, got "serverpush/"',
+    ],
     [['--app', '--port', '1'], {}, '--app needs a value'],
     [['--port', '1'], {}, '--app is required (or SERVERPUSH_APP): the module that exports the push instance'],
     [['a.ts'], {}, 'unexpected argument "a.ts"'],
@@ -129,21 +169,48 @@ test('main() exits 2 naming the flag or variable of a bad or missing value', asy
   ];
   for (const [argv, env, message] of cases) {
     let stderr = '';
-    const code = await main(argv, { env, cwd: fixtures, stdout: t.fail, stderr: (text) => (stderr += text), signal: new AbortController().signal });
-    t.deepEqual({ code, stderr }, { code: 2, stderr: `serverpush: ${message}\nRun \`serverpush --help\` for usage.\n` }, argv.join(' '));
+    const code = await main(argv, {
+      env,
+      cwd: fixtures,
+      stdout: t.fail,
+      stderr: (text) => (stderr += text),
+      signal: new AbortController().signal,
+    });
+    t.deepEqual(
+      { code, stderr },
+      { code: 2, stderr: `serverpush: ${message}\nRun \`serverpush --help\` for usage.\n` },
+      argv.join(' '),
+    );
   }
 });
 
 test('main() takes its options from SERVERPUSH_* variables, flags winning, and checks --prefix against the instance', async (t) => {
   let stderr = '';
   const env = { SERVERPUSH_APP: 'factory.ts', SERVERPUSH_PREFIX: '/serverpush', SERVERPUSH_PORT: 'not read' };
-  const code = await main(['--port', '0', '--prefix', '/push'], { env, cwd: fixtures, stdout: t.fail, stderr: (text) => (stderr += text), signal: new AbortController().signal });
-  t.deepEqual({ code, stderr }, { code: 1, stderr: 'serverpush: factory.ts: its push instance is mounted at /serverpush, but --prefix says /push\n' });
+  const code = await main(['--port', '0', '--prefix', '/push'], {
+    env,
+    cwd: fixtures,
+    stdout: t.fail,
+    stderr: (text) => (stderr += text),
+    signal: new AbortController().signal,
+  });
+  t.deepEqual(
+    { code, stderr },
+    {
+      code: 1,
+      stderr: 'serverpush: factory.ts: its push instance is mounted at /serverpush, but --prefix says /push\n',
+    },
+  );
 });
 
 test('main() closes the push instance without listening when stopped while the module loads', async (t) => {
   let stdout = '';
-  const code = await main(['--app', 'factory.ts'], { cwd: fixtures, stdout: (text) => (stdout += text), stderr: t.fail, signal: AbortSignal.abort() });
+  const code = await main(['--app', 'factory.ts'], {
+    cwd: fixtures,
+    stdout: (text) => (stdout += text),
+    stderr: t.fail,
+    signal: AbortSignal.abort(),
+  });
   t.deepEqual({ code, stdout }, { code: 0, stdout: 'serverpush: stopped: shutting down\n' });
 });
 
@@ -151,25 +218,48 @@ test('main() exits 1 when the port is taken', async (t) => {
   const { url } = await listen(t, () => {});
   const { port } = new URL(url);
   let stderr = '';
-  const code = await main(['--app', 'factory.ts', '--port', port], { cwd: fixtures, stdout: t.fail, stderr: (text) => (stderr += text), signal: new AbortController().signal });
-  t.deepEqual({ code, stderr }, { code: 1, stderr: `serverpush: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n` });
+  const code = await main(['--app', 'factory.ts', '--port', port], {
+    cwd: fixtures,
+    stdout: t.fail,
+    stderr: (text) => (stderr += text),
+    signal: new AbortController().signal,
+  });
+  t.deepEqual(
+    { code, stderr },
+    {
+      code: 1,
+      stderr: `serverpush: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`,
+    },
+  );
 });
 
 test('serverpush exits 1 naming the exports of a module without a push instance', async (t) => {
   const { code, stderr } = await cli(t, ['--app', 'no-push.ts', '--port', '0']).exited;
-  const message = 'serverpush: no-push.ts exports no push instance: expected `export const push = createPush(...)` or a default export; found exports: a, b\n';
+  const message =
+    'serverpush: no-push.ts exports no push instance: expected `export const push = createPush(...)` or a default export; found exports: a, b\n';
   t.deepEqual({ code, stderr }, { code: 1, stderr: message });
 });
 
 test('main() exits 1 saying what the push export is when it is not a push instance', async (t) => {
   const cases: [string, string][] = [
     ['returns-number.ts', 'returns-number.ts: its default export returned the number 42, not a push instance'],
-    ['core-push.ts', 'core-push.ts: its `push` export is a push instance without routes(): make it with createPush() from serverpush/koa'],
-    ['object.ts', 'object.ts: its `push` export is an object with keys routes, not a push instance or a function returning one'],
+    [
+      'core-push.ts',
+      'core-push.ts: its `push` export is a push instance without routes(): make it with createPush() from serverpush/koa',
+    ],
+    [
+      'object.ts',
+      'object.ts: its `push` export is an object with keys routes, not a push instance or a function returning one',
+    ],
   ];
   for (const [app, message] of cases) {
     let stderr = '';
-    const code = await main(['--app', app], { cwd: fixtures, stdout: t.fail, stderr: (text) => (stderr += text), signal: new AbortController().signal });
+    const code = await main(['--app', app], {
+      cwd: fixtures,
+      stdout: t.fail,
+      stderr: (text) => (stderr += text),
+      signal: new AbortController().signal,
+    });
     t.deepEqual({ code, stderr }, { code: 1, stderr: `serverpush: ${message}\n` });
   }
 });
@@ -208,15 +298,24 @@ test('serverpush serves long-poll, SSE, WebSocket and client.js of the app modul
 });
 
 test('serverpush serves demo/push-server.ts, which needs PUSH_SECRET', async (t) => {
-  const base = await cli(t, ['--app', 'demo/push-server.ts', '--port', '0'], { cwd: root, env: { PUSH_SECRET: secret } }).listening;
+  const base = await cli(t, ['--app', 'demo/push-server.ts', '--port', '0'], {
+    cwd: root,
+    env: { PUSH_SECRET: secret },
+  }).listening;
   t.regex(base, /^http:\/\/127\.0\.0\.1:\d+\/serverpush$/);
   // A token of another log's epoch: answered, with the refresh the app's pages would get today.
   const answer = await fetch(`${base}/long-poll?token=${homeToken(t)}`);
   t.deepEqual(await answer.json(), { messages: [{ name: 'refresh', reason: 'epoch' }] });
 
-  const { code, stderr } = await cli(t, ['--app', 'demo/push-server.ts', '--port', '0'], { cwd: root, env: { PUSH_SECRET: '' } }).exited;
+  const { code, stderr } = await cli(t, ['--app', 'demo/push-server.ts', '--port', '0'], {
+    cwd: root,
+    env: { PUSH_SECRET: '' },
+  }).exited;
   t.is(code, 1);
-  t.regex(stderr, /^serverpush: demo\/push-server\.ts: its default export threw: Error: demo\/push-server\.ts needs PUSH_SECRET: the app's token secret, at least 32 bytes\n/);
+  t.regex(
+    stderr,
+    /^serverpush: demo\/push-server\.ts: its default export threw: Error: demo\/push-server\.ts needs PUSH_SECRET: the app's token secret, at least 32 bytes\n/,
+  );
 });
 
 test('serverpush prints the URL of the push endpoints with their transports', async (t) => {
@@ -225,7 +324,10 @@ test('serverpush prints the URL of the push endpoints with their transports', as
   run.child.kill('SIGTERM');
   const { code, stdout } = await run.exited;
   t.is(code, 0);
-  t.is(stdout, `serverpush: push endpoints on ${base} (transports: websocket, sse, long-poll, jsonp)\nserverpush: SIGTERM: shutting down\n`);
+  t.is(
+    stdout,
+    `serverpush: push endpoints on ${base} (transports: websocket, sse, long-poll, jsonp)\nserverpush: SIGTERM: shutting down\n`,
+  );
 });
 
 test('serverpush answers a held long-poll at once on SIGTERM and exits 0', async (t) => {
@@ -252,14 +354,19 @@ test('serverpush ends an open SSE stream and WebSocket with a reconnect hint on 
   const blocks = sseBlocks(stream.body!);
   const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/websocket?token=${token}&cursor=cli.1`);
   t.teardown(() => socket.terminate());
-  const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
+  const closed = new Promise<[number, string]>((resolve) =>
+    socket.once('close', (code, reason) => resolve([code, String(reason)])),
+  );
   await new Promise((resolve) => socket.once('open', resolve));
   const signalled = performance.now();
   child.kill('SIGINT');
   const read = [];
   for await (const block of blocks) read.push(block);
   // The page's first (empty) batch is sent as a heartbeat.
-  t.deepEqual(read.map(({ comments }) => comments), [['connected'], ['heartbeat'], ['closing']]);
+  t.deepEqual(
+    read.map(({ comments }) => comments),
+    [['connected'], ['heartbeat'], ['closing']],
+  );
   t.regex(read[2]?.retry ?? '', /^\d+$/, 'the last block tells the browser when to reconnect');
   t.deepEqual(await closed, [1001, 'SERVERPUSH_ERR_CLOSED: the push server is shutting down; reconnect']);
   const { code, stdout, at } = await exited;

@@ -4,7 +4,8 @@ import type { PushClient } from '../../client/index.ts';
 import { createPage, nextEvent, pageGlobals } from '../helpers/jsdom.ts';
 import { change, createPushServerDouble } from '../helpers/push-server-double.ts';
 
-const tag = (attributes: string): string => `<script src="/serverpush/client.js" data-serverpush ${attributes}></script>`;
+const tag = (attributes: string): string =>
+  `<script src="/serverpush/client.js" data-serverpush ${attributes}></script>`;
 
 test('start() connects with the data-token, data-base and data-transports of its tag and sets window.serverpush', async (t) => {
   const server = await createPushServerDouble(t);

@@ -55,7 +55,10 @@ test('connect() dispatches each message as serverpush:<name> on document, in ord
     ],
   );
   t.deepEqual((seen[0]!.event as PushEvent).message, change('a.1', 'hits', '<b>4</b>'));
-  t.deepEqual(received, [['<b>4</b>', 'a.1'], [{ count: 5 }, 'a.2']]);
+  t.deepEqual(received, [
+    ['<b>4</b>', 'a.1'],
+    [{ count: 5 }, 'a.2'],
+  ]);
 });
 
 test('connect() triggers jQuery serverpush_<name> with handlers receiving (event, data)', async (t) => {
@@ -84,7 +87,10 @@ test('connect() never dispatches a message whose cursor it already received', as
   server.send(change('a.2', 'hits', 'again'));
   await server.poll(3);
 
-  t.deepEqual(seen.map((e) => e.detail), [1, 'same cursor, same response', 2]);
+  t.deepEqual(
+    seen.map((e) => e.detail),
+    [1, 'same cursor, same response', 2],
+  );
 });
 
 test('connect() reloads the page on a refresh message and stops', async (t) => {
@@ -150,7 +156,10 @@ test('connect() keeps delivering when a listener throws, and reports the excepti
   server.send(change('a.2', 'hits', 2));
   await server.poll(2);
 
-  t.deepEqual(seen.map((e) => e.detail), [1, 2]);
+  t.deepEqual(
+    seen.map((e) => e.detail),
+    [1, 2],
+  );
   t.deepEqual(
     reported.map((error) => (error as Error).message),
     ['jQuery bug', 'listener bug', 'jQuery bug', 'listener bug'],
@@ -192,10 +201,16 @@ test('client.close() from a listener stops delivery of the rest of the response'
   const states = recordEvents(window, ['serverpush:connection']);
   server.send(change('a.1', 'hits', 1), change('a.2', 'hits', 2));
   await nextEvent(window, 'serverpush:hits');
-  t.deepEqual(seen.map((e) => e.detail), [1]);
+  t.deepEqual(
+    seen.map((e) => e.detail),
+    [1],
+  );
   t.is(client.state, 'closed');
   t.is(client.cursor, 'a.1');
-  t.deepEqual(states.map((e) => e.detail), [{ state: 'connected' }, { state: 'closed' }]);
+  t.deepEqual(
+    states.map((e) => e.detail),
+    [{ state: 'connected' }, { state: 'closed' }],
+  );
   await delay(50);
   t.is(server.polls.length, 1);
 });
@@ -237,7 +252,12 @@ test('connect() skips transport names it does not know and those the browser can
 test('connect() resolves a relative base against the page', async (t) => {
   const server = await createPushServerDouble(t);
   const window = createPage(t, { url: `${server.origin}/some/page?x=1` });
-  const client = connect({ token: 'a.b', base: '/serverpush/', transports: ['long-poll'], globals: pageGlobals(window) });
+  const client = connect({
+    token: 'a.b',
+    base: '/serverpush/',
+    transports: ['long-poll'],
+    globals: pageGlobals(window),
+  });
   t.teardown(() => client.close());
   t.is((await server.poll(0)).token, 'a.b');
 });

@@ -22,7 +22,8 @@ function scriptPage(t: ExecutionContext, url: string, head = ''): { window: DomW
   const errors: string[] = [];
   const virtualConsole = new VirtualConsole();
   virtualConsole.on('jsdomError', (error) => errors.push(error.message));
-  const window = new JSDOM(html, { url, runScripts: 'dangerously', resources: 'usable', virtualConsole }).window as unknown as DomWindow;
+  const window = new JSDOM(html, { url, runScripts: 'dangerously', resources: 'usable', virtualConsole })
+    .window as unknown as DomWindow;
   t.teardown(() => window.close());
   return { window, errors };
 }
@@ -45,7 +46,14 @@ type Report = ['connected'] | ['receive', string[]] | ['retrying' | 'failed', st
  * Opens the JSONP transport on `window` as the client would, recording what it reports; `failed()`
  * stops it, as the client does. Stopped at teardown.
  */
-function openSession(t: ExecutionContext, window: DomWindow, url: string, token: string, globals: GlobalsOptions = {}, backoff: Backoff = defaultBackoff) {
+function openSession(
+  t: ExecutionContext,
+  window: DomWindow,
+  url: string,
+  token: string,
+  globals: GlobalsOptions = {},
+  backoff: Backoff = defaultBackoff,
+) {
   const reports: Report[] = [];
   const failures: PushClientError[] = [];
   let cursor: string | undefined;
@@ -71,7 +79,12 @@ function openSession(t: ExecutionContext, window: DomWindow, url: string, token:
   };
   const stop = jsonp.open(session);
   t.teardown(stop);
-  return { reports, failures, stop, received: () => reports.filter((r) => r[0] === 'receive').flatMap((r) => r[1] as string[]) };
+  return {
+    reports,
+    failures,
+    stop,
+    received: () => reports.filter((r) => r[0] === 'receive').flatMap((r) => r[1] as string[]),
+  };
 }
 
 /** The server's jsonp transport, with every request it answers recorded. */
@@ -87,7 +100,8 @@ function recorded(transport: Transport) {
   return { spy, requests };
 }
 
-const callbackTable = (window: DomWindow) => (window as unknown as Record<string, Record<string, unknown> | undefined>)['__serverpush_jsonp'];
+const callbackTable = (window: DomWindow) =>
+  (window as unknown as Record<string, Record<string, unknown> | undefined>)['__serverpush_jsonp'];
 const scripts = (window: DomWindow) => [...window.document.querySelectorAll('script')];
 
 test('jsonp.open() delivers the messages of the real server through scripts, resuming from the last cursor', async (t) => {
@@ -103,21 +117,36 @@ test('jsonp.open() delivers the messages of the real server through scripts, res
   await until(() => received().length === 3);
 
   t.deepEqual(received(), ['one', 'two', 'three']);
-  t.deepEqual(reports.filter((r) => r[0] !== 'connected' && r[0] !== 'receive'), []);
+  t.deepEqual(
+    reports.filter((r) => r[0] !== 'connected' && r[0] !== 'receive'),
+    [],
+  );
   t.deepEqual([requests[0]!.get('token'), requests[0]!.get('cursor')], [token, null]);
   t.regex(requests[0]!.get('callback')!, /^__serverpush_jsonp\.c[0-9a-z]+$/);
   t.not(requests.at(-1)!.get('cursor'), null);
   t.deepEqual(errors, []);
 });
 
-test('jsonp.open() waits for the page\'s load event before its first poll', async (t) => {
+test("jsonp.open() waits for the page's load event before its first poll", async (t) => {
   const held: ServerResponse[] = [];
   const assets = await listen(t, (_request, response) => void held.push(response));
   const order: string[] = [];
   const { spy, requests } = recorded(jsonpServer({ timeoutMs: 1_000 }));
-  const server = await pushServer(t, [{ name: spy.name, handle: (request, push) => (order.push('poll'), spy.handle(request, push)) }]);
+  const server = await pushServer(t, [
+    {
+      name: spy.name,
+      handle: (request, push) => {
+        order.push('poll');
+        return spy.handle(request, push);
+      },
+    },
+  ]);
   const token = await server.page();
-  const { window, errors } = scriptPage(t, `${server.url}/items`, `<link rel="stylesheet" href="${assets.url}/slow.css">`);
+  const { window, errors } = scriptPage(
+    t,
+    `${server.url}/items`,
+    `<link rel="stylesheet" href="${assets.url}/slow.css">`,
+  );
   window.addEventListener('load', () => order.push('load'), { once: true });
   t.is(window.document.readyState, 'loading');
   const { reports } = openSession(t, window, `${server.base}/jsonp`, token);
@@ -134,7 +163,7 @@ test('jsonp.open() waits for the page\'s load event before its first poll', asyn
   t.deepEqual(errors, []);
 });
 
-test('jsonp.open() stops with the server\'s code when the script reports a 401', async (t) => {
+test("jsonp.open() stops with the server's code when the script reports a 401", async (t) => {
   const { spy, requests } = recorded(jsonpServer({ timeoutMs: 1_000 }));
   const server = await pushServer(t, [spy]);
   const { window, errors } = scriptPage(t, `${server.url}/items`);
@@ -171,7 +200,7 @@ test('jsonp.open() keeps one script and one callback per poll, and removes both 
 
   stop();
   const [lastKey] = Object.keys(callbackTable(window)!);
-  t.deepEqual(scripts(window), [], 'stop() removes the held poll\'s script');
+  t.deepEqual(scripts(window), [], "stop() removes the held poll's script");
   t.is(typeof callbackTable(window)![lastKey!], 'function', 'its callback is a no-op until the held script runs');
   await server.publish('after stop');
   await until(() => Object.keys(callbackTable(window)!).length === 0);
@@ -183,17 +212,29 @@ test('jsonp.open() retries a script that fails to load, with backoff', async (t)
   const server = await pushServer(t, [jsonpServer({ timeoutMs: 1_000 })]);
   const { window, errors } = scriptPage(t, `${server.url}/items`);
   const waits: number[] = [];
-  const { reports, stop } = openSession(t, window, `${server.base}/nowhere`, await server.page(), {
-    random: () => 0.5,
-    setTimeout: (callback, ms) => {
-      waits.push(ms);
-      return setTimeout(callback, ms);
+  const { reports, stop } = openSession(
+    t,
+    window,
+    `${server.base}/nowhere`,
+    await server.page(),
+    {
+      random: () => 0.5,
+      setTimeout: (callback, ms) => {
+        waits.push(ms);
+        return setTimeout(callback, ms);
+      },
     },
-  }, { initialMs: 40, maxMs: 100 });
+    { initialMs: 40, maxMs: 100 },
+  );
   await until(() => reports.length === 3);
   stop();
 
-  const failure = ['retrying', 'SERVERPUSH_ERR_NETWORK', 'the script failed to load (a network error or an error status)', undefined];
+  const failure = [
+    'retrying',
+    'SERVERPUSH_ERR_NETWORK',
+    'the script failed to load (a network error or an error status)',
+    undefined,
+  ];
   t.deepEqual(reports, [failure, failure, failure]);
   // Each poll arms its timeout, then each failure its backoff: half of min(maxMs, initialMs * 2 ** n).
   t.deepEqual(waits, [jsonpPollTimeoutMs, 20, jsonpPollTimeoutMs, 40, jsonpPollTimeoutMs, 50]);
@@ -214,7 +255,10 @@ test('jsonp.open() gives up a poll unanswered after jsonpPollTimeoutMs, retries,
     setTimeout: (callback, ms) => setTimeout(callback, ms === jsonpPollTimeoutMs && ++armed === 2 ? 150 : ms),
   });
   await until(() => requests.length === 3);
-  t.deepEqual(reports, [['connected'], ['retrying', 'SERVERPUSH_ERR_NETWORK', `the poll got no answer within ${jsonpPollTimeoutMs} ms`, undefined]]);
+  t.deepEqual(reports, [
+    ['connected'],
+    ['retrying', 'SERVERPUSH_ERR_NETWORK', `the poll got no answer within ${jsonpPollTimeoutMs} ms`, undefined],
+  ]);
   t.is(scripts(window).length, 1, 'the given-up script is gone');
   t.is(Object.keys(callbackTable(window)!).length, 2, 'its callback waits as a no-op');
 
@@ -229,14 +273,17 @@ test('jsonp.open() retries a payload without messages, a script that does not ca
   const answers = [
     (callback: string) => `/**/${callback}({"hello":"captive portal"});`,
     () => 'var nothing = 1;',
-    (callback: string) => `/**/${callback}({"error":{"code":"SERVERPUSH_ERR_CLOSED","message":"the push server is shutting down"},"status":503});`,
+    (callback: string) =>
+      `/**/${callback}({"error":{"code":"SERVERPUSH_ERR_CLOSED","message":"the push server is shutting down"},"status":503});`,
     (callback: string) => `/**/${callback}({"messages":[{"cursor":"a.1","name":"item","data":{"title":"at last"}}]});`,
   ];
   let served = 0;
   const server = await listen(t, (request, response) => {
     const callback = new URL(request.url ?? '/', 'http://localhost').searchParams.get('callback') ?? '';
     const answer = answers[Math.min(served++, answers.length - 1)]!;
-    response.writeHead(200, { 'Content-Type': 'application/javascript' }).end(served > answers.length ? `/**/${callback}({"messages":[]});` : answer(callback));
+    response
+      .writeHead(200, { 'Content-Type': 'application/javascript' })
+      .end(served > answers.length ? `/**/${callback}({"messages":[]});` : answer(callback));
   });
   const { window, errors } = scriptPage(t, `${server.url}/page`);
   const { reports, stop } = openSession(t, window, `${server.url}/jsonp`, 'TOKEN', { random: () => 0 });

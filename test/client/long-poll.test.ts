@@ -57,7 +57,10 @@ for (const [via, viaGlobals] of ways) {
     server.nothing();
     await server.poll(3);
 
-    t.deepEqual(server.polls.map((p) => p.cursor), [undefined, 'a.1', 'a.1', 'a.1']);
+    t.deepEqual(
+      server.polls.map((p) => p.cursor),
+      [undefined, 'a.1', 'a.1', 'a.1'],
+    );
     t.is(client.state, 'connected');
   });
 
@@ -79,15 +82,20 @@ for (const [via, viaGlobals] of ways) {
     server.send(change('a.2', 'hits', 2));
     await server.poll(5);
 
-    t.deepEqual(server.polls.map((p) => p.cursor), [undefined, 'a.1', 'a.1', 'a.1', 'a.1', 'a.2']);
+    t.deepEqual(
+      server.polls.map((p) => p.cursor),
+      [undefined, 'a.1', 'a.1', 'a.1', 'a.1', 'a.2'],
+    );
     // Full jitter with random() = 0.5: half of min(maxMs, initialMs * 2 ** failures).
     t.deepEqual(waits, [20, 40, 50]);
-    t.deepEqual(seen.map((e) => e.detail), [1, 2]);
-    t.deepEqual(states.map(({ detail }) => stateAndCause(detail)), [
-      ['connected'],
-      ['reconnecting', 'SERVERPUSH_ERR_HTTP', 'the server answered 500', 500],
-      ['connected'],
-    ]);
+    t.deepEqual(
+      seen.map((e) => e.detail),
+      [1, 2],
+    );
+    t.deepEqual(
+      states.map(({ detail }) => stateAndCause(detail)),
+      [['connected'], ['reconnecting', 'SERVERPUSH_ERR_HTTP', 'the server answered 500', 500], ['connected']],
+    );
     t.is(client.state, 'connected');
   });
 
@@ -115,7 +123,9 @@ for (const [via, viaGlobals] of ways) {
     client.on('error', (error) => errors.push(error));
     const states = recordEvents(window, ['serverpush:connection']);
     const event = nextEvent(window, 'serverpush:error');
-    server.fail(401, { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' } });
+    server.fail(401, {
+      error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' },
+    });
 
     const { detail } = await event;
     t.like(detail, {
@@ -125,7 +135,10 @@ for (const [via, viaGlobals] of ways) {
       status: 401,
     });
     t.deepEqual(errors, [detail]);
-    t.deepEqual(states.map((e) => e.detail), [{ state: 'closed', error: detail }]);
+    t.deepEqual(
+      states.map((e) => e.detail),
+      [{ state: 'closed', error: detail }],
+    );
     t.is(client.state, 'closed');
     await new Promise((resolve) => setTimeout(resolve, 50));
     t.is(server.polls.length, 1);
@@ -151,7 +164,10 @@ for (const [via, viaGlobals] of ways) {
 
     t.pass('the server saw the request closed');
     t.is(client.state, 'closed');
-    t.deepEqual(states.map((e) => e.detail), [{ state: 'closed' }]);
+    t.deepEqual(
+      states.map((e) => e.detail),
+      [{ state: 'closed' }],
+    );
     client.close();
     t.is(states.length, 1);
   });

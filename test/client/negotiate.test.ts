@@ -14,7 +14,13 @@ import { createPage, pageGlobals, type DomWindow } from '../helpers/jsdom.ts';
 
 const all = () => [websocket({ heartbeatMs: 1_000 }), sse({ heartbeatMs: 1_000 }), longPoll({ timeoutMs: 1_000 })];
 
-function open(t: ExecutionContext, window: DomWindow, base: string, token: string, options: { connectTimeoutMs?: number } = {}): PushClient {
+function open(
+  t: ExecutionContext,
+  window: DomWindow,
+  base: string,
+  token: string,
+  options: { connectTimeoutMs?: number } = {},
+): PushClient {
   const client = connect({
     token,
     base,
@@ -72,7 +78,9 @@ test('connect() falls back within seconds when the server refuses WebSocket upgr
 test('connect() moves on from a WebSocket that dies as soon as it opens', async (t) => {
   const server = await pushServer(t, all(), { attach: false });
   const cutter = new WebSocketServer({ noServer: true });
-  server.server.on('upgrade', (request, socket, head) => cutter.handleUpgrade(request, socket, head, (ws) => ws.close(1011)));
+  server.server.on('upgrade', (request, socket, head) =>
+    cutter.handleUpgrade(request, socket, head, (ws) => ws.close(1011)),
+  );
   t.teardown(() => cutter.close());
   const window = createPage(t, { url: `${server.url}/items` });
   const client = open(t, window, server.base, await server.page());
@@ -104,7 +112,12 @@ test('connect() remembers the transport that connected', async (t) => {
 test('plan() sends CORS-bound transports through the proxy when the push server is on another origin', (t) => {
   const window = createPage(t, { url: 'http://app.test/page' });
   const globals = resolveGlobals({ window, EventSource: EventSource as unknown as typeof globalThis.EventSource });
-  const attempts = plan(['websocket', 'sse', 'long-poll', 'jsonp'], globals, 'http://push.test:8013/serverpush', 'http://app.test/serverpush');
+  const attempts = plan(
+    ['websocket', 'sse', 'long-poll', 'jsonp'],
+    globals,
+    'http://push.test:8013/serverpush',
+    'http://app.test/serverpush',
+  );
   t.deepEqual(
     attempts.map((attempt) => `${attempt.transport.name} ${attempt.url}`),
     [
@@ -116,5 +129,8 @@ test('plan() sends CORS-bound transports through the proxy when the push server 
     ],
   );
   const sameOrigin = plan(['sse', 'long-poll'], globals, 'http://app.test/serverpush', 'http://app.test/serverpush');
-  t.deepEqual(sameOrigin.map((attempt) => attempt.via), ['direct', 'direct']);
+  t.deepEqual(
+    sameOrigin.map((attempt) => attempt.via),
+    ['direct', 'direct'],
+  );
 });

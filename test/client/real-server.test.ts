@@ -36,7 +36,9 @@ async function app(t: Parameters<typeof listen>[0]) {
   router.get('list', '/lists/:id', (ctx) => {
     ctx.body = ctx.state.serverpush.tag();
   });
-  push.updates('list', (ctx) => [{ name: 'task', model: Task, params: { listId: ctx.params['id']! }, data: { title: 'title', done: 'done' } }]);
+  push.updates('list', (ctx) => [
+    { name: 'task', model: Task, params: { listId: ctx.params['id']! }, data: { title: 'title', done: 'done' } },
+  ]);
   const koa = new Koa().use(push.routes()).use(push.middleware()).use(router.routes());
   const { url } = await listen(t, koa.callback());
   return { url, knex, Tasks: Task.bindKnex(knex) };
@@ -48,43 +50,58 @@ async function openList(t: Parameters<typeof listen>[0], url: string, list: numb
   const window = createPage(t, { url: `${url}/lists/${list}`, jquery: true });
   const client = connect({ token, globals: pageGlobals(window) });
   t.teardown(() => client.close());
-  const connected = new Promise<void>((resolve) => client.on('connection', ({ state }) => state === 'connected' && resolve()));
+  const connected = new Promise<void>((resolve) =>
+    client.on('connection', ({ state }) => state === 'connected' && resolve()),
+  );
   return { window, client, connected };
 }
 
-test.serial('connect() against the real server fires the DOM event and the jQuery event for a query-builder patch', async (t) => {
-  const { url, Tasks } = await app(t);
-  const task = await Tasks.query().insert({ listId: 1, title: 'write tests', done: false });
-  const page = await openList(t, url, 1);
-  const { window, client } = page;
-  const jquerySeen: unknown[] = [];
-  (window as unknown as { jQuery: (target: unknown) => { on(name: string, fn: (event: unknown, data: unknown) => void): void } })
-    .jQuery(window.document)
-    .on('serverpush_task', (_event, data) => jquerySeen.push(data));
-  const domEvent = nextEvent(window, 'serverpush:task');
-  await page.connected;
-  t.is(client.state, 'connected');
-  await Tasks.query().patch({ done: true }).where('id', task.id);
-  t.deepEqual((await domEvent).detail, { title: 'write tests', done: 1 });
-  t.deepEqual(jquerySeen, [{ title: 'write tests', done: 1 }]);
-});
+test.serial(
+  'connect() against the real server fires the DOM event and the jQuery event for a query-builder patch',
+  async (t) => {
+    const { url, Tasks } = await app(t);
+    const task = await Tasks.query().insert({ listId: 1, title: 'write tests', done: false });
+    const page = await openList(t, url, 1);
+    const { window, client } = page;
+    const jquerySeen: unknown[] = [];
+    (
+      window as unknown as {
+        jQuery: (target: unknown) => { on(name: string, fn: (event: unknown, data: unknown) => void): void };
+      }
+    )
+      .jQuery(window.document)
+      .on('serverpush_task', (_event, data) => jquerySeen.push(data));
+    const domEvent = nextEvent(window, 'serverpush:task');
+    await page.connected;
+    t.is(client.state, 'connected');
+    await Tasks.query().patch({ done: true }).where('id', task.id);
+    t.deepEqual((await domEvent).detail, { title: 'write tests', done: 1 });
+    t.deepEqual(jquerySeen, [{ title: 'write tests', done: 1 }]);
+  },
+);
 
-test.serial('connect() against the real server: a rolled-back transaction publishes nothing, a committed one does', async (t) => {
-  const { url, Tasks } = await app(t);
-  const { window, connected } = await openList(t, url, 2);
-  const seen = recordEvents(window, ['serverpush:task']);
-  await connected;
-  await Tasks.transaction(async (trx) => {
-    await Tasks.query(trx).insert({ listId: 2, title: 'never happened' });
-    throw new Error('roll back');
-  }).catch(() => undefined);
-  const committed = nextEvent(window, 'serverpush:task');
-  await Tasks.transaction(async (trx) => {
-    await Tasks.query(trx).insert({ listId: 2, title: 'committed' });
-  });
-  await committed;
-  t.deepEqual(seen.map((event) => (event.detail as { title: string }).title), ['committed']);
-});
+test.serial(
+  'connect() against the real server: a rolled-back transaction publishes nothing, a committed one does',
+  async (t) => {
+    const { url, Tasks } = await app(t);
+    const { window, connected } = await openList(t, url, 2);
+    const seen = recordEvents(window, ['serverpush:task']);
+    await connected;
+    await Tasks.transaction(async (trx) => {
+      await Tasks.query(trx).insert({ listId: 2, title: 'never happened' });
+      throw new Error('roll back');
+    }).catch(() => undefined);
+    const committed = nextEvent(window, 'serverpush:task');
+    await Tasks.transaction(async (trx) => {
+      await Tasks.query(trx).insert({ listId: 2, title: 'committed' });
+    });
+    await committed;
+    t.deepEqual(
+      seen.map((event) => (event.detail as { title: string }).title),
+      ['committed'],
+    );
+  },
+);
 
 test.serial('connect() against the real server: other lists hear nothing of a task that is not theirs', async (t) => {
   const { url, Tasks } = await app(t);

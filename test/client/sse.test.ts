@@ -20,7 +20,9 @@ type Seen = [cursor: string | null, lastEventId: string | undefined];
  * The real `sse()` transport, recording each request; `answer` may answer a request instead of it
  * (return `undefined` to let it through).
  */
-function recording(answer: (seen: Seen, index: number) => ReturnType<Transport['handle']> | undefined = () => undefined) {
+function recording(
+  answer: (seen: Seen, index: number) => ReturnType<Transport['handle']> | undefined = () => undefined,
+) {
   const transport = sse({ retryMs: 50 });
   const requests: Seen[] = [];
   const wrapped: Transport = {
@@ -43,7 +45,8 @@ interface Options {
 
 /** Opens the SSE client transport on a jsdom page with a session that logs what it is told. */
 async function setup(t: ExecutionContext, options: Options = {}) {
-  const { transport, requests } = options.transport === undefined ? recording() : { transport: options.transport, requests: [] };
+  const { transport, requests } =
+    options.transport === undefined ? recording() : { transport: options.transport, requests: [] };
   const server = await pushServer(t, [transport]);
   const window = createPage(t, { url: `${server.url}/items` });
   Object.assign(window, { EventSource });
@@ -115,15 +118,27 @@ test('sse client lets the browser reconnect with Last-Event-ID when the stream e
     ['connected'],
     ['receive', 'two'],
   ]);
-  t.deepEqual(requests, [[null, undefined], [null, one]]);
+  t.deepEqual(requests, [
+    [null, undefined],
+    [null, one],
+  ]);
 });
 
 test('sse client probes when the browser gives up on an error status, retries a 5xx with backoff, and reopens from its cursor', async (t) => {
-  const { transport, requests } = recording((_, index) => (index === 1 || index === 2 ? Promise.resolve(json(502, { error: { code: 'SERVERPUSH_ERR_INTERNAL', message: 'try later' } })) : undefined));
+  const { transport, requests } = recording((_, index) =>
+    index === 1 || index === 2
+      ? Promise.resolve(json(502, { error: { code: 'SERVERPUSH_ERR_INTERNAL', message: 'try later' } }))
+      : undefined,
+  );
   const waits: number[] = [];
   const { server, log, cursor } = await setup(t, {
     transport,
-    globals: { setTimeout: (callback, ms) => (waits.push(ms), setTimeout(callback, ms)) },
+    globals: {
+      setTimeout: (callback, ms) => {
+        waits.push(ms);
+        return setTimeout(callback, ms);
+      },
+    },
   });
   t.true(await until(() => log.length === 1));
   await server.publish('one');
@@ -143,11 +158,19 @@ test('sse client probes when the browser gives up on an error status, retries a 
     ['receive', 'two'],
   ]);
   // The browser's reconnect, the probe, then a new EventSource from the session's cursor.
-  t.deepEqual(requests, [[null, undefined], [null, one], [one, undefined], [one, undefined]]);
+  t.deepEqual(requests, [
+    [null, undefined],
+    [null, one],
+    [one, undefined],
+    [one, undefined],
+  ]);
   t.deepEqual(waits, [20], 'half of initialMs, with random() = 0.5');
 });
 
-for (const [via, globals] of [['fetch', {}], ['XMLHttpRequest', { fetch: undefined }]] as const) {
+for (const [via, globals] of [
+  ['fetch', {}],
+  ['XMLHttpRequest', { fetch: undefined }],
+] as const) {
   test(`sse client stops on a 4xx found by a probe over ${via}, with the server's code, without looping`, async (t) => {
     const { log, requests, isStopped } = await setup(t, { token: 'eyJ2IjoxfQ.AAAA', globals });
     t.true(await until(() => log.length === 1));
@@ -230,7 +253,13 @@ function scriptedEventSources() {
 }
 
 /** Opens the client transport with `globals` and a session that logs what it is told. */
-function scriptedSession(t: ExecutionContext, url: string, globals: ReturnType<typeof resolveGlobals>, token = 'T', cursor?: string) {
+function scriptedSession(
+  t: ExecutionContext,
+  url: string,
+  globals: ReturnType<typeof resolveGlobals>,
+  token = 'T',
+  cursor?: string,
+) {
   const log: unknown[][] = [];
   const close = sseClient.open({
     url,
@@ -256,7 +285,10 @@ test('sse client takes over after repeated network errors, probing and retrying 
     pageGlobals(window, {
       fetch: () => Promise.reject(new TypeError('offline')),
       random: () => 0.5,
-      setTimeout: (callback, ms) => (waits.push(ms), setTimeout(callback, ms)),
+      setTimeout: (callback, ms) => {
+        waits.push(ms);
+        return setTimeout(callback, ms);
+      },
     }),
   );
   const { log } = scriptedSession(t, 'http://127.0.0.1:9/serverpush/sse', globals, 'T', 'c/1');
@@ -291,14 +323,22 @@ test('sse client gives up with SERVERPUSH_ERR_NO_TRANSPORT when EventSource neve
   t.deepEqual(log, [
     ['retrying', 'SERVERPUSH_ERR_NETWORK', 'the event stream failed to open'],
     ['retrying', 'SERVERPUSH_ERR_NETWORK', 'the event stream failed to open'],
-    ['failed', 'SERVERPUSH_ERR_NO_TRANSPORT', 'EventSource failed to open the event stream 3 times, though the server serves it', 200],
+    [
+      'failed',
+      'SERVERPUSH_ERR_NO_TRANSPORT',
+      'EventSource failed to open the event stream 3 times, though the server serves it',
+      200,
+    ],
   ]);
   t.is(scripted.made.length, 3);
 });
 
 test('sse client uses withCredentials only for a cross-origin URL; sse.supported() needs an EventSource', async (t) => {
   const server = await pushServer(t, [sse()], { origins: ['http://app.example:3000'] });
-  for (const [page, expected] of [[`${server.url}/items`, undefined], ['http://app.example:3000/items', { withCredentials: true }]] as const) {
+  for (const [page, expected] of [
+    [`${server.url}/items`, undefined],
+    ['http://app.example:3000/items', { withCredentials: true }],
+  ] as const) {
     const scripted = scriptedEventSources();
     const window = createPage(t, { url: page });
     Object.assign(window, { EventSource: scripted.EventSource });

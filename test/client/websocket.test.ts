@@ -24,7 +24,13 @@ function page(t: ExecutionContext, url: string): DomWindow {
 type Event = readonly unknown[];
 
 /** Opens the client transport on a session that records what it is told; stopped at teardown. */
-function opened(t: ExecutionContext, window: DomWindow, url: string, token: string, options: { globals?: GlobalsOptions; cursor?: string } = {}) {
+function opened(
+  t: ExecutionContext,
+  window: DomWindow,
+  url: string,
+  token: string,
+  options: { globals?: GlobalsOptions; cursor?: string } = {},
+) {
   const events: Event[] = [];
   let { cursor } = options;
   let stopped = false;
@@ -36,7 +42,10 @@ function opened(t: ExecutionContext, window: DomWindow, url: string, token: stri
     backoff: { initialMs: 40, maxMs: 100 },
     cursor: () => cursor,
     receive(messages) {
-      events.push(['receive', messages.map((m) => ((m as { data?: { title: string } }).data?.title ?? (m as { name: string }).name))]);
+      events.push([
+        'receive',
+        messages.map((m) => (m as { data?: { title: string } }).data?.title ?? (m as { name: string }).name),
+      ]);
       for (const message of messages as Array<{ cursor?: string; name: string }>) {
         if (message.cursor !== undefined) cursor = message.cursor;
         // As the client does: a refresh stops it.
@@ -80,7 +89,12 @@ function cuttable(inner: Transport) {
       inner.upgrade?.(request, socket, head, push);
     },
   };
-  return { transport, cut: () => sockets.splice(0).forEach((socket) => socket.destroy()) };
+  return {
+    transport,
+    cut: () => {
+      for (const socket of sockets.splice(0)) socket.destroy();
+    },
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -107,7 +121,9 @@ test('websocket.open() reconnects after a dropped connection from session.cursor
   const { transport, cut } = cuttable(websocket());
   const server = await pushServer(t, [transport]);
   const window = page(t, `${server.url}/items`);
-  const connection = opened(t, window, `${server.base}/websocket`, await server.page(), { globals: { random: () => 0 } });
+  const connection = opened(t, window, `${server.base}/websocket`, await server.page(), {
+    globals: { random: () => 0 },
+  });
   await connection.seen(1);
   await server.publish('before');
   await connection.seen(2);
@@ -128,8 +144,14 @@ test('websocket.open() stops with failed() on 4401 and 4400, with the code, mess
   const window = page(t, `${server.url}/items`);
   const badToken = opened(t, window, `${server.base}/websocket`, 'eyJ2IjoxfQ.AAAA');
   const badCursor = opened(t, window, `${server.base}/websocket`, await server.page(), { cursor: 'not-a-cursor' });
-  t.deepEqual(await badToken.seen(2), [['connected'], ['failed', 'SERVERPUSH_ERR_BAD_TOKEN', 'the page token signature does not verify', 401]]);
-  t.deepEqual(await badCursor.seen(2), [['connected'], ['failed', 'SERVERPUSH_ERR_BAD_CURSOR', 'cursor "not-a-cursor" is malformed', 400]]);
+  t.deepEqual(await badToken.seen(2), [
+    ['connected'],
+    ['failed', 'SERVERPUSH_ERR_BAD_TOKEN', 'the page token signature does not verify', 401],
+  ]);
+  t.deepEqual(await badCursor.seen(2), [
+    ['connected'],
+    ['failed', 'SERVERPUSH_ERR_BAD_CURSOR', 'cursor "not-a-cursor" is malformed', 400],
+  ]);
   await sleep(150);
   t.deepEqual([badToken.events.length, badCursor.events.length], [2, 2], 'no retry after failed()');
 });
@@ -161,7 +183,16 @@ test('websocket.open() retries the 1001 of a shutting-down server with capped, j
   await connection.seen(1);
   inner.close?.();
   const shutdown = ['retrying', 'SERVERPUSH_ERR_CLOSED', 'the push server is shutting down; reconnect', undefined];
-  t.deepEqual(await connection.seen(8), [['connected'], shutdown, ['connected'], shutdown, ['connected'], shutdown, ['connected'], shutdown]);
+  t.deepEqual(await connection.seen(8), [
+    ['connected'],
+    shutdown,
+    ['connected'],
+    shutdown,
+    ['connected'],
+    shutdown,
+    ['connected'],
+    shutdown,
+  ]);
   // Half of min(maxMs, initialMs * 2 ** failures): a connection closed at once is not a success.
   t.deepEqual(waits.slice(0, 4), [20, 40, 50, 50]);
 });
@@ -179,10 +210,13 @@ test('websocket.open() does nothing more once a refresh stopped the session (the
 
 test('websocket.open() retries a frame without messages as SERVERPUSH_ERR_BAD_RESPONSE', async (t) => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const socket of wss.clients) socket.terminate();
-    wss.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of wss.clients) socket.terminate();
+        wss.close(() => resolve());
+      }),
+  );
   await new Promise((resolve) => wss.once('listening', resolve));
   wss.on('connection', (socket) => socket.send('<html>captive portal</html>'));
   const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;

@@ -13,7 +13,11 @@ const change = (after: Row | null, before: Row | null = null, model = 'todos'): 
   cursor: `t.${++cursor}`,
 });
 
-const sub = (owner: string, equalities: Subscription<string>['equalities'] = [], model = 'todos'): Subscription<string> => ({ model, equalities, owner });
+const sub = (
+  owner: string,
+  equalities: Subscription<string>['equalities'] = [],
+  model = 'todos',
+): Subscription<string> => ({ model, equalities, owner });
 const owners = (found: Set<Subscription<string>>) => [...found].map((s) => s.owner).sort();
 
 test('createHub() match() finds subscriptions without params for every row of their model', (t) => {
@@ -45,7 +49,12 @@ test('createHub() match() compares string forms, so a route param matches a nume
 
 test('createHub() match() needs every equality of a subscription to hold', (t) => {
   const hub = createHub<string>();
-  hub.add(sub('both', [['teamId', 1], ['done', false]]));
+  hub.add(
+    sub('both', [
+      ['teamId', 1],
+      ['done', false],
+    ]),
+  );
   t.deepEqual(owners(hub.match(change({ id: 1, teamId: 1, done: false }))), ['both']);
   t.deepEqual(owners(hub.match(change({ id: 1, teamId: 1, done: true }))), []);
   t.deepEqual(owners(hub.match(change({ id: 1, teamId: 2, done: false }))), []);
@@ -61,7 +70,12 @@ test('createHub() match() follows dotted paths and tests predicates', (t) => {
 
 test('createHub() keys stay unambiguous whatever the values hold', (t) => {
   const hub = createHub<string>();
-  hub.add(sub('pair', [['a', 'x"],["sy'], ['b', 'z']]));
+  hub.add(
+    sub('pair', [
+      ['a', 'x"],["sy'],
+      ['b', 'z'],
+    ]),
+  );
   t.deepEqual(owners(hub.match(change({ id: 1, a: 'x', b: 'y"],["sz' }))), []);
 });
 

@@ -11,7 +11,13 @@ const routes: RouteTable = {
     return path === '/' ? { name: 'home', params: {} } : undefined;
   },
 };
-const hit = (hits: number): ChangeInput => ({ model: 'counters', op: 'update', id: 1, after: { id: 1, hits }, before: { id: 1, hits: hits - 1 } });
+const hit = (hits: number): ChangeInput => ({
+  model: 'counters',
+  op: 'update',
+  id: 1,
+  after: { id: 1, hits },
+  before: { id: 1, hits: hits - 1 },
+});
 const data = (messages: Message[]) => messages.map((m) => ('data' in m ? m.data : m.name));
 
 function counterPush(t: Parameters<typeof closing>[0], options: Partial<Parameters<typeof createPush>[0]> = {}) {
@@ -32,7 +38,11 @@ test('createPush() poll() replays a change made between render and first poll', 
 test('createPush() poll() holds until a change arrives, then answers at once', async (t) => {
   const push = counterPush(t);
   const token = await page(push);
-  t.deepEqual(await push.poll(token, undefined, { waitMs: 5_000 }), [], 'the poll that opens the session is answered at once');
+  t.deepEqual(
+    await push.poll(token, undefined, { waitMs: 5_000 }),
+    [],
+    'the poll that opens the session is answered at once',
+  );
   const started = Date.now();
   const polled = push.poll(token, undefined, { waitMs: 5_000 });
   setTimeout(() => void push.publish(hit(1)), 50);
@@ -47,13 +57,22 @@ test('createPush() poll() answers [] when nothing changed within waitMs', async 
 
 test('createPush() routes changes only to pages whose params match, before or after', async (t) => {
   const push = closing(t, createPush({ secret, routes }));
-  push.updates('user', (ctx) => [{ name: 'todo', model: 'todos', params: { ownerId: ctx.params['id']! }, data: { title: 'title' } }]);
+  push.updates('user', (ctx) => [
+    { name: 'todo', model: 'todos', params: { ownerId: ctx.params['id']! }, data: { title: 'title' } },
+  ]);
   const seven = await page(push, '/users/7');
   const eight = await page(push, '/users/8');
   await push.publish({ model: 'todos', op: 'insert', id: 1, after: { id: 1, ownerId: 7, title: 'a' }, before: null });
-  await push.publish({ model: 'todos', op: 'update', id: 1, after: { id: 1, ownerId: 8, title: 'a' }, before: { id: 1, ownerId: 7, title: 'a' } });
+  await push.publish({
+    model: 'todos',
+    op: 'update',
+    id: 1,
+    after: { id: 1, ownerId: 8, title: 'a' },
+    before: { id: 1, ownerId: 7, title: 'a' },
+  });
   await push.publish({ model: 'todos', op: 'delete', id: 1, after: null, before: { id: 1, ownerId: 8, title: 'a' } });
-  const ops = async (token: string) => (await push.poll(token, undefined, { waitMs: 300 })).map((m) => ('op' in m ? m.op : m.name));
+  const ops = async (token: string) =>
+    (await push.poll(token, undefined, { waitMs: 300 })).map((m) => ('op' in m ? m.op : m.name));
   t.deepEqual(await ops(seven), ['insert', 'update']);
   t.deepEqual(await ops(eight), ['update', 'delete']);
 });
@@ -110,8 +129,14 @@ test('createPush() serializes once per vary key, and per viewer without vary', a
   const received = await Promise.all(tokens.map((token) => push.poll(token, undefined, { waitMs: 300 })));
   t.is(calls.shared, 1);
   t.is(calls.own, 3);
-  t.deepEqual(received.map((messages) => (messages[0] as ChangeMessage).data), [1, 1, 1]);
-  t.deepEqual(received.map((messages) => String((messages[1] as ChangeMessage).data).split(':')[1]), ['a', 'b', 'c']);
+  t.deepEqual(
+    received.map((messages) => (messages[0] as ChangeMessage).data),
+    [1, 1, 1],
+  );
+  t.deepEqual(
+    received.map((messages) => String((messages[1] as ChangeMessage).data).split(':')[1]),
+    ['a', 'b', 'c'],
+  );
 });
 
 test('createPush() skips a viewer whose serializer throws and serves the others', async (t) => {
@@ -136,10 +161,14 @@ test('createPush() skips a viewer whose serializer throws and serves the others'
 test('createPush() keeps messages in log order when serializers finish out of order', async (t) => {
   const push = closing(t, createPush({ secret, routes }));
   push.updates('home', () => [
-    { name: 'slow', model: 'counters', serializer: async (_ctx, row) => {
-      await new Promise((resolve) => setTimeout(resolve, row['hits'] === 1 ? 60 : 0));
-      return row['hits'];
-    } },
+    {
+      name: 'slow',
+      model: 'counters',
+      serializer: async (_ctx, row) => {
+        await new Promise((resolve) => setTimeout(resolve, row['hits'] === 1 ? 60 : 0));
+        return row['hits'];
+      },
+    },
   ]);
   const token = await page(push);
   await push.publish([hit(1), hit(2)]);
@@ -150,27 +179,52 @@ test('createPush() poll() rejects forged and altered tokens and malformed cursor
   const push = counterPush(t);
   const token = await page(push);
   const [body, mac] = token.split('.') as [string, string];
-  await t.throwsAsync(push.poll('', undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the `token` parameter is required' });
-  await t.throwsAsync(push.poll('garbage', undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token is malformed' });
-  const altered = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), i: 'admin' })).toString('base64url');
-  await t.throwsAsync(push.poll(`${altered}.${mac}`, undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token signature does not verify' });
+  await t.throwsAsync(push.poll('', undefined, { waitMs: 300 }), {
+    code: 'SERVERPUSH_ERR_BAD_TOKEN',
+    message: 'the `token` parameter is required',
+  });
+  await t.throwsAsync(push.poll('garbage', undefined, { waitMs: 300 }), {
+    code: 'SERVERPUSH_ERR_BAD_TOKEN',
+    message: 'the page token is malformed',
+  });
+  const altered = Buffer.from(
+    JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), i: 'admin' }),
+  ).toString('base64url');
+  await t.throwsAsync(push.poll(`${altered}.${mac}`, undefined, { waitMs: 300 }), {
+    code: 'SERVERPUSH_ERR_BAD_TOKEN',
+    message: 'the page token signature does not verify',
+  });
   const other = closing(t, createPush({ secret: 'another-secret-another-secret-another', routes }));
   await t.throwsAsync(push.poll(await page(other), undefined, { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN' });
-  await t.throwsAsync(push.poll(token, 'nonsense', { waitMs: 300 }), { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "nonsense" is malformed' });
+  await t.throwsAsync(push.poll(token, 'nonsense', { waitMs: 300 }), {
+    code: 'SERVERPUSH_ERR_BAD_CURSOR',
+    message: 'cursor "nonsense" is malformed',
+  });
   const shortLived = counterPush(t, { tokenTtlMs: 1 });
   const expiring = await page(shortLived);
   await new Promise((resolve) => setTimeout(resolve, 5));
-  t.deepEqual(await shortLived.poll(expiring, undefined, { waitMs: 300 }), [{ name: 'refresh', reason: 'expired' }], 'an expired page reloads rather than loop on errors');
+  t.deepEqual(
+    await shortLived.poll(expiring, undefined, { waitMs: 300 }),
+    [{ name: 'refresh', reason: 'expired' }],
+    'an expired page reloads rather than loop on errors',
+  );
 });
 
 test('createPush() rejects bad options and specs with a TypeError naming the problem', async (t) => {
-  t.throws(() => createPush({ secret: 'short' }), { instanceOf: TypeError, message: 'The `secret` option must be a string or Buffer of at least 32 bytes' });
-  t.throws(() => createPush({ secret, tokenTtlMs: -1 }), { instanceOf: TypeError, message: 'The `tokenTtlMs` option must be a positive integer, got -1' });
+  t.throws(() => createPush({ secret: 'short' }), {
+    instanceOf: TypeError,
+    message: 'The `secret` option must be a string or Buffer of at least 32 bytes',
+  });
+  t.throws(() => createPush({ secret, tokenTtlMs: -1 }), {
+    instanceOf: TypeError,
+    message: 'The `tokenTtlMs` option must be a positive integer, got -1',
+  });
   const push = closing(t, createPush({ secret, routes }));
   push.updates('home', () => [{ name: 'refresh', model: 'counters' }]);
   await t.throwsAsync(push.poll(await page(push), undefined, { waitMs: 300 }), {
     instanceOf: TypeError,
-    message: 'update spec "refresh" of route "home": `name` must match /^[A-Za-z_][\\w.:-]{0,63}$/ and not be refresh, connection or error',
+    message:
+      'update spec "refresh" of route "home": `name` must match /^[A-Za-z_][\\w.:-]{0,63}$/ and not be refresh, connection or error',
   });
 });
 
@@ -182,7 +236,10 @@ test('createPush() close() answers waiting polls empty, so clients resume elsewh
   await new Promise((resolve) => setTimeout(resolve, 20));
   await push.close();
   t.deepEqual(await polled, []);
-  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), { code: 'SERVERPUSH_ERR_CLOSED', message: 'the push server is shutting down' });
+  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), {
+    code: 'SERVERPUSH_ERR_CLOSED',
+    message: 'the push server is shutting down',
+  });
 });
 
 test('createPush() tells a page that fell maxPending changes behind to refresh', async (t) => {

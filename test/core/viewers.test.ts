@@ -4,7 +4,10 @@ import { createPush, type RouteTable } from '../../core/push.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';
 import { closing, page, secret } from '../helpers/push.ts';
 
-interface User { id: number; role: 'member' | 'admin' }
+interface User {
+  id: number;
+  role: 'member' | 'admin';
+}
 const routes: RouteTable = { match: () => ({ name: 'board', params: {} }) };
 const todo = (id: number, ownerId: number, before?: { ownerId: number }): ChangeInput => ({
   model: 'todos',
@@ -13,12 +16,20 @@ const todo = (id: number, ownerId: number, before?: { ownerId: number }): Change
   after: { id, ownerId, title: `todo ${id}` },
   before: before === undefined ? null : { id, title: `todo ${id}`, ...before },
 });
-const received = (messages: Message[]) => messages.map((m) => ('effect' in m ? `${m.name}:${m.effect}:${String(m.id)}` : m.name));
-const poll = (push: { poll: ReturnType<typeof createPush>['poll'] }, token: string, cursor?: string) => push.poll(token, cursor, { waitMs: 300 });
+const received = (messages: Message[]) =>
+  messages.map((m) => ('effect' in m ? `${m.name}:${m.effect}:${String(m.id)}` : m.name));
+const poll = (push: { poll: ReturnType<typeof createPush>['poll'] }, token: string, cursor?: string) =>
+  push.poll(token, cursor, { waitMs: 300 });
 
 function board(t: Parameters<typeof closing>[0], options: Partial<Parameters<typeof createPush<User>>[0]> = {}) {
-  const users = new Map<number, User>([[1, { id: 1, role: 'member' }], [2, { id: 2, role: 'member' }]]);
-  const push = closing(t, createPush<User>({ secret, routes, authenticate: (id) => users.get(Number(id))!, ...options }));
+  const users = new Map<number, User>([
+    [1, { id: 1, role: 'member' }],
+    [2, { id: 2, role: 'member' }],
+  ]);
+  const push = closing(
+    t,
+    createPush<User>({ secret, routes, authenticate: (id) => users.get(Number(id))!, ...options }),
+  );
   push.updates('board', (ctx) => [
     { name: 'mine', model: 'todos', params: { ownerId: ctx.viewer.id }, data: { title: 'title' } },
     ...(ctx.viewer.role === 'admin' ? [{ name: 'everything', model: 'todos', data: { ownerId: 'ownerId' } }] : []),
@@ -30,7 +41,11 @@ test('createPush() labels a row that moves between pages: leave for one, enter f
   const { push } = board(t);
   const one = await page(push, '/', 1);
   const two = await page(push, '/', 2);
-  await push.publish([todo(7, 1), todo(7, 2, { ownerId: 1 }), { model: 'todos', op: 'delete', id: 7, after: null, before: { id: 7, ownerId: 2 } }]);
+  await push.publish([
+    todo(7, 1),
+    todo(7, 2, { ownerId: 1 }),
+    { model: 'todos', op: 'delete', id: 7, after: null, before: { id: 7, ownerId: 2 } },
+  ]);
   const first = await poll(push, one);
   t.deepEqual(received(first), ['mine:enter:7', 'mine:leave:7']);
   t.deepEqual(received(await poll(push, two)), ['mine:enter:7', 'mine:leave:7']);
@@ -49,11 +64,19 @@ test('createPush() authorize() runs per change and drops it for viewers it refus
   const one = await page(push, '/', 1);
   await push.publish([todo(12, 1), todo(13, 1)]);
   t.deepEqual(received(await poll(push, one)), ['mine:enter:12']);
-  t.deepEqual(seen, [[1, 12], [1, 13]]);
+  t.deepEqual(seen, [
+    [1, 12],
+    [1, 13],
+  ]);
 });
 
 test('createPush() authorize() that throws drops the change and serves the rest', async (t) => {
-  const { push } = board(t, { authorize: (_ctx, change) => { if (change.id === 1) throw new Error('policy service down'); return true; } });
+  const { push } = board(t, {
+    authorize: (_ctx, change) => {
+      if (change.id === 1) throw new Error('policy service down');
+      return true;
+    },
+  });
   const one = await page(push, '/', 1);
   await push.publish([todo(1, 1), todo(2, 1)]);
   t.deepEqual(received(await poll(push, one)), ['mine:enter:2']);
@@ -73,11 +96,21 @@ test('createPush() revalidate() re-runs the update functions of the pages it sel
   users.set(1, { id: 1, role: 'member' });
   await push.revalidate((ctx) => ctx.viewer.id === 1);
   await push.publish(todo(6, 2));
-  t.deepEqual(received(await poll(push, one, ((await poll(push, one, undefined)) as ChangeMessage[]).at(-1)?.cursor)), [], 'and no longer');
+  t.deepEqual(
+    received(await poll(push, one, ((await poll(push, one, undefined)) as ChangeMessage[]).at(-1)?.cursor)),
+    [],
+    'and no longer',
+  );
 });
 
 test('createPush() revalidate() tells a page whose viewer is gone to refresh', async (t) => {
-  const { push, users } = board(t, { authenticate: (id) => { const user = users.get(Number(id)); if (user === undefined) throw new Error('no such user'); return user; } });
+  const { push, users } = board(t, {
+    authenticate: (id) => {
+      const user = users.get(Number(id));
+      if (user === undefined) throw new Error('no such user');
+      return user;
+    },
+  });
   const one = await page(push, '/', 1);
   await poll(push, one);
   users.delete(1);
@@ -100,9 +133,22 @@ test('createPush() disconnect() ends the pages it selects with refresh and leave
 
 test('createPush() refuses a bound token presented with another binding', async (t) => {
   const push = closing(t, createPush({ secret, routes }));
-  const token = push.token({ path: '/', query: '', identity: 1, languages: [], cursor: await push.log.head(), binding: 'session-of-alice' });
-  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0, binding: 'session-of-bob' }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' });
-  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' });
+  const token = push.token({
+    path: '/',
+    query: '',
+    identity: 1,
+    languages: [],
+    cursor: await push.log.head(),
+    binding: 'session-of-alice',
+  });
+  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0, binding: 'session-of-bob' }), {
+    code: 'SERVERPUSH_ERR_BAD_TOKEN',
+    message: 'the page token belongs to another session',
+  });
+  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), {
+    code: 'SERVERPUSH_ERR_BAD_TOKEN',
+    message: 'the page token belongs to another session',
+  });
   t.deepEqual(await push.poll(token, undefined, { waitMs: 0, binding: 'session-of-alice' }), []);
 });
 
@@ -119,14 +165,21 @@ test("createPush() disconnect({ identity }) ends that identity's pages on every 
   await app.disconnect({ identity: 1 });
   t.deepEqual(await held, [{ name: 'refresh', reason: 'disconnect' }]);
   await app.publish(todo(3, 2));
-  t.deepEqual(received(await pushServer.poll(bob, undefined, { waitMs: 300 })), ['any:enter:3'], 'other identities go on, and see no control entry');
+  t.deepEqual(
+    received(await pushServer.poll(bob, undefined, { waitMs: 300 })),
+    ['any:enter:3'],
+    'other identities go on, and see no control entry',
+  );
 });
 
 test('createPush() revalidate({ identity }) re-runs the update functions of that identity on every process', async (t) => {
   const log = memoryLog();
   const users = new Map<number, User>([[1, { id: 1, role: 'member' }]]);
   const app = closing(t, createPush<User>({ secret, routes, log, authenticate: (id) => users.get(Number(id))! }));
-  const pushServer = closing(t, createPush<User>({ secret, routes, log, authenticate: (id) => users.get(Number(id))! }));
+  const pushServer = closing(
+    t,
+    createPush<User>({ secret, routes, log, authenticate: (id) => users.get(Number(id))! }),
+  );
   pushServer.updates('board', (ctx) => (ctx.viewer.role === 'admin' ? [{ name: 'everything', model: 'todos' }] : []));
   const alice = await page(app, '/', 1);
   await pushServer.poll(alice, undefined, { waitMs: 0 });
@@ -139,9 +192,19 @@ test('createPush() revalidate({ identity }) re-runs the update functions of that
 
 test('createPush() still refuses a bound token with another binding after it was accepted with its own', async (t) => {
   const push = closing(t, createPush({ secret, routes }));
-  const token = push.token({ path: '/', query: '', identity: 1, languages: [], cursor: await push.log.head(), binding: 'session-of-alice' });
+  const token = push.token({
+    path: '/',
+    query: '',
+    identity: 1,
+    languages: [],
+    cursor: await push.log.head(),
+    binding: 'session-of-alice',
+  });
   t.deepEqual(await push.poll(token, undefined, { waitMs: 0, binding: 'session-of-alice' }), []);
-  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0, binding: 'session-of-bob' }), { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' });
+  await t.throwsAsync(push.poll(token, undefined, { waitMs: 0, binding: 'session-of-bob' }), {
+    code: 'SERVERPUSH_ERR_BAD_TOKEN',
+    message: 'the page token belongs to another session',
+  });
   await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), { code: 'SERVERPUSH_ERR_BAD_TOKEN' });
 });
 

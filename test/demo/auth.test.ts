@@ -11,7 +11,10 @@ const serial = test.serial;
 const setup = (t: ExecutionContext) => authDemo(t, [longPoll({ timeoutMs: 300 })]);
 
 async function login(demo: AuthDemo, username: string, jar = new CookieJar()): Promise<CookieJar> {
-  const response = await jar.fetch(`${demo.url}/login`, { method: 'POST', body: new URLSearchParams({ username, password: 'demo' }) });
+  const response = await jar.fetch(`${demo.url}/login`, {
+    method: 'POST',
+    body: new URLSearchParams({ username, password: 'demo' }),
+  });
   if (response.status !== 303) throw new Error(`login as ${username} answered ${response.status}`);
   return jar;
 }
@@ -19,7 +22,11 @@ async function login(demo: AuthDemo, username: string, jar = new CookieJar()): P
 /** An open /todos page: its token, and a long-poll loop that resumes from its last cursor. */
 class PageClient {
   cursor: string | undefined;
-  constructor(readonly demo: AuthDemo, readonly jar: CookieJar, readonly token: string) {}
+  constructor(
+    readonly demo: AuthDemo,
+    readonly jar: CookieJar,
+    readonly token: string,
+  ) {}
 
   static async open(demo: AuthDemo, jar: CookieJar): Promise<PageClient> {
     const response = await jar.fetch(`${demo.url}/todos`);
@@ -31,7 +38,9 @@ class PageClient {
   }
 
   pollResponse(jar = this.jar): Promise<Response> {
-    const query = new URLSearchParams(this.cursor === undefined ? { token: this.token } : { token: this.token, cursor: this.cursor });
+    const query = new URLSearchParams(
+      this.cursor === undefined ? { token: this.token } : { token: this.token, cursor: this.cursor },
+    );
     return jar.fetch(`${this.demo.url}/serverpush/long-poll?${query}`);
   }
 
@@ -56,16 +65,27 @@ class PageClient {
   }
 }
 
-const about = (id: number) => (message: Message): message is ChangeMessage => 'id' in message && message.id === id;
+const about =
+  (id: number) =>
+  (message: Message): message is ChangeMessage =>
+    'id' in message && message.id === id;
 
 async function addTodo(demo: AuthDemo, jar: CookieJar, title: string): Promise<number> {
-  const response = await jar.fetch(`${demo.url}/todos`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ title }) });
+  const response = await jar.fetch(`${demo.url}/todos`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title }),
+  });
   if (response.status !== 201) throw new Error(`adding a to-do answered ${response.status}: ${await response.text()}`);
   return ((await response.json()) as { id: number }).id;
 }
 
 function change(demo: AuthDemo, jar: CookieJar, id: number, fields: Record<string, unknown>): Promise<Response> {
-  return jar.fetch(`${demo.url}/todos/${id}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(fields) });
+  return jar.fetch(`${demo.url}/todos/${id}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(fields),
+  });
 }
 
 // Seeded: bob's shared "Book the team lunch" is to-do 2 (team 1), carol's "Plan the offsite" is 3 (team 2).
@@ -81,7 +101,10 @@ serial('POST /login sets an HttpOnly session cookie that stays the same while th
   const demo = await setup(t);
   const jar = new CookieJar();
   t.is((await jar.fetch(`${demo.url}/todos`)).headers.get('location'), '/login');
-  const response = await jar.fetch(`${demo.url}/login`, { method: 'POST', body: new URLSearchParams({ username: 'alice', password: 'demo' }) });
+  const response = await jar.fetch(`${demo.url}/login`, {
+    method: 'POST',
+    body: new URLSearchParams({ username: 'alice', password: 'demo' }),
+  });
   t.is(response.status, 303);
   t.is(response.headers.get('location'), '/todos');
   const setCookie = response.headers.getSetCookie().find((line) => line.startsWith('koa.sess='));
@@ -100,29 +123,50 @@ serial('POST /login sets an HttpOnly session cookie that stays the same while th
 
 serial('POST /login with wrong credentials answers the form again with a message, 400, and no session', async (t) => {
   const demo = await setup(t);
-  for (const [username, password] of [['alice', 'wrong'], ['mallory', 'demo'], ['', '']] as const) {
+  for (const [username, password] of [
+    ['alice', 'wrong'],
+    ['mallory', 'demo'],
+    ['', ''],
+  ] as const) {
     const jar = new CookieJar();
-    const response = await jar.fetch(`${demo.url}/login`, { method: 'POST', body: new URLSearchParams({ username, password }) });
+    const response = await jar.fetch(`${demo.url}/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ username, password }),
+    });
     t.is(response.status, 400);
     t.regex(await response.text(), /<p class="error" id="login-error" role="alert">Wrong username or password\.<\/p>/);
     t.is(jar.cookies.size, 0);
   }
 });
 
-serial("GET /todos renders the viewer's own items and the team's shared ones, each as the viewer sees it", async (t) => {
-  const demo = await setup(t);
-  const lists = async (username: string) => {
-    const html = await (await (await login(demo, username)).fetch(`${demo.url}/todos`)).text();
-    const list = (id: string) => {
-      const items = new RegExp(`<ul id="${id}">(.*?)</ul>`, 's').exec(html)?.[1] ?? '';
-      return [...items.matchAll(/<span class="title">([^<]*)<\/span><\/label>\s*<span class="owner">([^<]*)<\/span>/g)].map((m) => `${m[1]} / ${m[2]}`);
+serial(
+  "GET /todos renders the viewer's own items and the team's shared ones, each as the viewer sees it",
+  async (t) => {
+    const demo = await setup(t);
+    const lists = async (username: string) => {
+      const html = await (await (await login(demo, username)).fetch(`${demo.url}/todos`)).text();
+      const list = (id: string) => {
+        const items = new RegExp(`<ul id="${id}">(.*?)</ul>`, 's').exec(html)?.[1] ?? '';
+        return [
+          ...items.matchAll(/<span class="title">([^<]*)<\/span><\/label>\s*<span class="owner">([^<]*)<\/span>/g),
+        ].map((m) => `${m[1]} / ${m[2]}`);
+      };
+      return { mine: list('my-todos'), team: list('team-todos') };
     };
-    return { mine: list('my-todos'), team: list('team-todos') };
-  };
-  t.deepEqual(await lists('alice'), { mine: ['Water the plants / alice (yours)'], team: ['Book the team lunch / bob'] });
-  t.deepEqual(await lists('bob'), { mine: ['Book the team lunch / bob (yours)'], team: ['Book the team lunch / bob (yours)'] });
-  t.deepEqual(await lists('carol'), { mine: ['Plan the offsite / carol (yours)'], team: ['Plan the offsite / carol (yours)'] });
-});
+    t.deepEqual(await lists('alice'), {
+      mine: ['Water the plants / alice (yours)'],
+      team: ['Book the team lunch / bob'],
+    });
+    t.deepEqual(await lists('bob'), {
+      mine: ['Book the team lunch / bob (yours)'],
+      team: ['Book the team lunch / bob (yours)'],
+    });
+    t.deepEqual(await lists('carol'), {
+      mine: ['Plan the offsite / carol (yours)'],
+      team: ['Plan the offsite / carol (yours)'],
+    });
+  },
+);
 
 serial('POST /logout deletes the session: the old cookie no longer logs in', async (t) => {
   const demo = await setup(t);
@@ -147,22 +191,37 @@ serial('authenticate refuses a page whose login session ended, even with the old
   await jar.fetch(`${demo.url}/logout`, { method: 'POST' });
   const response = await stolen.fetch(`${demo.url}/serverpush/long-poll?token=${token}`);
   t.is(response.status, 401);
-  t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the login session of this page has ended' } });
+  t.deepEqual(await response.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the login session of this page has ended' },
+  });
 });
 
 serial("updates(todos): alice's new and edited item reach alice's other page, never bob's or carol's", async (t) => {
   const demo = await setup(t);
   const [alice, bob, carol] = await Promise.all([login(demo, 'alice'), login(demo, 'bob'), login(demo, 'carol')]);
-  const [aliceOther, bobPage, carolPage] = await Promise.all([PageClient.open(demo, alice), PageClient.open(demo, bob), PageClient.open(demo, carol)]);
+  const [aliceOther, bobPage, carolPage] = await Promise.all([
+    PageClient.open(demo, alice),
+    PageClient.open(demo, bob),
+    PageClient.open(demo, carol),
+  ]);
 
   const id = await addTodo(demo, alice, 'Buy oat milk');
   const entered = (await aliceOther.until(about(id))).filter(about(id));
-  t.deepEqual(entered.map(({ name, effect, op }) => ({ name, effect, op })), [{ name: 'my-todo', effect: 'enter', op: 'insert' }]);
-  t.regex(String(entered[0]!.data), /^<li class="todo" data-id="\d+" data-done="0" data-shared="0">.*Buy oat milk.*alice \(yours\).*data-action="rename"/);
+  t.deepEqual(
+    entered.map(({ name, effect, op }) => ({ name, effect, op })),
+    [{ name: 'my-todo', effect: 'enter', op: 'insert' }],
+  );
+  t.regex(
+    String(entered[0]!.data),
+    /^<li class="todo" data-id="\d+" data-done="0" data-shared="0">.*Buy oat milk.*alice \(yours\).*data-action="rename"/,
+  );
 
   t.is((await change(demo, alice, id, { title: 'Buy oat milk & bread', done: true })).status, 204);
   const updated = (await aliceOther.until(about(id))).filter(about(id));
-  t.deepEqual(updated.map(({ name, effect }) => ({ name, effect })), [{ name: 'my-todo', effect: 'update' }]);
+  t.deepEqual(
+    updated.map(({ name, effect }) => ({ name, effect })),
+    [{ name: 'my-todo', effect: 'update' }],
+  );
   t.regex(String(updated[0]!.data), /data-done="1".*Buy oat milk &#38; bread/);
 
   t.deepEqual((await marker(demo, bob, 2, bobPage)).filter(about(id)), []);
@@ -173,19 +232,31 @@ serial('updates(todos): a shared item reaches bob, rendered for bob, and never c
   const demo = await setup(t);
   const [alice, bob, carol] = await Promise.all([login(demo, 'alice'), login(demo, 'bob'), login(demo, 'carol')]);
   const id = await addTodo(demo, alice, 'Order the cake');
-  const [alicePage, bobPage, carolPage] = await Promise.all([PageClient.open(demo, alice), PageClient.open(demo, bob), PageClient.open(demo, carol)]);
+  const [alicePage, bobPage, carolPage] = await Promise.all([
+    PageClient.open(demo, alice),
+    PageClient.open(demo, bob),
+    PageClient.open(demo, carol),
+  ]);
 
   t.is((await change(demo, alice, id, { shared: true })).status, 204);
   const toBob = (await bobPage.until(about(id))).filter(about(id));
-  t.deepEqual(toBob.map(({ name, effect }) => ({ name, effect })), [{ name: 'team-todo', effect: 'enter' }]);
+  t.deepEqual(
+    toBob.map(({ name, effect }) => ({ name, effect })),
+    [{ name: 'team-todo', effect: 'enter' }],
+  );
   const html = String(toBob[0]!.data);
   t.regex(html, /Order the cake.*<span class="owner">alice<\/span>.*shared/);
   t.notRegex(html, /yours|data-action/, "bob sees alice's item without her controls");
-  const toAlice = (await alicePage.until((message) => about(id)(message) && message.name === 'team-todo')).filter(about(id));
-  t.deepEqual(toAlice.map(({ name, effect }) => ({ name, effect })).sort((a, b) => a.name.localeCompare(b.name)), [
-    { name: 'my-todo', effect: 'update' },
-    { name: 'team-todo', effect: 'enter' },
-  ]);
+  const toAlice = (await alicePage.until((message) => about(id)(message) && message.name === 'team-todo')).filter(
+    about(id),
+  );
+  t.deepEqual(
+    toAlice.map(({ name, effect }) => ({ name, effect })).sort((a, b) => a.name.localeCompare(b.name)),
+    [
+      { name: 'my-todo', effect: 'update' },
+      { name: 'team-todo', effect: 'enter' },
+    ],
+  );
   t.deepEqual((await marker(demo, carol, 3, carolPage)).filter(about(id)), []);
 
   // Bob's own edits of it are refused: only its owner changes it, and his fragment shows no controls.
@@ -198,15 +269,25 @@ serial('updates(todos): reassigning from alice to bob gives alice a leave and bo
   const demo = await setup(t);
   const [alice, bob, carol] = await Promise.all([login(demo, 'alice'), login(demo, 'bob'), login(demo, 'carol')]);
   const id = await addTodo(demo, alice, 'Fix the bike');
-  const [alicePage, bobPage, carolPage] = await Promise.all([PageClient.open(demo, alice), PageClient.open(demo, bob), PageClient.open(demo, carol)]);
+  const [alicePage, bobPage, carolPage] = await Promise.all([
+    PageClient.open(demo, alice),
+    PageClient.open(demo, bob),
+    PageClient.open(demo, carol),
+  ]);
 
   t.is((await change(demo, alice, id, { ownerId: 3 })).status, 400, 'carol is not on the team');
   t.is((await change(demo, alice, id, { ownerId: 2 })).status, 204);
   const left = (await alicePage.until(about(id))).filter(about(id));
   // An item alice can no longer see leaves with no content: its id is all her page needs.
-  t.deepEqual(left.map(({ name, effect, data }) => ({ name, effect, data })), [{ name: 'my-todo', effect: 'leave', data: null }]);
+  t.deepEqual(
+    left.map(({ name, effect, data }) => ({ name, effect, data })),
+    [{ name: 'my-todo', effect: 'leave', data: null }],
+  );
   const entered = (await bobPage.until(about(id))).filter(about(id));
-  t.deepEqual(entered.map(({ name, effect }) => ({ name, effect })), [{ name: 'my-todo', effect: 'enter' }]);
+  t.deepEqual(
+    entered.map(({ name, effect }) => ({ name, effect })),
+    [{ name: 'my-todo', effect: 'enter' }],
+  );
   t.regex(String(entered[0]!.data), /Fix the bike.*bob \(yours\)/);
   t.deepEqual((await marker(demo, carol, 3, carolPage)).filter(about(id)), []);
   t.is((await change(demo, alice, id, { title: 'mine again?' })).status, 404, 'alice cannot see it any more');
@@ -228,27 +309,48 @@ serial("POST /logout ends every page of alice's with a refresh, and bob's not", 
   // The laptop's cookie is gone, so its tokens are refused, whatever becomes of their sessions.
   const refused = await second.pollResponse();
   t.is(refused.status, 401);
-  t.deepEqual(await refused.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' } });
+  t.deepEqual(await refused.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' },
+  });
   t.false((await marker(demo, bob, 2, bobPage)).some((message) => message.name === 'refresh'));
 });
 
-serial("long-poll refuses a token rendered for alice presented with bob's session cookie, 401 with a message", async (t) => {
-  const demo = await setup(t);
-  const [alice, bob] = await Promise.all([login(demo, 'alice'), login(demo, 'bob')]);
-  const page = await PageClient.open(demo, alice);
-  for (const jar of [bob, new CookieJar()]) {
-    const response = await page.pollResponse(jar);
-    t.is(response.status, 401);
-    t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' } });
-  }
-});
+serial(
+  "long-poll refuses a token rendered for alice presented with bob's session cookie, 401 with a message",
+  async (t) => {
+    const demo = await setup(t);
+    const [alice, bob] = await Promise.all([login(demo, 'alice'), login(demo, 'bob')]);
+    const page = await PageClient.open(demo, alice);
+    for (const jar of [bob, new CookieJar()]) {
+      const response = await page.pollResponse(jar);
+      t.is(response.status, 401);
+      t.deepEqual(await response.json(), {
+        error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' },
+      });
+    }
+  },
+);
 
 serial('updates(todos): a page without a logged-in viewer, or whose user was deleted, gets no updates', async (t) => {
   const demo = await setup(t);
   const [alice, bob] = await Promise.all([login(demo, 'alice'), login(demo, 'bob')]);
-  t.is((await new CookieJar().fetch(`${demo.url}/todos`)).headers.get('location'), '/login', 'logged out, /todos renders no token');
+  t.is(
+    (await new CookieJar().fetch(`${demo.url}/todos`)).headers.get('location'),
+    '/login',
+    'logged out, /todos renders no token',
+  );
   // What a logged-out viewer's token for /todos would say, and alice's page, rendered before she is deleted.
-  const anonymous = new PageClient(demo, new CookieJar(), demo.push.token({ path: '/todos', query: '', identity: null, languages: ['en'], cursor: await demo.push.log.head() }));
+  const anonymous = new PageClient(
+    demo,
+    new CookieJar(),
+    demo.push.token({
+      path: '/todos',
+      query: '',
+      identity: null,
+      languages: ['en'],
+      cursor: await demo.push.log.head(),
+    }),
+  );
   const aliceToken = /data-token="([^"]+)"/.exec(await (await alice.fetch(`${demo.url}/todos`)).text())![1]!;
   await demo.knex('users').where({ username: 'alice' }).delete();
   const orphan = new PageClient(demo, alice, aliceToken);
@@ -269,25 +371,75 @@ serial('the to-do endpoints answer a client mistake with a 4xx and a message, an
   const id = await addTodo(demo, alice, 'Private');
   const json = (response: Response) => response.json() as Promise<unknown>;
   const error = (message: string) => ({ error: { message } });
-  t.deepEqual(await json(await new CookieJar().fetch(`${demo.url}/todos`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"title":"x"}' })), error('log in first'));
-  t.deepEqual(await json(await alice.fetch(`${demo.url}/todos`, { method: 'POST', body: new URLSearchParams({ title: 'form' }) })), error('send the fields as application/json'));
-  t.deepEqual(await json(await change(demo, alice, id, { title: '' })), error('title must be a string of 1 to 200 characters'));
+  t.deepEqual(
+    await json(
+      await new CookieJar().fetch(`${demo.url}/todos`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{"title":"x"}',
+      }),
+    ),
+    error('log in first'),
+  );
+  t.deepEqual(
+    await json(
+      await alice.fetch(`${demo.url}/todos`, { method: 'POST', body: new URLSearchParams({ title: 'form' }) }),
+    ),
+    error('send the fields as application/json'),
+  );
+  t.deepEqual(
+    await json(await change(demo, alice, id, { title: '' })),
+    error('title must be a string of 1 to 200 characters'),
+  );
   t.deepEqual(await json(await change(demo, alice, id, { done: 'yes' })), error('done must be true or false'));
-  t.deepEqual(await json(await change(demo, alice, id, { owner: 2 })), error('unknown field "owner"; send title, done, shared or ownerId'));
-  t.deepEqual(await json(await change(demo, alice, id, {})), error('send at least one of title, done, shared, ownerId'));
-  t.deepEqual(await json(await change(demo, alice, id, { ownerId: 99 })), error('ownerId must be the id of a user of your team'));
-  const broken = await alice.fetch(`${demo.url}/todos/${id}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{' });
+  t.deepEqual(
+    await json(await change(demo, alice, id, { owner: 2 })),
+    error('unknown field "owner"; send title, done, shared or ownerId'),
+  );
+  t.deepEqual(
+    await json(await change(demo, alice, id, {})),
+    error('send at least one of title, done, shared, ownerId'),
+  );
+  t.deepEqual(
+    await json(await change(demo, alice, id, { ownerId: 99 })),
+    error('ownerId must be the id of a user of your team'),
+  );
+  const broken = await alice.fetch(`${demo.url}/todos/${id}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: '{',
+  });
   t.is(broken.status, 400);
   t.is(await broken.text(), 'the body is not valid JSON');
-  const huge = await alice.fetch(`${demo.url}/todos`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ title: 'x'.repeat(20_000) }) });
+  const huge = await alice.fetch(`${demo.url}/todos`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title: 'x'.repeat(20_000) }),
+  });
   t.is(huge.status, 413);
   // Bob learns nothing of alice's private item: the same 404 as for one that does not exist.
   for (const target of [id, 9_999]) {
     t.deepEqual(await json(await change(demo, bob, target, { title: 'mine' })), error('no such to-do'));
     t.is((await bob.fetch(`${demo.url}/todos/${target}/fragment`)).status, 404);
-    t.is((await bob.fetch(`${demo.url}/todos/${target}/delete`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status, 404);
+    t.is(
+      (
+        await bob.fetch(`${demo.url}/todos/${target}/delete`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
+      404,
+    );
   }
-  t.deepEqual(await demo.knex('todos').where({ id }).first(), { id, ownerId: 1, teamId: 1, title: 'Private', done: 0, shared: 0 });
+  t.deepEqual(await demo.knex('todos').where({ id }).first(), {
+    id,
+    ownerId: 1,
+    teamId: 1,
+    title: 'Private',
+    done: 0,
+    shared: 0,
+  });
 });
 
 test('registerAuth() throws a TypeError naming the option that is wrong', (t) => {

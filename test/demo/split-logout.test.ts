@@ -10,11 +10,17 @@ import { CookieJar } from '../helpers/auth-demo.ts';
 
 test.serial('POST /logout ends the pages a separate push process holds', async (t) => {
   t.timeout(60_000);
-  const demo = await createDemo({ filename: join(mkdtempSync(join(tmpdir(), 'serverpush-')), 'demo.sqlite'), split: true });
+  const demo = await createDemo({
+    filename: join(mkdtempSync(join(tmpdir(), 'serverpush-')), 'demo.sqlite'),
+    split: true,
+  });
   t.teardown(() => demo.close());
   const { url, pushUrl } = await demo.listen();
   const jar = new CookieJar();
-  await jar.fetch(`${url}login`, { method: 'POST', body: new URLSearchParams({ username: 'alice', password: 'demo' }) });
+  await jar.fetch(`${url}login`, {
+    method: 'POST',
+    body: new URLSearchParams({ username: 'alice', password: 'demo' }),
+  });
   const token = /data-token="([^"]+)"/.exec(await (await jar.fetch(`${url}todos`)).text())![1]!;
   const poll = () => jar.fetch(`${pushUrl}/serverpush/long-poll?token=${token}`);
   t.is((await poll()).status, 204, 'the page connects to the push process');

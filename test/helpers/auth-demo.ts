@@ -36,10 +36,21 @@ export async function authDemo(t: ExecutionContext, transports?: readonly Transp
   await knex.migrate.latest({ migrationSource: authMigrationSource });
   Model.knex(knex);
   const router = new Router();
-  const push = createPush({ ...authPushOptions, secret, router, orm: objection(), ...(transports === undefined ? {} : { transports }) });
+  const push = createPush({
+    ...authPushOptions,
+    secret,
+    router,
+    orm: objection(),
+    ...(transports === undefined ? {} : { transports }),
+  });
   registerAuth({ router, push });
   const app = new Koa();
-  app.use(push.routes()).use(sessionMiddleware(app)).use(push.middleware()).use(router.routes()).use(router.allowedMethods());
+  app
+    .use(push.routes())
+    .use(sessionMiddleware(app))
+    .use(push.middleware())
+    .use(router.routes())
+    .use(router.allowedMethods());
   const { url, server } = await listen(t, app.callback());
   // Typed as demo/app.ts holds its push: the auth demo's push is a push like any other.
   const asDemoPush: KoaPush = push;
@@ -58,7 +69,9 @@ export class CookieJar {
 
   /** The `Cookie` header to send, or `{}` when the jar is empty. */
   headers(): Record<string, string> {
-    return this.cookies.size === 0 ? {} : { Cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ') };
+    return this.cookies.size === 0
+      ? {}
+      : { Cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ') };
   }
 
   /** Takes the response's `Set-Cookie` headers; an expired or emptied cookie is removed. */
@@ -68,7 +81,9 @@ export class CookieJar {
       const equals = pair.indexOf('=');
       const name = pair.slice(0, equals).trim();
       const value = pair.slice(equals + 1).trim();
-      const expired = attributes.some((attribute) => /^\s*expires=/i.test(attribute) && Date.parse(attribute.split('=')[1]!) <= Date.now());
+      const expired = attributes.some(
+        (attribute) => /^\s*expires=/i.test(attribute) && Date.parse(attribute.split('=')[1]!) <= Date.now(),
+      );
       if (value === '' || expired) this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
@@ -77,6 +92,12 @@ export class CookieJar {
 
   /** Fetches with the jar's cookies, without following redirects, and takes what it sets. */
   async fetch(url: string, init: RequestInit = {}): Promise<Response> {
-    return this.take(await fetch(url, { ...init, redirect: 'manual', headers: { ...this.headers(), ...(init.headers as Record<string, string> | undefined) } }));
+    return this.take(
+      await fetch(url, {
+        ...init,
+        redirect: 'manual',
+        headers: { ...this.headers(), ...(init.headers as Record<string, string> | undefined) },
+      }),
+    );
   }
 }

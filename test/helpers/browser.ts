@@ -6,7 +6,15 @@ import type { ExecutionContext } from 'ava';
 import { chromium, type Browser } from 'playwright-core';
 
 const executablePath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const flags = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
 
 /** Whether browser tests can run here; prints why not. Throws under CI=true when they cannot. */
 export function browserAvailable(): boolean {

@@ -6,7 +6,12 @@ import type { Push } from '../../core/push.ts';
 export const secret = 'test-secret-test-secret-test-secret!';
 
 /** Renders a page: a token whose cursor is the log's head now, as the Koa middleware would. */
-export async function page(push: Push<never> | Push<any>, path = '/', identity: unknown = null, query = ''): Promise<string> {
+export async function page(
+  push: Push<never> | Push<unknown> | Push<{ id: number }>,
+  path = '/',
+  identity: unknown = null,
+  query = '',
+): Promise<string> {
   return push.token({ path, query, identity, languages: ['en'], cursor: await push.log.head() });
 }
 

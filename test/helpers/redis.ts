@@ -36,8 +36,12 @@ let availability: string | undefined | null = null;
 export function redisSkip(): string | undefined {
   if (availability === null) {
     const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-    availability = probe.error === undefined && probe.status === 0 ? undefined : `redis-server is not installed (${probe.error?.message ?? probe.stderr})`;
-    if (availability !== undefined && process.env['CI'] !== 'true') console.log(`skipping Redis tests: ${availability}`);
+    availability =
+      probe.error === undefined && probe.status === 0
+        ? undefined
+        : `redis-server is not installed (${probe.error?.message ?? probe.stderr})`;
+    if (availability !== undefined && process.env['CI'] !== 'true')
+      console.log(`skipping Redis tests: ${availability}`);
   }
   return process.env['CI'] === 'true' ? undefined : availability;
 }
@@ -49,7 +53,8 @@ export async function testRedis(t: ExecutionContext, options: TestRedisOptions =
   }
   const dir = await mkdtemp(join(tmpdir(), 'serverpush-redis-'));
   const port = await sparePort();
-  const persistence = options.persist === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const persistence =
+    options.persist === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir];
   let child: ChildProcess | undefined;
 
@@ -86,7 +91,10 @@ export async function testRedis(t: ExecutionContext, options: TestRedisOptions =
 async function ready(child: ChildProcess, port: number): Promise<void> {
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`redis-server on port ${port} was not ready within 10 s:\n${output}`)), 10_000);
+    const timer = setTimeout(
+      () => finish(new Error(`redis-server on port ${port} was not ready within 10 s:\n${output}`)),
+      10_000,
+    );
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('Ready to accept connections')) finish();

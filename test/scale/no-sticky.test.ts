@@ -48,62 +48,79 @@ async function roundRobin(t: ExecutionContext, backends: string[]): Promise<stri
 
 const redisTest = redisSkip() === undefined ? test : test.skip;
 
-redisTest('three push processes behind round robin: every client gets its changes once, in order, across a restart', async (t) => {
-  t.timeout(120_000);
-  const redis = await testRedis(t);
-  const env = { GROUP_REDIS_URL: redis.url, GROUP_REDIS_KEY: 'no-sticky', GROUP_SECRET: secret };
-  const processes = await Promise.all([1, 2, 3].map(() => pushProcess(t, env)));
-  const backends = processes.map((process) => process.origin);
-  const proxy = await roundRobin(t, backends);
-  // This process renders the pages and publishes, on the same log, as the app would.
-  const app = await groupPush(redis.url, 'no-sticky', secret);
-  t.teardown(() => app.close());
+redisTest(
+  'three push processes behind round robin: every client gets its changes once, in order, across a restart',
+  async (t) => {
+    t.timeout(120_000);
+    const redis = await testRedis(t);
+    const env = { GROUP_REDIS_URL: redis.url, GROUP_REDIS_KEY: 'no-sticky', GROUP_SECRET: secret };
+    const processes = await Promise.all([1, 2, 3].map(() => pushProcess(t, env)));
+    const backends = processes.map((process) => process.origin);
+    const proxy = await roundRobin(t, backends);
+    // This process renders the pages and publishes, on the same log, as the app would.
+    const app = await groupPush(redis.url, 'no-sticky', secret);
+    t.teardown(() => app.close());
 
-  const clients = await Promise.all(
-    Array.from({ length: groups * clientsPerGroup }, async (_, index) => {
-      const group = index % groups;
-      const token = app.token({ path: `/groups/${group}`, query: '', identity: null, languages: [], cursor: await app.log.head() });
-      return { group, token, cursor: undefined as string | undefined, seqs: [] as number[], cursors: new Set<string>() };
-    }),
-  );
-  let stop = false;
-  const polling = clients.map(async (client) => {
-    while (!stop) {
-      const query = new URLSearchParams(client.cursor === undefined ? { token: client.token } : { token: client.token, cursor: client.cursor });
-      const response = await fetch(`${proxy}/serverpush/long-poll?${query}`).catch(() => undefined);
-      if (response?.status !== 200) continue;
-      const { messages } = (await response.json()) as { messages: ChangeMessage[] };
-      for (const message of messages) {
-        t.is(message.name, 'item', JSON.stringify(message));
-        client.seqs.push((message.data as { seq: number }).seq);
-        client.cursor = message.cursor;
+    const clients = await Promise.all(
+      Array.from({ length: groups * clientsPerGroup }, async (_, index) => {
+        const group = index % groups;
+        const token = app.token({
+          path: `/groups/${group}`,
+          query: '',
+          identity: null,
+          languages: [],
+          cursor: await app.log.head(),
+        });
+        return {
+          group,
+          token,
+          cursor: undefined as string | undefined,
+          seqs: [] as number[],
+          cursors: new Set<string>(),
+        };
+      }),
+    );
+    let stop = false;
+    const polling = clients.map(async (client) => {
+      while (!stop) {
+        const query = new URLSearchParams(
+          client.cursor === undefined ? { token: client.token } : { token: client.token, cursor: client.cursor },
+        );
+        const response = await fetch(`${proxy}/serverpush/long-poll?${query}`).catch(() => undefined);
+        if (response?.status !== 200) continue;
+        const { messages } = (await response.json()) as { messages: ChangeMessage[] };
+        for (const message of messages) {
+          t.is(message.name, 'item', JSON.stringify(message));
+          client.seqs.push((message.data as { seq: number }).seq);
+          client.cursor = message.cursor;
+        }
+      }
+    });
+
+    for (let start = 0; start < changes; start += 100) {
+      const batch = Array.from({ length: 100 }, (_, offset): ChangeInput => {
+        const seq = start + offset;
+        return { model: 'items', op: 'insert', id: seq, after: { id: seq, group: seq % groups, seq }, before: null };
+      });
+      await app.publish(batch);
+      if (start === changes / 2) {
+        // Restart one push process with changes in flight: its clients land elsewhere meanwhile.
+        const [victim] = processes.splice(1, 1);
+        victim!.kill('SIGTERM');
+        await once(victim!, 'exit');
+        const replacement = await pushProcess(t, env);
+        processes.push(replacement);
+        backends.splice(backends.indexOf(victim!.origin), 1, replacement.origin);
       }
     }
-  });
 
-  for (let start = 0; start < changes; start += 100) {
-    const batch = Array.from({ length: 100 }, (_, offset): ChangeInput => {
-      const seq = start + offset;
-      return { model: 'items', op: 'insert', id: seq, after: { id: seq, group: seq % groups, seq }, before: null };
-    });
-    await app.publish(batch);
-    if (start === changes / 2) {
-      // Restart one push process with changes in flight: its clients land elsewhere meanwhile.
-      const [victim] = processes.splice(1, 1);
-      victim!.kill('SIGTERM');
-      await once(victim!, 'exit');
-      const replacement = await pushProcess(t, env);
-      processes.push(replacement);
-      backends.splice(backends.indexOf(victim!.origin), 1, replacement.origin);
+    const expected = (group: number) => Array.from({ length: changes / groups }, (_, i) => i * groups + group);
+    const deadline = Date.now() + 60_000;
+    while (clients.some((client) => client.seqs.length < changes / groups) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  }
-
-  const expected = (group: number) => Array.from({ length: changes / groups }, (_, i) => i * groups + group);
-  const deadline = Date.now() + 60_000;
-  while (clients.some((client) => client.seqs.length < changes / groups) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  stop = true;
-  await Promise.race([Promise.all(polling), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-  for (const client of clients) t.deepEqual(client.seqs, expected(client.group), `group ${client.group}`);
-});
+    stop = true;
+    await Promise.race([Promise.all(polling), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    for (const client of clients) t.deepEqual(client.seqs, expected(client.group), `group ${client.group}`);
+  },
+);

@@ -33,7 +33,11 @@ export interface Driver {
 }
 
 /** A push server with every given transport, an update spec for `/items`, and a way to render pages. */
-export async function pushServer(t: ExecutionContext, transports: readonly Transport[], options: { maxCount?: number; origins?: string[]; attach?: boolean } = {}) {
+export async function pushServer(
+  t: ExecutionContext,
+  transports: readonly Transport[],
+  options: { maxCount?: number; origins?: string[]; attach?: boolean } = {},
+) {
   const router = new Router();
   const push: KoaPush = createPush({
     secret,
@@ -57,11 +61,25 @@ export async function pushServer(t: ExecutionContext, transports: readonly Trans
     push,
     /** Renders `/items` and returns its page token. */
     page: async () => (await fetch(`${url}/items`)).text(),
-    publish: (...titles: string[]) => push.publish(titles.map((title, index): ChangeInput => ({ model: 'items', op: 'insert', id: index + 1, after: { id: index + 1, title }, before: null }))),
+    publish: (...titles: string[]) =>
+      push.publish(
+        titles.map(
+          (title, index): ChangeInput => ({
+            model: 'items',
+            op: 'insert',
+            id: index + 1,
+            after: { id: index + 1, title },
+            before: null,
+          }),
+        ),
+      ),
   };
 }
 
-const titles = (received: Received) => ('messages' in received ? received.messages.map((m) => ('data' in m ? (m.data as { title: string }).title : m.name)) : received);
+const titles = (received: Received) =>
+  'messages' in received
+    ? received.messages.map((m) => ('data' in m ? (m.data as { title: string }).title : m.name))
+    : received;
 const lastCursor = (received: Received) => {
   const messages = 'messages' in received ? (received.messages.filter((m) => 'cursor' in m) as ChangeMessage[]) : [];
   return messages.at(-1)?.cursor;
@@ -121,13 +139,17 @@ export function conformance(driver: Driver, transport: () => Transport): void {
   test(title('answers a bad token 401'), async (t) => {
     const server = await pushServer(t, [transport()]);
     const received = await opened(t, server.base, 'eyJ2IjoxfQ.AAAA').next();
-    t.deepEqual(received, { error: { status: 401, code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token signature does not verify' } });
+    t.deepEqual(received, {
+      error: { status: 401, code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token signature does not verify' },
+    });
   });
 
   test(title('answers a malformed cursor 400'), async (t) => {
     const server = await pushServer(t, [transport()]);
     const received = await opened(t, server.base, await server.page(), 'not-a-cursor').next();
-    t.deepEqual(received, { error: { status: 400, code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "not-a-cursor" is malformed' } });
+    t.deepEqual(received, {
+      error: { status: 400, code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "not-a-cursor" is malformed' },
+    });
   });
 
   test(title('closes cleanly: the server holds nothing for a client that left'), async (t) => {
@@ -137,7 +159,8 @@ export function conformance(driver: Driver, transport: () => Transport): void {
     await connection.next();
     await connection.close();
     const deadline = Date.now() + 2_000;
-    while (server.push.stats().waiting > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (server.push.stats().waiting > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     t.is(server.push.stats().waiting, 0);
   });
 }

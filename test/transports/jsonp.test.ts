@@ -31,7 +31,11 @@ test('jsonp() frames messages as /**/callback({"messages":[…]}); for a dotted 
 test('jsonp() answers an empty messages array when nothing changed within timeoutMs', async (t) => {
   const server = await pushServer(t, [jsonp({ timeoutMs: 100 })]);
   const token = await server.page();
-  t.is(await (await fetch(pollUrl(server.base, { token, callback: 'cb' }))).text(), '/**/cb({"messages":[]});', 'the first poll is answered at once');
+  t.is(
+    await (await fetch(pollUrl(server.base, { token, callback: 'cb' }))).text(),
+    '/**/cb({"messages":[]});',
+    'the first poll is answered at once',
+  );
   const started = Date.now();
   const held = await fetch(pollUrl(server.base, { token, callback: 'cb' }));
   t.is(held.status, 200);
@@ -54,20 +58,33 @@ test('jsonp() answers a bad token 200 with the error and the status long-poll wo
   const response = await fetch(pollUrl(server.base, { token: 'eyJ2IjoxfQ.AAAA', callback: 'cb' }));
   t.is(response.status, 200);
   t.is(response.headers.get('content-type'), 'application/javascript; charset=utf-8');
-  t.is(await response.text(), '/**/cb({"error":{"code":"SERVERPUSH_ERR_BAD_TOKEN","message":"the page token signature does not verify"},"status":401});');
+  t.is(
+    await response.text(),
+    '/**/cb({"error":{"code":"SERVERPUSH_ERR_BAD_TOKEN","message":"the page token signature does not verify"},"status":401});',
+  );
 });
 
 test('jsonp() escapes line separators in an error message that quotes the request', async (t) => {
   const server = await pushServer(t, [jsonp({ timeoutMs: 100 })]);
-  const text = await (await fetch(pollUrl(server.base, { token: await server.page(), cursor: 'a\u2028b', callback: 'cb' }))).text();
-  t.is(text, '/**/cb({"error":{"code":"SERVERPUSH_ERR_BAD_CURSOR","message":"cursor \\"a\\u2028b\\" is malformed"},"status":400});');
+  const text = await (
+    await fetch(pollUrl(server.base, { token: await server.page(), cursor: 'a\u2028b', callback: 'cb' }))
+  ).text();
+  t.is(
+    text,
+    '/**/cb({"error":{"code":"SERVERPUSH_ERR_BAD_CURSOR","message":"cursor \\"a\\u2028b\\" is malformed"},"status":400});',
+  );
 });
 
 test('jsonp() reads the page token only, never a cookie', async (t) => {
   const server = await pushServer(t, [jsonp({ timeoutMs: 100 })]);
   const token = await server.page();
-  const response = await fetch(pollUrl(server.base, { callback: 'cb' }), { headers: { Cookie: `token=${token}; serverpush=${token}` } });
-  t.deepEqual(parseScript(await response.text(), 'cb'), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the `token` parameter is required' }, status: 401 });
+  const response = await fetch(pollUrl(server.base, { callback: 'cb' }), {
+    headers: { Cookie: `token=${token}; serverpush=${token}` },
+  });
+  t.deepEqual(parseScript(await response.text(), 'cb'), {
+    error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the `token` parameter is required' },
+    status: 401,
+  });
 });
 
 test('jsonp() refuses a missing or malformed callback 400 with a JSON message and calls nothing', async (t) => {
@@ -96,14 +113,25 @@ test('jsonp() refuses a missing or malformed callback 400 with a JSON message an
     t.is(response.status, 400, JSON.stringify(callback));
     t.is(response.headers.get('content-type'), 'application/json; charset=utf-8');
     t.is(response.headers.get('x-content-type-options'), 'nosniff');
-    t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message } }, JSON.stringify(callback));
+    t.deepEqual(
+      await response.json(),
+      { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message } },
+      JSON.stringify(callback),
+    );
   }
 });
 
 test('jsonp() accepts identifier paths up to 32 characters, reserved words after a dot', async (t) => {
   const server = await pushServer(t, [jsonp({ timeoutMs: 100 })]);
   const token = await server.page();
-  for (const callback of ['a'.repeat(32), '$', '_a.$b.c_1', 'jQuery.fn.cb', 'ns.delete', 'window.__serverpush_jsonp.c1z']) {
+  for (const callback of [
+    'a'.repeat(32),
+    '$',
+    '_a.$b.c_1',
+    'jQuery.fn.cb',
+    'ns.delete',
+    'window.__serverpush_jsonp.c1z',
+  ]) {
     const response = await fetch(pollUrl(server.base, { token, callback }));
     t.is(response.status, 200, callback);
     t.deepEqual(parseScript(await response.text(), callback), { messages: [] }, callback);
@@ -112,14 +140,24 @@ test('jsonp() accepts identifier paths up to 32 characters, reserved words after
 
 test('jsonp() answers a request other than GET 405', async (t) => {
   const server = await pushServer(t, [jsonp({ timeoutMs: 100 })]);
-  const response = await fetch(pollUrl(server.base, { token: await server.page(), callback: 'cb' }), { method: 'POST' });
+  const response = await fetch(pollUrl(server.base, { token: await server.page(), callback: 'cb' }), {
+    method: 'POST',
+  });
   t.is(response.status, 405);
   t.is(response.headers.get('allow'), 'GET');
-  t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'jsonp accepts GET only' } });
+  t.deepEqual(await response.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'jsonp accepts GET only' },
+  });
 });
 
 test('jsonp() validates timeoutMs when it is created', (t) => {
-  t.throws(() => jsonp({ timeoutMs: 0 }), { instanceOf: TypeError, message: 'The `timeoutMs` option must be a positive integer, got 0' });
-  t.throws(() => jsonp({ timeoutMs: 30_001 }), { instanceOf: TypeError, message: 'The `timeoutMs` option of jsonp() must be at most 30000, got 30001' });
+  t.throws(() => jsonp({ timeoutMs: 0 }), {
+    instanceOf: TypeError,
+    message: 'The `timeoutMs` option must be a positive integer, got 0',
+  });
+  t.throws(() => jsonp({ timeoutMs: 30_001 }), {
+    instanceOf: TypeError,
+    message: 'The `timeoutMs` option of jsonp() must be at most 30000, got 30001',
+  });
   t.is(jsonp({ timeoutMs: 30_000 }).name, 'jsonp');
 });

@@ -48,7 +48,8 @@ async function openStream(t: ExecutionContext, url: string, headers: Record<stri
 }
 
 const messagesOf = (block: { data: string }) => (JSON.parse(block.data) as { messages: Message[] }).messages;
-const titlesOf = (block: { data: string }) => messagesOf(block).map((m) => ('data' in m ? (m.data as { title: string }).title : m.name));
+const titlesOf = (block: { data: string }) =>
+  messagesOf(block).map((m) => ('data' in m ? (m.data as { title: string }).title : m.name));
 const cursorsOf = (block: { data: string }) => messagesOf(block).map((m) => ('cursor' in m ? m.cursor : undefined));
 
 async function until(condition: () => boolean, timeoutMs = 2_000): Promise<boolean> {
@@ -89,7 +90,10 @@ test('sse() sends each batch as one event, at once, whose id is the cursor of it
   const block = await stream.nextData();
 
   t.true(block.at - published < 500, `the event took ${Math.round(block.at - published)} ms`);
-  t.deepEqual(messagesOf(block).map((m) => m.name), ['item', 'label']);
+  t.deepEqual(
+    messagesOf(block).map((m) => m.name),
+    ['item', 'label'],
+  );
   const [cursor, same] = cursorsOf(block);
   t.is(same, cursor);
   t.is(block.id, cursor);
@@ -118,7 +122,9 @@ test('sse() answers a malformed Last-Event-ID 400 before the stream starts, and 
   const response = await fetch(`${server.base}/sse?token=${token}`, { headers: { 'Last-Event-ID': 'nope' } });
   t.is(response.status, 400);
   t.is(response.headers.get('content-type'), 'application/json; charset=utf-8');
-  t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "nope" is malformed' } });
+  t.deepEqual(await response.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "nope" is malformed' },
+  });
   const post = await fetch(`${server.base}/sse?token=${token}`, { method: 'POST' });
   t.is(post.status, 405);
   t.is(post.headers.get('allow'), 'GET');
@@ -163,7 +169,8 @@ test('sse() close() ends every open stream with a retry hint, and frees the serv
   transport.close?.();
   for (const stream of streams) {
     let last: SseBlock | undefined;
-    for (let i = 0, block = await stream.next(); block !== undefined && i < 10; i += 1, block = await stream.next()) last = block;
+    for (let i = 0, block = await stream.next(); block !== undefined && i < 10; i += 1, block = await stream.next())
+      last = block;
     t.deepEqual(last?.comments, ['closing']);
     t.true(Number(last?.retry) >= 0 && Number(last?.retry) < 1_000, `retry: ${last?.retry}`);
   }
@@ -191,7 +198,10 @@ test('sse() reports an error after the stream started as an event, then ends the
   const stream = await openStream(t, `${server.base}/sse?token=${await server.page()}`);
   t.is(stream.response.status, 200);
   const block = await stream.nextData();
-  t.deepEqual(JSON.parse(block.data), { status: 500, error: { code: 'SERVERPUSH_ERR_INTERNAL', message: 'internal error; see the server log' } });
+  t.deepEqual(JSON.parse(block.data), {
+    status: 500,
+    error: { code: 'SERVERPUSH_ERR_INTERNAL', message: 'internal error; see the server log' },
+  });
   t.is(await stream.next(), undefined);
   t.is(errors.length, 1, 'the error is logged once');
 });
@@ -211,7 +221,9 @@ test('sse() lets a browser resume with Last-Event-ID, without loss or duplicates
   const source = new EventSource(`${server.base}/sse?token=${await server.page()}`);
   t.teardown(() => source.close());
   const received: ChangeMessage[] = [];
-  source.addEventListener('message', (event) => received.push(...(JSON.parse(event.data as string) as { messages: ChangeMessage[] }).messages));
+  source.addEventListener('message', (event) =>
+    received.push(...(JSON.parse(event.data as string) as { messages: ChangeMessage[] }).messages),
+  );
   await new Promise((resolve) => source.addEventListener('open', resolve, { once: true }));
   await server.publish('one');
   t.true(await until(() => received.length === 1));
@@ -223,19 +235,30 @@ test('sse() lets a browser resume with Last-Event-ID, without loss or duplicates
   t.true(await until(() => received.length === 3));
   await new Promise((resolve) => setTimeout(resolve, 100));
 
-  t.deepEqual(received.map((m) => (m.data as { title: string }).title), ['one', 'two', 'three']);
+  t.deepEqual(
+    received.map((m) => (m.data as { title: string }).title),
+    ['one', 'two', 'three'],
+  );
   t.deepEqual(lastEventIds, [undefined, received[0]!.cursor]);
 });
 
 test('sse() sends CORS headers on the stream to an allowed origin', async (t) => {
   const server = await pushServer(t, [sse()], { origins: ['http://app.example:3000'] });
-  const stream = await openStream(t, `${server.base}/sse?token=${await server.page()}`, { Origin: 'http://app.example:3000' });
+  const stream = await openStream(t, `${server.base}/sse?token=${await server.page()}`, {
+    Origin: 'http://app.example:3000',
+  });
   t.is(stream.response.headers.get('access-control-allow-origin'), 'http://app.example:3000');
   t.is(stream.response.headers.get('access-control-allow-credentials'), 'true');
   t.deepEqual((await stream.next())?.comments, ['connected']);
 });
 
 test('sse() validates its options', (t) => {
-  t.throws(() => sse({ heartbeatMs: 0 }), { instanceOf: TypeError, message: 'The `heartbeatMs` option must be a positive integer, got 0' });
-  t.throws(() => sse({ retryMs: 1.5 }), { instanceOf: TypeError, message: 'The `retryMs` option must be a positive integer, got 1.5' });
+  t.throws(() => sse({ heartbeatMs: 0 }), {
+    instanceOf: TypeError,
+    message: 'The `heartbeatMs` option must be a positive integer, got 0',
+  });
+  t.throws(() => sse({ retryMs: 1.5 }), {
+    instanceOf: TypeError,
+    message: 'The `retryMs` option must be a positive integer, got 1.5',
+  });
 });

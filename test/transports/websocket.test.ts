@@ -24,7 +24,9 @@ function client(t: ExecutionContext, url: string, options: ClientOptions = {}) {
   socket.on('error', () => {});
   const frames: unknown[] = [];
   socket.on('message', (data) => frames.push(JSON.parse(String(data))));
-  const closed = new Promise<Closed>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  const closed = new Promise<Closed>((resolve) =>
+    socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
   t.teardown(() => socket.terminate());
   return { socket, frames, closed, opened: once(socket, 'open') };
 }
@@ -37,8 +39,14 @@ async function until(predicate: () => boolean, ms = 2_000) {
 }
 
 test('websocket() rejects bad options with a TypeError naming the option', (t) => {
-  t.throws(() => websocket({ heartbeatMs: 0 }), { instanceOf: TypeError, message: 'The `heartbeatMs` option must be a positive integer, got 0' });
-  t.throws(() => websocket({ maxBufferedBytes: 1.5 }), { instanceOf: TypeError, message: 'The `maxBufferedBytes` option must be a positive integer, got 1.5' });
+  t.throws(() => websocket({ heartbeatMs: 0 }), {
+    instanceOf: TypeError,
+    message: 'The `heartbeatMs` option must be a positive integer, got 0',
+  });
+  t.throws(() => websocket({ maxBufferedBytes: 1.5 }), {
+    instanceOf: TypeError,
+    message: 'The `maxBufferedBytes` option must be a positive integer, got 1.5',
+  });
 });
 
 test('websocket() closes a refused connection with 4000 + status and the reason "CODE: message"', async (t) => {
@@ -47,9 +55,18 @@ test('websocket() closes a refused connection with 4000 + status and the reason 
   const badToken = client(t, socketUrl(server.base, 'eyJ2IjoxfQ.AAAA'));
   const badCursor = client(t, socketUrl(server.base, token, 'not-a-cursor'));
   const missing = client(t, `${server.base.replace(/^http/, 'ws')}/websocket`);
-  t.deepEqual(await badToken.closed, { code: 4401, reason: 'SERVERPUSH_ERR_BAD_TOKEN: the page token signature does not verify' });
-  t.deepEqual(await badCursor.closed, { code: 4400, reason: 'SERVERPUSH_ERR_BAD_CURSOR: cursor "not-a-cursor" is malformed' });
-  t.deepEqual(await missing.closed, { code: 4401, reason: 'SERVERPUSH_ERR_BAD_TOKEN: the `token` parameter is required' });
+  t.deepEqual(await badToken.closed, {
+    code: 4401,
+    reason: 'SERVERPUSH_ERR_BAD_TOKEN: the page token signature does not verify',
+  });
+  t.deepEqual(await badCursor.closed, {
+    code: 4400,
+    reason: 'SERVERPUSH_ERR_BAD_CURSOR: cursor "not-a-cursor" is malformed',
+  });
+  t.deepEqual(await missing.closed, {
+    code: 4401,
+    reason: 'SERVERPUSH_ERR_BAD_TOKEN: the `token` parameter is required',
+  });
   t.deepEqual([badToken.frames, badCursor.frames], [[], []], 'nothing is sent before the check');
 });
 
@@ -154,7 +171,9 @@ test('websocket() answers a GET without an upgrade 426 and other methods 405', a
   const get = await fetch(`${server.base}/websocket?token=x`);
   t.is(get.status, 426);
   t.is(get.headers.get('upgrade'), 'websocket');
-  t.deepEqual(await get.json(), { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'websocket answers WebSocket upgrade requests only' } });
+  t.deepEqual(await get.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'websocket answers WebSocket upgrade requests only' },
+  });
   const post = await fetch(`${server.base}/websocket`, { method: 'POST' });
   t.is(post.status, 405);
   t.is(post.headers.get('allow'), 'GET');
@@ -162,10 +181,20 @@ test('websocket() answers a GET without an upgrade 426 and other methods 405', a
 
 test('websocket().handle() names attach() when an upgrade request reaches the HTTP handler', async (t) => {
   const server = await pushServer(t, [websocket()]);
-  const request = { method: 'GET', query: new URLSearchParams(), headers: { upgrade: 'websocket' }, signal: new AbortController().signal };
+  const request = {
+    method: 'GET',
+    query: new URLSearchParams(),
+    headers: { upgrade: 'websocket' },
+    signal: new AbortController().signal,
+  };
   const response = await websocket().handle(request, server.push);
   t.is(response.status, 426);
-  t.deepEqual(JSON.parse(String(response.body)), { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'WebSocket upgrades do not reach serverpush: call push.attach(server)' } });
+  t.deepEqual(JSON.parse(String(response.body)), {
+    error: {
+      code: 'SERVERPUSH_ERR_BAD_REQUEST',
+      message: 'WebSocket upgrades do not reach serverpush: call push.attach(server)',
+    },
+  });
 });
 
 test('websocket() upgrades from an allowed origin; attach() refuses any other with 403', async (t) => {
@@ -180,7 +209,12 @@ test('websocket() upgrades from an allowed origin; attach() refuses any other wi
   t.is(response.statusCode, 403);
   let body = '';
   for await (const chunk of response) body += String(chunk);
-  t.deepEqual(JSON.parse(body), { error: { code: 'SERVERPUSH_ERR_ORIGIN', message: 'origin http://evil.example is not allowed; list it in the `origins` option' } });
+  t.deepEqual(JSON.parse(body), {
+    error: {
+      code: 'SERVERPUSH_ERR_ORIGIN',
+      message: 'origin http://evil.example is not allowed; list it in the `origins` option',
+    },
+  });
 });
 
 /** Opens a WebSocket by hand on a raw TCP socket and stops reading once the handshake is done. */
@@ -253,7 +287,10 @@ test('websocket() tells a reader that stops reading to refresh and closes it wit
   stalled.resume();
   const received: Buffer[] = [];
   stalled.on('data', (chunk: Buffer) => received.push(chunk));
-  await until(() => parseFrames(Buffer.concat(received)).some((frame) => (frame as { close?: number }).close !== undefined), 10_000);
+  await until(
+    () => parseFrames(Buffer.concat(received)).some((frame) => (frame as { close?: number }).close !== undefined),
+    10_000,
+  );
   const frames = parseFrames(Buffer.concat(received));
   t.deepEqual(frames.slice(-2), [
     { messages: [{ name: 'refresh', reason: 'slow' }] },

@@ -18,7 +18,13 @@ import { closing, page, secret } from '../../helpers/push.ts';
 
 const databases = await testDatabases();
 
-const change = (id: number): ChangeInput => ({ model: 'counters', op: 'update', id, after: { id, hits: id }, before: { id, hits: id - 1 } });
+const change = (id: number): ChangeInput => ({
+  model: 'counters',
+  op: 'update',
+  id,
+  after: { id, hits: id },
+  before: { id, hits: id - 1 },
+});
 
 interface Database {
   readonly knex: Knex;
@@ -89,9 +95,16 @@ for (const db of databases) {
     const log = await opened(t, knex);
     const start = await log.head();
     t.regex(start, /^[a-f0-9]{10}\.0$/);
-    const appended = await log.append([change(1), change(2), { model: 'tags', op: 'delete', id: ['post', 7], after: null, before: { post: 'post', tag: 7 } }]);
+    const appended = await log.append([
+      change(1),
+      change(2),
+      { model: 'tags', op: 'delete', id: ['post', 7], after: null, before: { post: 'post', tag: 7 } },
+    ]);
     const epoch = start.split('.')[0]!;
-    t.deepEqual(appended.map((c) => c.cursor), [`${epoch}.1`, `${epoch}.2`, `${epoch}.3`]);
+    t.deepEqual(
+      appended.map((c) => c.cursor),
+      [`${epoch}.1`, `${epoch}.2`, `${epoch}.3`],
+    );
     t.is(await log.head(), `${epoch}.3`);
     t.deepEqual(await log.since(start), { ok: true, changes: appended });
     const rest = await log.since(appended[1]!.cursor);
@@ -100,14 +113,17 @@ for (const db of databases) {
     t.true(log.compare(appended[0]!.cursor, appended[2]!.cursor) < 0);
   });
 
-  maybe(title('knexLog() works on a knex with objection\'s snake case mappers'), async (t) => {
+  maybe(title("knexLog() works on a knex with objection's snake case mappers"), async (t) => {
     const { knex } = await migrated(t, db);
     const mapped = createKnex({ ...(knex.client.config as Knex.Config), ...knexSnakeCaseMappers() });
     t.teardown(() => mapped.destroy());
     const log = await opened(t, mapped, { trimIntervalMs: 20, maxCount: 1 });
     const seen = tailed(t, log);
     const start = await log.head();
-    const appended = await log.append([change(1), { model: 'tags', op: 'insert', id: ['a', 1], after: { postId: 'a' } }]);
+    const appended = await log.append([
+      change(1),
+      { model: 'tags', op: 'insert', id: ['a', 1], after: { postId: 'a' } },
+    ]);
     await until(t, () => seen.length === 2);
     t.deepEqual(seen, appended);
     await until(t, async () => !(await log.since(start)).ok);
@@ -119,8 +135,14 @@ for (const db of databases) {
     const log = await opened(t, knex);
     await log.append([change(1)]);
     const epoch = (await log.head()).split('.')[0]!;
-    await t.throwsAsync(log.since('not a cursor'), { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "not a cursor" is malformed' });
-    await t.throwsAsync(log.since(`${epoch}.5`), { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: `cursor "${epoch}.5" is ahead of the change log` });
+    await t.throwsAsync(log.since('not a cursor'), {
+      code: 'SERVERPUSH_ERR_BAD_CURSOR',
+      message: 'cursor "not a cursor" is malformed',
+    });
+    await t.throwsAsync(log.since(`${epoch}.5`), {
+      code: 'SERVERPUSH_ERR_BAD_CURSOR',
+      message: `cursor "${epoch}.5" is ahead of the change log`,
+    });
     t.throws(() => log.check(`${epoch}.-1`), { code: 'SERVERPUSH_ERR_BAD_CURSOR' });
     // Another process may have issued it: its tail will catch up.
     t.true(log.check(`${epoch}.5`));
@@ -141,26 +163,32 @@ for (const db of databases) {
     t.not((await after.head()).split('.')[0], old.split('.')[0]);
   });
 
-  maybe(title('knexLog() tail() of a second log on the database sees the first one\'s appends, in order, once'), async (t) => {
-    const { knex, reopen } = await migrated(t, db);
-    const first = await opened(t, knex);
-    const second = await opened(t, await reopen());
-    const third = await opened(t, await reopen());
-    const seen = [tailed(t, first), tailed(t, second), tailed(t, third)];
-    for (let i = 1; i <= 10; i += 1) await [first, second, third][i % 3]!.append([change(i), change(100 + i)]);
-    await until(t, () => seen.every((changes) => changes.length >= 20));
-    await sleep(100);
-    const expected = Array.from({ length: 10 }, (_, i) => [i + 1, 101 + i]).flat();
-    for (const changes of seen) t.deepEqual(idsOf(changes), expected);
-    t.deepEqual(seen[1]!.map((c) => c.cursor), seen[0]!.map((c) => c.cursor));
-  });
+  maybe(
+    title("knexLog() tail() of a second log on the database sees the first one's appends, in order, once"),
+    async (t) => {
+      const { knex, reopen } = await migrated(t, db);
+      const first = await opened(t, knex);
+      const second = await opened(t, await reopen());
+      const third = await opened(t, await reopen());
+      const seen = [tailed(t, first), tailed(t, second), tailed(t, third)];
+      for (let i = 1; i <= 10; i += 1) await [first, second, third][i % 3]!.append([change(i), change(100 + i)]);
+      await until(t, () => seen.every((changes) => changes.length >= 20));
+      await sleep(100);
+      const expected = Array.from({ length: 10 }, (_, i) => [i + 1, 101 + i]).flat();
+      for (const changes of seen) t.deepEqual(idsOf(changes), expected);
+      t.deepEqual(
+        seen[1]!.map((c) => c.cursor),
+        seen[0]!.map((c) => c.cursor),
+      );
+    },
+  );
 
   maybe(title('knexLog() trims by count and answers an older cursor with a history refresh'), async (t) => {
     const { knex } = await migrated(t, db);
     const log = await opened(t, knex, { maxCount: 3, trimIntervalMs: 20 });
     const start = await log.head();
     const appended = await log.append([1, 2, 3, 4, 5].map(change));
-    await until(t, async () => (await knex('serverpush_changes').count({ n: '*' }))[0]?.['n'] == 3);
+    await until(t, async () => Number((await knex('serverpush_changes').count({ n: '*' }))[0]?.['n']) === 3);
     t.deepEqual(await log.since(start), { ok: false, reason: 'history' });
     t.deepEqual(await log.since(appended[0]!.cursor), { ok: false, reason: 'history' });
     t.deepEqual(await log.since(appended[1]!.cursor), { ok: true, changes: appended.slice(2) });
@@ -171,7 +199,7 @@ for (const db of databases) {
     const log = await opened(t, knex, { maxAgeMs: 200, trimIntervalMs: 20 });
     const start = await log.head();
     const old = await log.append([change(1), change(2)]);
-    await until(t, async () => (await knex('serverpush_changes').count({ n: '*' }))[0]?.['n'] == 0);
+    await until(t, async () => Number((await knex('serverpush_changes').count({ n: '*' }))[0]?.['n']) === 0);
     t.deepEqual(await log.since(start), { ok: false, reason: 'history' });
     t.is(await log.head(), old[1]!.cursor);
     t.deepEqual(await log.since(old[1]!.cursor), { ok: true, changes: [] });
@@ -179,21 +207,30 @@ for (const db of databases) {
     t.deepEqual(await log.since(old[1]!.cursor), { ok: true, changes: fresh });
   });
 
-  maybe(title('knexLog() replays the changes after a client\'s cursor once restarted'), async (t) => {
+  maybe(title("knexLog() replays the changes after a client's cursor once restarted"), async (t) => {
     const { knex, reopen } = await migrated(t, db);
     const push = closing(t, createPush({ secret, log: await knexLog({ knex, pollIntervalMs: 20 }) }));
     push.global(() => [{ name: 'hits', model: 'counters', data: { hits: 'hits' } }]);
     const token = await page(push);
     await push.publish([change(1), change(2)]);
     const seen = (await push.poll(token, undefined, { waitMs: 0 })) as ChangeMessage[];
-    t.deepEqual(seen.map((m) => m.id), [1, 2]);
+    t.deepEqual(
+      seen.map((m) => m.id),
+      [1, 2],
+    );
     await push.publish([change(3), change(4)]);
     await push.close();
 
     const restarted = closing(t, createPush({ secret, log: await opened(t, await reopen()) }));
     restarted.global(() => [{ name: 'hits', model: 'counters', data: { hits: 'hits' } }]);
     const missed = (await restarted.poll(token, seen[1]!.cursor, { waitMs: 0 })) as ChangeMessage[];
-    t.deepEqual(missed.map((m) => [m.id, m.data]), [[3, { hits: 3 }], [4, { hits: 4 }]]);
+    t.deepEqual(
+      missed.map((m) => [m.id, m.data]),
+      [
+        [3, { hits: 3 }],
+        [4, { hits: 4 }],
+      ],
+    );
   });
 
   maybe(title('objection() with a knexLog() publishes a committed write through the log'), async (t) => {
@@ -216,10 +253,13 @@ for (const db of databases) {
     for (let tries = 0; messages.length < 2 && tries < 10; tries += 1) {
       messages.push(...((await push.poll(token, messages.at(-1)?.cursor, { waitMs: 5_000 })) as ChangeMessage[]));
     }
-    t.deepEqual(messages.map(({ name, op, model, id, data }) => ({ name, op, model, id, data })), [
-      { name: 'todo', op: 'insert', model: 'todos', id: 1, data: { title: 'write the outbox' } },
-      { name: 'todo', op: 'update', model: 'todos', id: 1, data: { title: 'and commit it' } },
-    ]);
+    t.deepEqual(
+      messages.map(({ name, op, model, id, data }) => ({ name, op, model, id, data })),
+      [
+        { name: 'todo', op: 'insert', model: 'todos', id: 1, data: { title: 'write the outbox' } },
+        { name: 'todo', op: 'update', model: 'todos', id: 1, data: { title: 'and commit it' } },
+      ],
+    );
     t.is(await changeRows(knex), 2);
   });
 
@@ -239,7 +279,10 @@ for (const db of databases) {
     t.is(await changeRows(knex), 0);
     await Todo.query().insert({ title: 'this one' });
     const messages = (await push.poll(token, undefined, { waitMs: 5_000 })) as ChangeMessage[];
-    t.deepEqual(messages.map((m) => m.data), [{ title: 'this one' }]);
+    t.deepEqual(
+      messages.map((m) => m.data),
+      [{ title: 'this one' }],
+    );
   });
 
   maybe(title('objection() with a knexLog() fails the write when its change rows cannot be written'), async (t) => {
@@ -274,18 +317,21 @@ for (const db of databases) {
     t.is((await other('todos').count({ n: '*' }))[0]?.['n'], '0');
   });
 
-  maybe(title('knexLog() tail() hears of another process\'s append through NOTIFY, well within pollIntervalMs'), async (t) => {
-    const { knex, reopen } = await migrated(t, db);
-    const writer = await opened(t, knex, { pollIntervalMs: 5_000 });
-    const reader = await opened(t, await reopen(), { pollIntervalMs: 5_000 });
-    const seen = tailed(t, reader);
-    await sleep(50);
-    const started = Date.now();
-    await writer.append([change(1)]);
-    await until(t, () => seen.length === 1, 1_000);
-    t.true(Date.now() - started < 1_000);
-    t.deepEqual(idsOf(seen), [1]);
-  });
+  maybe(
+    title("knexLog() tail() hears of another process's append through NOTIFY, well within pollIntervalMs"),
+    async (t) => {
+      const { knex, reopen } = await migrated(t, db);
+      const writer = await opened(t, knex, { pollIntervalMs: 5_000 });
+      const reader = await opened(t, await reopen(), { pollIntervalMs: 5_000 });
+      const seen = tailed(t, reader);
+      await sleep(50);
+      const started = Date.now();
+      await writer.append([change(1)]);
+      await until(t, () => seen.length === 1, 1_000);
+      t.true(Date.now() - started < 1_000);
+      t.deepEqual(idsOf(seen), [1]);
+    },
+  );
 
   maybe(title('knexLog() delivers changes of transactions that commit out of id order in id order'), async (t) => {
     const { knex, reopen } = await migrated(t, db);
@@ -314,34 +360,43 @@ for (const db of databases) {
     t.deepEqual(idsOf(seen), [1, 2, 4]);
   });
 
-  maybe(title('knexLog() tail() of every log sees every change of concurrent transactions once, in id order'), async (t) => {
-    const { knex, reopen } = await migrated(t, db);
-    const logs = [await opened(t, knex), await opened(t, await reopen()), await opened(t, await reopen())];
-    const seen = logs.map((log) => tailed(t, log));
-    const committed: number[] = [];
-    await Promise.all(
-      Array.from({ length: 40 }, async (_, i) => {
-        await sleep(i % 7);
-        const trx = await knex.transaction();
-        await logs[i % 3]!.outbox.appendWithin(trx, [change(i), change(1_000 + i)]);
-        await sleep((i * 37) % 23); // commits in another order than the ids
-        if (i % 5 === 4) return trx.rollback();
-        committed.push(i, 1_000 + i);
-        return trx.commit();
-      }),
-    );
-    await until(t, () => seen.every((changes) => changes.length >= committed.length));
-    await sleep(100);
-    const ids = (changes: readonly Change[]) => changes.map((c) => Number.parseInt(c.cursor.split('.')[1]!, 36));
-    for (const changes of seen) {
-      t.deepEqual(ids(changes), [...ids(changes)].sort((a, b) => a - b));
-      t.deepEqual((idsOf(changes) as number[]).sort((a, b) => a - b), [...committed].sort((a, b) => a - b));
-    }
-    t.deepEqual(seen[1], seen[0]);
-    t.deepEqual(seen[2], seen[0]);
-  });
+  maybe(
+    title('knexLog() tail() of every log sees every change of concurrent transactions once, in id order'),
+    async (t) => {
+      const { knex, reopen } = await migrated(t, db);
+      const logs = [await opened(t, knex), await opened(t, await reopen()), await opened(t, await reopen())];
+      const seen = logs.map((log) => tailed(t, log));
+      const committed: number[] = [];
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          await sleep(i % 7);
+          const trx = await knex.transaction();
+          await logs[i % 3]!.outbox.appendWithin(trx, [change(i), change(1_000 + i)]);
+          await sleep((i * 37) % 23); // commits in another order than the ids
+          if (i % 5 === 4) return trx.rollback();
+          committed.push(i, 1_000 + i);
+          return trx.commit();
+        }),
+      );
+      await until(t, () => seen.every((changes) => changes.length >= committed.length));
+      await sleep(100);
+      const ids = (changes: readonly Change[]) => changes.map((c) => Number.parseInt(c.cursor.split('.')[1]!, 36));
+      for (const changes of seen) {
+        t.deepEqual(
+          ids(changes),
+          [...ids(changes)].sort((a, b) => a - b),
+        );
+        t.deepEqual(
+          (idsOf(changes) as number[]).sort((a, b) => a - b),
+          [...committed].sort((a, b) => a - b),
+        );
+      }
+      t.deepEqual(seen[1], seen[0]);
+      t.deepEqual(seen[2], seen[0]);
+    },
+  );
 
-  maybe(title('knexLog() close() ends its LISTEN connection and leaves the app\'s knex open'), async (t) => {
+  maybe(title("knexLog() close() ends its LISTEN connection and leaves the app's knex open"), async (t) => {
     const { knex } = await migrated(t, db);
     const listening = async () => {
       const { rows } = (await knex.raw(
@@ -360,15 +415,29 @@ for (const db of databases) {
 test('knexLog() rejects bad options with a TypeError naming the option', async (t) => {
   const knex = createKnex(knexConfig('sqlite'));
   t.teardown(() => knex.destroy());
-  await t.throwsAsync(knexLog({ knex, maxCount: 0 }), { instanceOf: TypeError, message: 'The `maxCount` option must be a positive integer, got 0' });
-  await t.throwsAsync(knexLog({ knex, pollIntervalMs: 1.5 }), { instanceOf: TypeError, message: 'The `pollIntervalMs` option must be a positive integer, got 1.5' });
+  await t.throwsAsync(knexLog({ knex, maxCount: 0 }), {
+    instanceOf: TypeError,
+    message: 'The `maxCount` option must be a positive integer, got 0',
+  });
+  await t.throwsAsync(knexLog({ knex, pollIntervalMs: 1.5 }), {
+    instanceOf: TypeError,
+    message: 'The `pollIntervalMs` option must be a positive integer, got 1.5',
+  });
   await t.throwsAsync(knexLog({ knex, table: 'bad-name' }), {
     instanceOf: TypeError,
     message: 'The `table` option must be 1 to 50 lower-case letters, digits or underscores, not starting with a digit',
   });
-  await t.throwsAsync(knexLog({ knex, notify: 'yes' as unknown as boolean }), { instanceOf: TypeError, message: 'The `notify` option must be a boolean' });
-  await t.throwsAsync(knexLog({ knex: {} as Knex }), { instanceOf: TypeError, message: 'The `knex` option must be a knex instance, not a transaction' });
-  await t.throwsAsync(knexLog({ knex }), { message: 'knexLog(): cannot read serverpush_changes_meta: did the migration run (knexLogMigrations())?' });
+  await t.throwsAsync(knexLog({ knex, notify: 'yes' as unknown as boolean }), {
+    instanceOf: TypeError,
+    message: 'The `notify` option must be a boolean',
+  });
+  await t.throwsAsync(knexLog({ knex: {} as Knex }), {
+    instanceOf: TypeError,
+    message: 'The `knex` option must be a knex instance, not a transaction',
+  });
+  await t.throwsAsync(knexLog({ knex }), {
+    message: 'knexLog(): cannot read serverpush_changes_meta: did the migration run (knexLogMigrations())?',
+  });
 });
 
 test('knexLogMigrations() creates the tables of another table name, and down() drops them', async (t) => {

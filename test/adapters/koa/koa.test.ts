@@ -16,10 +16,17 @@ interface Setup {
 }
 
 const todo = (id: number, ownerId: number, title: string, before: ChangeInput['before'] = null): ChangeInput => ({
-  model: 'todos', op: before === null ? 'insert' : 'update', id, after: { id, ownerId, title }, before,
+  model: 'todos',
+  op: before === null ? 'insert' : 'update',
+  id,
+  after: { id, ownerId, title },
+  before,
 });
 
-async function setup(t: Parameters<typeof listen>[0], configure: (router: Router, push: KoaPush) => void = () => {}): Promise<Setup> {
+async function setup(
+  t: Parameters<typeof listen>[0],
+  configure: (router: Router, push: KoaPush) => void = () => {},
+): Promise<Setup> {
   const router = new Router();
   const push = createPush({
     secret,
@@ -44,19 +51,25 @@ async function setup(t: Parameters<typeof listen>[0], configure: (router: Router
       if (token === undefined) throw new Error(`no token in ${html}`);
       return token;
     },
-    poll: (token, cursor) => fetch(`${url}/serverpush/long-poll?${new URLSearchParams(cursor === undefined ? { token } : { token, cursor })}`),
+    poll: (token, cursor) =>
+      fetch(`${url}/serverpush/long-poll?${new URLSearchParams(cursor === undefined ? { token } : { token, cursor })}`),
   };
 }
 
 test('middleware() renders a script tag with the token, prefix and transports', async (t) => {
   const { url } = await setup(t);
   const html = await (await fetch(`${url}/users/7`)).text();
-  t.regex(html, /<script src="\/serverpush\/client.js" data-serverpush data-token="[\w-]+\.[\w-]+" data-base="\/serverpush" data-transports="long-poll" defer><\/script>/);
+  t.regex(
+    html,
+    /<script src="\/serverpush\/client.js" data-serverpush data-token="[\w-]+\.[\w-]+" data-base="\/serverpush" data-transports="long-poll" defer><\/script>/,
+  );
 });
 
 test('routes() long-poll delivers a change to the page whose route params match', async (t) => {
   const { push, token, poll } = await setup(t, (_router, push) => {
-    push.updates('user', (ctx) => [{ name: 'todo', model: 'todos', params: { ownerId: ctx.params['id']! }, data: { title: 'title' } }]);
+    push.updates('user', (ctx) => [
+      { name: 'todo', model: 'todos', params: { ownerId: ctx.params['id']! }, data: { title: 'title' } },
+    ]);
   });
   const seven = await token('/users/7');
   const eight = await token('/users/8');
@@ -88,23 +101,35 @@ test('routes() long-poll resumes from the cursor it is given, with no duplicates
   const page = await token('/users/1');
   await push.publish([todo(1, 1, 'a'), todo(2, 1, 'b')]);
   const first = (await (await poll(page)).json()) as { messages: Array<{ cursor: string; data: unknown }> };
-  t.deepEqual(first.messages.map((m) => m.data), [{ title: 'a' }, { title: 'b' }]);
+  t.deepEqual(
+    first.messages.map((m) => m.data),
+    [{ title: 'a' }, { title: 'b' }],
+  );
   await push.publish(todo(3, 1, 'c'));
   const next = (await (await poll(page, first.messages[1]!.cursor)).json()) as { messages: Array<{ data: unknown }> };
-  t.deepEqual(next.messages.map((m) => m.data), [{ title: 'c' }]);
+  t.deepEqual(
+    next.messages.map((m) => m.data),
+    [{ title: 'c' }],
+  );
 });
 
 test('routes() answers a forged token 401 and a malformed cursor 400 with messages, and an expired token with refresh', async (t) => {
   const { url, token, poll } = await setup(t);
   const forged = await poll('eyJ2IjoxfQ.AAAA');
   t.is(forged.status, 401);
-  t.deepEqual(await forged.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token signature does not verify' } });
+  t.deepEqual(await forged.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token signature does not verify' },
+  });
   const missing = await fetch(`${url}/serverpush/long-poll`);
   t.is(missing.status, 401);
-  t.deepEqual(await missing.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the `token` parameter is required' } });
+  t.deepEqual(await missing.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the `token` parameter is required' },
+  });
   const badCursor = await poll(await token('/users/1'), 'x');
   t.is(badCursor.status, 400);
-  t.deepEqual(await badCursor.json(), { error: { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "x" is malformed' } });
+  t.deepEqual(await badCursor.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "x" is malformed' },
+  });
   const post = await fetch(`${url}/serverpush/long-poll`, { method: 'POST' });
   t.is(post.status, 405);
   t.is((await fetch(`${url}/serverpush/nothing-here`)).status, 404);
@@ -119,7 +144,11 @@ test('routes() answers a forged token 401 and a malformed cursor 400 with messag
   await new Promise((resolve) => setTimeout(resolve, 5));
   const expired = await fetch(`${other.url}/serverpush/long-poll?token=${stale}`);
   t.is(expired.status, 200);
-  t.deepEqual(await expired.json(), { messages: [{ name: 'refresh', reason: 'expired' }] }, 'an expired page reloads rather than loop on errors');
+  t.deepEqual(
+    await expired.json(),
+    { messages: [{ name: 'refresh', reason: 'expired' }] },
+    'an expired page reloads rather than loop on errors',
+  );
 });
 
 test('routes() a route-name serializer re-renders the fragment with the viewer context', async (t) => {
@@ -133,7 +162,8 @@ test('routes() a route-name serializer re-renders the fragment with the viewer c
   const alice = await token('/users/1', { 'x-user': 'alice' });
   const bob = await token('/users/1', { 'x-user': 'bob' });
   await push.publish(todo(5, 1, 'buy milk'));
-  const dataOf = async (page: string) => ((await (await poll(page)).json()) as { messages: Array<{ data: unknown }> }).messages[0]?.data;
+  const dataOf = async (page: string) =>
+    ((await (await poll(page)).json()) as { messages: Array<{ data: unknown }> }).messages[0]?.data;
   t.is(await dataOf(alice), '<li data-id="5">buy milk (seen by alice)</li>');
   t.is(await dataOf(bob), '<li data-id="5">buy milk (seen by bob)</li>');
 });
@@ -145,7 +175,9 @@ test('routes() releases a held poll when the client goes away', async (t) => {
   const page = await token('/users/1');
   t.is((await fetch(`${url}/serverpush/long-poll?token=${page}`)).status, 204, 'the first poll is answered at once');
   const controller = new AbortController();
-  const pending = fetch(`${url}/serverpush/long-poll?token=${page}`, { signal: controller.signal }).catch(() => 'aborted');
+  const pending = fetch(`${url}/serverpush/long-poll?token=${page}`, { signal: controller.signal }).catch(
+    () => 'aborted',
+  );
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.like(push.stats(), { pages: 1, waiting: 1 });
   controller.abort();
@@ -155,7 +187,10 @@ test('routes() releases a held poll when the client goes away', async (t) => {
 });
 
 test('createPush() from the Koa adapter rejects bad options naming them', (t) => {
-  t.throws(() => createPush({ secret, router: {} as Router }), { instanceOf: TypeError, message: 'The `router` option must be a @koa/router instance' });
+  t.throws(() => createPush({ secret, router: {} as Router }), {
+    instanceOf: TypeError,
+    message: 'The `router` option must be a @koa/router instance',
+  });
   t.throws(() => createPush({ secret, router: new Router(), prefix: 'push/' }), {
     instanceOf: TypeError,
     message: 'The `prefix` option must be a path like "/serverpush", without a trailing slash',
@@ -170,10 +205,15 @@ test('attach() survives a client that resets the connection after its upgrade wa
   const { url, server } = await listen(t, new Koa().use(push.routes()).callback());
   push.attach(server);
   const { port } = new URL(url);
-  for (const [path, origin] of [['/elsewhere', ''], ['/serverpush/long-poll', 'Origin: http://evil.example\r\n']] as const) {
+  for (const [path, origin] of [
+    ['/elsewhere', ''],
+    ['/serverpush/long-poll', 'Origin: http://evil.example\r\n'],
+  ] as const) {
     const socket = connect(Number(port), '127.0.0.1');
     socket.on('error', () => {});
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${origin}\r\n`);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${origin}\r\n`,
+    );
     await new Promise((resolve) => socket.once('data', resolve));
     socket.resetAndDestroy();
   }

@@ -9,7 +9,9 @@ import type { ChangeMessage } from '../../../core/types.ts';
 import { secret } from '../../helpers/push.ts';
 import { listen } from '../../helpers/server.ts';
 
-interface Viewer { readonly name: string }
+interface Viewer {
+  readonly name: string;
+}
 
 async function setup(t: Parameters<typeof listen>[0]) {
   const router = new Router();
@@ -34,7 +36,12 @@ async function setup(t: Parameters<typeof listen>[0]) {
   push.updates('board', () => [
     { name: 'map', model: 'notes', data: { text: 'text' } },
     { name: 'fn', model: 'notes', serializer: (ctx, row) => `${String(row['text'])} for ${ctx.viewer.name}` },
-    { name: 'varied', model: 'notes', serializer: (ctx, row) => `${String(row['text'])} for ${ctx.viewer.name}`, vary: (ctx) => ctx.viewer.name },
+    {
+      name: 'varied',
+      model: 'notes',
+      serializer: (ctx, row) => `${String(row['text'])} for ${ctx.viewer.name}`,
+      vary: (ctx) => ctx.viewer.name,
+    },
     { name: 'route', model: 'notes', serializer: 'note' },
   ]);
   const app = new Koa();
@@ -43,21 +50,28 @@ async function setup(t: Parameters<typeof listen>[0]) {
   const { url } = await listen(t, app.callback());
   const login = async (user: string) => {
     const response = await fetch(`${url}/login/${user}`);
-    return response.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ');
+    return response.headers
+      .getSetCookie()
+      .map((cookie) => cookie.split(';')[0])
+      .join('; ');
   };
   const pageAs = async (cookie: string) => (await fetch(`${url}/board`, { headers: { Cookie: cookie } })).text();
-  const poll = async (token: string, cookie: string) => fetch(`${url}/serverpush/long-poll?token=${token}`, { headers: { Cookie: cookie } });
+  const poll = async (token: string, cookie: string) =>
+    fetch(`${url}/serverpush/long-poll?token=${token}`, { headers: { Cookie: cookie } });
   return { push, login, pageAs, poll };
 }
 
 test('a viewer only ever receives payloads serialized for itself, in every serializer style', async (t) => {
   const { push, login, pageAs, poll } = await setup(t);
-  const viewers = await Promise.all(['alice', 'alice', 'bob', 'bob'].map(async (name) => {
-    const cookie = await login(name);
-    return { name, cookie, token: await pageAs(cookie) };
-  }));
+  const viewers = await Promise.all(
+    ['alice', 'alice', 'bob', 'bob'].map(async (name) => {
+      const cookie = await login(name);
+      return { name, cookie, token: await pageAs(cookie) };
+    }),
+  );
   for (const viewer of viewers) t.is((await poll(viewer.token, viewer.cookie)).status, 204);
-  for (let id = 1; id <= 5; id += 1) await push.publish({ model: 'notes', op: 'insert', id, after: { id, text: `note ${id}` }, before: null });
+  for (let id = 1; id <= 5; id += 1)
+    await push.publish({ model: 'notes', op: 'insert', id, after: { id, text: `note ${id}` }, before: null });
   for (const viewer of viewers) {
     const { messages } = (await (await poll(viewer.token, viewer.cookie)).json()) as { messages: ChangeMessage[] };
     t.is(messages.length, 20);
@@ -76,7 +90,9 @@ test('bindCookie refuses a token presented with another session cookie, or with 
   const token = await pageAs(alice);
   const withBob = await poll(token, bob);
   t.is(withBob.status, 401);
-  t.deepEqual(await withBob.json(), { error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' } });
+  t.deepEqual(await withBob.json(), {
+    error: { code: 'SERVERPUSH_ERR_BAD_TOKEN', message: 'the page token belongs to another session' },
+  });
   t.is((await poll(token, '')).status, 401);
   t.is((await poll(token, alice)).status, 204);
 });

@@ -52,8 +52,14 @@ for (const db of databases.filter((candidate) => candidate.skip === undefined).s
     await first.Counter.query().insert({ name: 'a' });
     await second.Counter.query().insert({ name: 'b' });
     await second.Counter.query().insert({ name: 'c' });
-    t.deepEqual(first.batches.flat().map(({ after }) => after?.['name']), ['a']);
-    t.deepEqual(second.batches.flat().map(({ after }) => after?.['name']), ['b', 'c']);
+    t.deepEqual(
+      first.batches.flat().map(({ after }) => after?.['name']),
+      ['a'],
+    );
+    t.deepEqual(
+      second.batches.flat().map(({ after }) => after?.['name']),
+      ['b', 'c'],
+    );
   });
 }
 

@@ -13,12 +13,11 @@ for (const db of databases.filter(({ dialect }) => dialect === 'postgresql')) {
 
   dbTest('pushable() reports each row of a many-row insert([...]) as one batch', async (t) => {
     const { Counter, batches } = await setup(t, db);
-    const counters = await Counter.query().insert([
-      { name: 'a' },
-      { name: 'b', hits: 2 },
-      { name: 'c' },
-    ]);
-    t.deepEqual(counters.map(({ id }) => id), [1, 2, 3]);
+    const counters = await Counter.query().insert([{ name: 'a' }, { name: 'b', hits: 2 }, { name: 'c' }]);
+    t.deepEqual(
+      counters.map(({ id }) => id),
+      [1, 2, 3],
+    );
     t.deepEqual(batches, [
       [
         { model: 'counters', op: 'insert', id: 1, before: null, after: row(1, 'a') },
@@ -28,17 +27,25 @@ for (const db of databases.filter(({ dialect }) => dialect === 'postgresql')) {
     ]);
   });
 
-  dbTest('pushable() reports each row of a many-row insert([...]).returning(\'*\')', async (t) => {
+  dbTest("pushable() reports each row of a many-row insert([...]).returning('*')", async (t) => {
     const { Counter, batches } = await setup(t, db);
-    const counters = await Counter.query().insert([{ name: 'a' }, { name: 'b' }]).returning('*');
+    const counters = await Counter.query()
+      .insert([{ name: 'a' }, { name: 'b' }])
+      .returning('*');
     t.deepEqual(
       counters.map(({ id, done }) => ({ id, done })),
-      [{ id: 1, done: false }, { id: 2, done: false }],
+      [
+        { id: 1, done: false },
+        { id: 2, done: false },
+      ],
     );
-    t.deepEqual(batches.flat().map(({ op, id, after }) => ({ op, id, after })), [
-      { op: 'insert', id: 1, after: row(1, 'a') },
-      { op: 'insert', id: 2, after: row(2, 'b') },
-    ]);
+    t.deepEqual(
+      batches.flat().map(({ op, id, after }) => ({ op, id, after })),
+      [
+        { op: 'insert', id: 1, after: row(1, 'a') },
+        { op: 'insert', id: 2, after: row(2, 'b') },
+      ],
+    );
   });
 
   dbTest('pushable() reports each of many concurrent writes on the pool once, with its rows', async (t) => {
@@ -53,10 +60,12 @@ for (const db of databases.filter(({ dialect }) => dialect === 'postgresql')) {
     t.is(batches.length, 12);
     t.deepEqual(
       byId(batches.flat()),
-      ids.sort((a, b) => a - b).map((id) => {
-        const after = row(id, nameOf.get(id) ?? '');
-        return { model: 'counters', op: 'insert', id, before: null, after };
-      }),
+      ids
+        .sort((a, b) => a - b)
+        .map((id) => {
+          const after = row(id, nameOf.get(id) ?? '');
+          return { model: 'counters', op: 'insert', id, before: null, after };
+        }),
     );
 
     batches.length = 0;
@@ -90,20 +99,23 @@ for (const db of databases.filter(({ dialect }) => dialect === 'postgresql')) {
     t.is((await Counter.query().findById(2))?.hits, 10);
   });
 
-  dbTest('pushable() delivers nothing for a transaction that a failed statement aborted, though it resolves', async (t) => {
-    const { Counter, batches } = await setup(t, db);
-    await Counter.transaction(async (trx) => {
-      await Counter.query(trx).insert({ name: 'a' });
-      await t.throwsAsync(Counter.query(trx).insert({ id: 1, name: 'same id' }), {
-        message: /duplicate key value violates unique constraint/,
+  dbTest(
+    'pushable() delivers nothing for a transaction that a failed statement aborted, though it resolves',
+    async (t) => {
+      const { Counter, batches } = await setup(t, db);
+      await Counter.transaction(async (trx) => {
+        await Counter.query(trx).insert({ name: 'a' });
+        await t.throwsAsync(Counter.query(trx).insert({ id: 1, name: 'same id' }), {
+          message: /duplicate key value violates unique constraint/,
+        });
+        await t.throwsAsync(Counter.query(trx).patch({ hits: 1 }), {
+          message: /current transaction is aborted/,
+        });
       });
-      await t.throwsAsync(Counter.query(trx).patch({ hits: 1 }), {
-        message: /current transaction is aborted/,
-      });
-    });
-    t.deepEqual(batches, []);
-    t.is(await Counter.query().resultSize(), 0);
-  });
+      t.deepEqual(batches, []);
+      t.is(await Counter.query().resultSize(), 0);
+    },
+  );
 
   dbTest('pushable() delivers nothing when trx.commit() of an aborted transaction rolls it back', async (t) => {
     const { knex, Counter, batches } = await setup(t, db);
@@ -129,10 +141,12 @@ for (const db of databases.filter(({ dialect }) => dialect === 'postgresql')) {
     }
     await Event.query(knex).insert({ name: 'a' });
     await Event.query(knex).findById(1).patch({ name: 'b' });
-    t.deepEqual(batches.flat().map(({ op, id, after }) => ({ op, id, after })), [
-      { op: 'insert', id: '1', after: { id: '1', name: 'a' } },
-      { op: 'update', id: '1', after: { id: '1', name: 'b' } },
-    ]);
+    t.deepEqual(
+      batches.flat().map(({ op, id, after }) => ({ op, id, after })),
+      [
+        { op: 'insert', id: '1', after: { id: '1', name: 'a' } },
+        { op: 'update', id: '1', after: { id: '1', name: 'b' } },
+      ],
+    );
   });
 }
-

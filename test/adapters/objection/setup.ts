@@ -111,7 +111,6 @@ export async function listsWithItems(knex: Knex) {
   return { List, Item };
 }
 
-
 /** Registers a test on `db`, its title suffixed with the dialect; skipped when the database cannot be reached. */
 export function testOn(db: TestDatabase): (title: string, run: (t: ExecutionContext) => Promise<void>) => void {
   return (title, run) => (db.skip === undefined ? test : test.skip)(`${title} (${db.dialect})`, run);

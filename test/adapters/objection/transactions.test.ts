@@ -27,7 +27,10 @@ for (const db of databases) {
     await Counter.query(trx).insert({ name: 'a' });
     t.deepEqual(batches, []);
     await trx.commit();
-    t.deepEqual(batches.flat().map(({ op, id }) => `${op} ${id}`), ['insert 1']);
+    t.deepEqual(
+      batches.flat().map(({ op, id }) => `${op} ${id}`),
+      ['insert 1'],
+    );
   });
 
   dbTest('pushable() reads before-rows inside the transaction of the statement', async (t) => {
@@ -68,37 +71,40 @@ for (const db of databases) {
     t.is(await Counter.query().resultSize(), 0);
   });
 
-  dbTest('pushable() drops the changes of a rolled-back savepoint and delivers the rest on the outermost commit', async (t) => {
-    const { knex, Counter, batches } = await setup(t, db);
-    await knex.transaction(async (trx) => {
-      await Counter.query(trx).insert({ name: 'kept' });
-      await trx.transaction(async (savepoint) => {
-        await Counter.query(savepoint).insert({ name: 'released' });
+  dbTest(
+    'pushable() drops the changes of a rolled-back savepoint and delivers the rest on the outermost commit',
+    async (t) => {
+      const { knex, Counter, batches } = await setup(t, db);
+      await knex.transaction(async (trx) => {
+        await Counter.query(trx).insert({ name: 'kept' });
+        await trx.transaction(async (savepoint) => {
+          await Counter.query(savepoint).insert({ name: 'released' });
+        });
+        t.deepEqual(batches, []);
+        await t.throwsAsync(
+          trx.transaction(async (savepoint) => {
+            await Counter.query(savepoint).insert({ name: 'dropped' });
+            throw new Error('undo savepoint');
+          }),
+        );
+        await t.throwsAsync(
+          trx.transaction(async (savepoint) => {
+            await Counter.query(savepoint).insert({ name: 'dropped too' });
+            await Counter.query(savepoint).insert({ id: 1, name: 'same id' });
+          }),
+          { any: true },
+        );
+        const savepoint = await trx.transaction();
+        await Counter.query(savepoint).patch({ hits: 1 });
+        await savepoint.rollback();
+        await Counter.query(trx).patch({ done: true }).where('name', 'kept');
       });
-      t.deepEqual(batches, []);
-      await t.throwsAsync(
-        trx.transaction(async (savepoint) => {
-          await Counter.query(savepoint).insert({ name: 'dropped' });
-          throw new Error('undo savepoint');
-        }),
+      t.deepEqual(
+        batches.map((changes) => changes.map(({ op, after }) => `${op} ${String(after?.['name'])}`)),
+        [['insert kept', 'insert released', 'update kept']],
       );
-      await t.throwsAsync(
-        trx.transaction(async (savepoint) => {
-          await Counter.query(savepoint).insert({ name: 'dropped too' });
-          await Counter.query(savepoint).insert({ id: 1, name: 'same id' });
-        }),
-        { any: true },
-      );
-      const savepoint = await trx.transaction();
-      await Counter.query(savepoint).patch({ hits: 1 });
-      await savepoint.rollback();
-      await Counter.query(trx).patch({ done: true }).where('name', 'kept');
-    });
-    t.deepEqual(
-      batches.map((changes) => changes.map(({ op, after }) => `${op} ${String(after?.['name'])}`)),
-      [['insert kept', 'insert released', 'update kept']],
-    );
-  });
+    },
+  );
 
   dbTest('pushable() keeps the query working when a sink rejects, and logs it', async (t) => {
     const { knex, Counter, batches } = await setup(t, db);

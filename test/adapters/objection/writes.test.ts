@@ -11,17 +11,13 @@ for (const db of databases) {
   dbTest('pushable() reports a query-builder insert with the row read back, defaults included', async (t) => {
     const { Counter, batches } = await setup(t, db);
     await Counter.query().insert({ name: 'a' });
-    t.deepEqual(batches, [
-      [{ model: 'counters', op: 'insert', id: 1, before: null, after: row(1, 'a') }],
-    ]);
+    t.deepEqual(batches, [[{ model: 'counters', op: 'insert', id: 1, before: null, after: row(1, 'a') }]]);
   });
 
   dbTest('pushable() reports an instance insert', async (t) => {
     const { Counter, batches } = await setup(t, db);
     await Counter.fromJson({ name: 'a', hits: 3 }).$query().insert();
-    t.deepEqual(batches, [
-      [{ model: 'counters', op: 'insert', id: 1, before: null, after: row(1, 'a', 3) }],
-    ]);
+    t.deepEqual(batches, [[{ model: 'counters', op: 'insert', id: 1, before: null, after: row(1, 'a', 3) }]]);
   });
 
   dbTest('pushable() reports each row of a many-row insertGraph()', async (t) => {
@@ -43,9 +39,7 @@ for (const db of databases) {
     const inserted = await Counter.query().insert({ name: 'a' }).returning('name');
     t.is(inserted.name, 'a');
     await Counter.query().insert({ name: 'b' }).returning('*');
-    t.deepEqual(batches, [
-      [{ model: 'counters', op: 'insert', id: 2, before: null, after: row(2, 'b') }],
-    ]);
+    t.deepEqual(batches, [[{ model: 'counters', op: 'insert', id: 2, before: null, after: row(2, 'b') }]]);
     const message = 'counters: 1 insert(s) not reported: returning() left out the id column';
     t.true(logged.some((line) => line.includes(message)));
   });
@@ -55,9 +49,7 @@ for (const db of databases) {
     const counter = await Counter.query().insertAndFetch({ name: 'a' });
     batches.length = 0;
     await counter.$query().patch({ hits: 5 });
-    t.deepEqual(batches, [
-      [{ model: 'counters', op: 'update', id: 1, before: row(1, 'a'), after: row(1, 'a', 5) }],
-    ]);
+    t.deepEqual(batches, [[{ model: 'counters', op: 'update', id: 1, before: row(1, 'a'), after: row(1, 'a', 5) }]]);
   });
 
   dbTest('pushable() reports an instance update', async (t) => {
@@ -75,9 +67,7 @@ for (const db of databases) {
     const counter = await Counter.query().insertAndFetch({ name: 'a' });
     batches.length = 0;
     await counter.$query().delete();
-    t.deepEqual(batches, [
-      [{ model: 'counters', op: 'delete', id: 1, before: row(1, 'a'), after: null }],
-    ]);
+    t.deepEqual(batches, [[{ model: 'counters', op: 'delete', id: 1, before: row(1, 'a'), after: null }]]);
   });
 
   dbTest('pushable() reports a query-builder patch with the rows before and after', async (t) => {
@@ -98,10 +88,11 @@ for (const db of databases) {
     await seed(Counter, 'a', 'b');
     batches.length = 0;
     const patched = await Counter.query().patch({ hits: 4 }).where('id', 2).returning('*');
-    t.deepEqual(patched.map(({ id, hits }) => ({ id, hits })), [{ id: 2, hits: 4 }]);
-    t.deepEqual(batches, [
-      [{ model: 'counters', op: 'update', id: 2, before: row(2, 'b'), after: row(2, 'b', 4) }],
-    ]);
+    t.deepEqual(
+      patched.map(({ id, hits }) => ({ id, hits })),
+      [{ id: 2, hits: 4 }],
+    );
+    t.deepEqual(batches, [[{ model: 'counters', op: 'update', id: 2, before: row(2, 'b'), after: row(2, 'b', 4) }]]);
   });
 
   dbTest('pushable() reports a query-builder update of every row it matches', async (t) => {
@@ -201,7 +192,10 @@ for (const db of databases) {
     await Audited.query(knex).insert({ name: 'a' });
     await Audited.query(knex).patch({ hits: 4 }).where('id', 1);
     t.deepEqual(seen, ['beforeUpdate', 'afterUpdate']);
-    t.deepEqual(batches.flat().map(({ op }) => op), ['insert', 'update']);
+    t.deepEqual(
+      batches.flat().map(({ op }) => op),
+      ['insert', 'update'],
+    );
   });
 
   dbTest('pushable() reports the inserts, updates and deletes of a graph upsert', async (t) => {

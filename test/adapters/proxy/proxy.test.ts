@@ -3,7 +3,14 @@
 
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import type { ExecutionContext } from 'ava';
@@ -25,7 +32,8 @@ async function recorder(t: ExecutionContext, handler?: (req: IncomingMessage, re
   const seen: Seen[] = [];
   const { url, server } = await listen(t, async (req, res) => {
     let body = '';
-    if (handler?.(req, res)) return seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+    if (handler?.(req, res))
+      return seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
     for await (const chunk of req) body += String(chunk);
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
     res.setHeader('Set-Cookie', 'from=target');
@@ -71,12 +79,16 @@ function get(path: string, host: string, headers = ''): string {
 }
 
 function upgrade(path: string, host: string, protocol = 'websocket'): string {
-  const key = protocol === 'websocket' ? 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' : '';
+  const key =
+    protocol === 'websocket' ? 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' : '';
   return `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: ${protocol}\r\n${key}\r\n`;
 }
 
 /** A request with headers fetch would refuse to send (Connection, Keep-Alive, TE, Proxy-*). */
-async function send(url: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+async function send(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   const req = request(url, { headers, agent: false });
   req.end();
   const [res] = (await once(req, 'response')) as [IncomingMessage];
@@ -103,8 +115,21 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 test('proxy() throws a TypeError naming target for anything but a bare http(s) origin', (t) => {
-  const message = 'The `target` option must be an absolute http: or https: URL with no credentials, path or query, like "http://127.0.0.1:8013"';
-  for (const target of ['/serverpush', '127.0.0.1:8013', 'ftp://127.0.0.1', 'ws://127.0.0.1:8013', 'http://user:pass@127.0.0.1:8013', 'http://127.0.0.1:8013/push', 'http://127.0.0.1:8013/?a=1', 'http://127.0.0.1:8013?', 'http://127.0.0.1:8013/#x', 42, undefined]) {
+  const message =
+    'The `target` option must be an absolute http: or https: URL with no credentials, path or query, like "http://127.0.0.1:8013"';
+  for (const target of [
+    '/serverpush',
+    '127.0.0.1:8013',
+    'ftp://127.0.0.1',
+    'ws://127.0.0.1:8013',
+    'http://user:pass@127.0.0.1:8013',
+    'http://127.0.0.1:8013/push',
+    'http://127.0.0.1:8013/?a=1',
+    'http://127.0.0.1:8013?',
+    'http://127.0.0.1:8013/#x',
+    42,
+    undefined,
+  ]) {
     t.throws(() => proxy({ target } as unknown as ProxyOptions), { instanceOf: TypeError, message }, String(target));
   }
   t.notThrows(() => proxy({ target: 'https://push.internal:8443/' }));
@@ -114,18 +139,35 @@ test('proxy() throws a TypeError naming target for anything but a bare http(s) o
 test('proxy() throws TypeErrors naming prefix, timeoutMs and server', (t) => {
   const target = 'http://127.0.0.1:8013';
   for (const prefix of ['serverpush', '/serverpush/', '/a//b', '/a/../b', '/', '']) {
-    t.throws(() => proxy({ target, prefix }), { instanceOf: TypeError, message: 'The `prefix` option must be a path like "/serverpush", without a trailing slash' }, prefix);
+    t.throws(
+      () => proxy({ target, prefix }),
+      {
+        instanceOf: TypeError,
+        message: 'The `prefix` option must be a path like "/serverpush", without a trailing slash',
+      },
+      prefix,
+    );
   }
   for (const timeoutMs of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
-    t.throws(() => proxy({ target, timeoutMs }), { instanceOf: TypeError, message: 'The `timeoutMs` option must be a positive integer of milliseconds' });
+    t.throws(() => proxy({ target, timeoutMs }), {
+      instanceOf: TypeError,
+      message: 'The `timeoutMs` option must be a positive integer of milliseconds',
+    });
   }
-  t.throws(() => proxy({ target, server: {} as Server }), { instanceOf: TypeError, message: "The `server` option must be the app's http.Server" });
+  t.throws(() => proxy({ target, server: {} as Server }), {
+    instanceOf: TypeError,
+    message: "The `server` option must be the app's http.Server",
+  });
 });
 
 test('proxy() forwards method, path, query, body and cookies, and answers with the target response', async (t) => {
   const target = await recorder(t);
   const { url } = await app(t, { target: target.url });
-  const response = await fetch(`${url}/serverpush/long-poll?token=a.b&cursor=7`, { method: 'POST', body: 'ack=7', headers: { Cookie: 'session=s1; theme=dark' } });
+  const response = await fetch(`${url}/serverpush/long-poll?token=a.b&cursor=7`, {
+    method: 'POST',
+    body: 'ack=7',
+    headers: { Cookie: 'session=s1; theme=dark' },
+  });
   t.is(response.status, 200);
   t.is(response.headers.get('set-cookie'), 'from=target');
   const seen = (await response.json()) as Seen;
@@ -147,7 +189,14 @@ test('proxy() passes requests outside the prefix to the next middleware', async 
 
 test('proxy() drops hop-by-hop headers in both directions', async (t) => {
   const target = await recorder(t, (req, res) => {
-    res.writeHead(200, { 'Keep-Alive': 'timeout=99', 'Proxy-Authenticate': 'Basic', Connection: 'X-Target-Hop', 'X-Target-Hop': '1', 'X-Target-Kept': '1', Upgrade: 'h2c' });
+    res.writeHead(200, {
+      'Keep-Alive': 'timeout=99',
+      'Proxy-Authenticate': 'Basic',
+      Connection: 'X-Target-Hop',
+      'X-Target-Hop': '1',
+      'X-Target-Kept': '1',
+      Upgrade: 'h2c',
+    });
     res.end(JSON.stringify(req.headers));
     return true;
   });
@@ -162,7 +211,8 @@ test('proxy() drops hop-by-hop headers in both directions', async (t) => {
     'X-Client-Kept': 'yes',
   });
   const forwarded = JSON.parse(response.body) as IncomingHttpHeaders;
-  for (const name of ['x-client-hop', 'keep-alive', 'proxy-authorization', 'te', 'upgrade']) t.is(forwarded[name], undefined, name);
+  for (const name of ['x-client-hop', 'keep-alive', 'proxy-authorization', 'te', 'upgrade'])
+    t.is(forwarded[name], undefined, name);
   t.is(forwarded['x-client-kept'], 'yes');
   for (const name of ['x-target-hop', 'proxy-authenticate', 'upgrade']) t.is(response.headers[name], undefined, name);
   t.is(response.headers['keep-alive'], 'timeout=5', "the app server's own, not the target's timeout=99");
@@ -177,7 +227,11 @@ test('proxy() appends X-Forwarded-For and sets X-Forwarded-Proto and X-Forwarded
   t.is(first.headers['x-forwarded-for'], '127.0.0.1');
   t.is(first.headers['x-forwarded-proto'], 'http');
   t.is(first.headers['x-forwarded-host'], `127.0.0.1:${port}`);
-  const spoofed = await send(`${url}/serverpush/sse`, { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'bank.example' });
+  const spoofed = await send(`${url}/serverpush/sse`, {
+    'X-Forwarded-For': '203.0.113.7',
+    'X-Forwarded-Proto': 'https',
+    'X-Forwarded-Host': 'bank.example',
+  });
   const { headers } = JSON.parse(spoofed.body) as Seen;
   t.is(headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
   t.is(headers['x-forwarded-proto'], 'http', 'the app does not trust proxy headers (app.proxy is false)');
@@ -187,11 +241,17 @@ test('proxy() appends X-Forwarded-For and sets X-Forwarded-Proto and X-Forwarded
 test("proxy() turns the page's own Origin into the target's, and passes any other Origin unchanged", async (t) => {
   const target = await recorder(t);
   const { url } = await app(t, { target: target.url });
-  const own = (await (await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: url } })).json()) as Seen;
+  const own = (await (
+    await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: url } })
+  ).json()) as Seen;
   t.is(own.headers.origin, target.url, "the push server's same-origin check holds for the page's own origin");
-  const foreign = (await (await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: 'http://evil.example' } })).json()) as Seen;
+  const foreign = (await (
+    await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: 'http://evil.example' } })
+  ).json()) as Seen;
   t.is(foreign.headers.origin, 'http://evil.example', "left for the push server's `origins` to judge");
-  const opaque = (await (await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: 'null' } })).json()) as Seen;
+  const opaque = (await (
+    await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: 'null' } })
+  ).json()) as Seen;
   t.is(opaque.headers.origin, 'null');
 });
 
@@ -266,7 +326,9 @@ test('proxy() answers 502 SERVERPUSH_ERR_PROXY when the target refuses connectio
   const { url } = await app(t, { target: `http://127.0.0.1:${await closedPort()}` });
   const response = await fetch(`${url}/serverpush/long-poll?token=x`);
   t.is(response.status, 502);
-  t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server cannot be reached' } });
+  t.deepEqual(await response.json(), {
+    error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server cannot be reached' },
+  });
   t.is(await (await fetch(`${url}/`)).text(), 'app /');
 });
 
@@ -282,7 +344,9 @@ test('proxy() answers 504 when the target sends nothing for timeoutMs, and cuts 
   const started = Date.now();
   const response = await fetch(`${url}/serverpush/long-poll?token=x`);
   t.is(response.status, 504);
-  t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: 'the push server sent nothing for 200 ms' } });
+  t.deepEqual(await response.json(), {
+    error: { code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: 'the push server sent nothing for 200 ms' },
+  });
   t.true(Date.now() - started >= 190);
   const stream = await fetch(`${url}/serverpush/stream`);
   t.is(stream.status, 200);
@@ -291,7 +355,11 @@ test('proxy() answers 504 when the target sends nothing for timeoutMs, and cuts 
 });
 
 test('proxy() answers 502 when the target sends what Node will not forward, and the app goes on', async (t) => {
-  const answers = ['HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok', 'HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nContent-Length: 2\r\n\r\nok', 'garbage\r\n\r\n'];
+  const answers = [
+    'HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok',
+    'HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nContent-Length: 2\r\n\r\nok',
+    'garbage\r\n\r\n',
+  ];
   for (const answer of answers) {
     const target = createNetServer((socket) => socket.once('data', () => socket.end(answer)));
     target.listen(0, '127.0.0.1');
@@ -300,7 +368,9 @@ test('proxy() answers 502 when the target sends what Node will not forward, and 
     const { url } = await app(t, { target: `http://127.0.0.1:${(target.address() as AddressInfo).port}` });
     const response = await fetch(`${url}/serverpush/long-poll`);
     t.is(response.status, 502, JSON.stringify(answer));
-    t.deepEqual(await response.json(), { error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server sent an answer that cannot be forwarded' } });
+    t.deepEqual(await response.json(), {
+      error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server sent an answer that cannot be forwarded' },
+    });
     t.is(await (await fetch(`${url}/`)).text(), 'app /');
   }
 });
@@ -314,7 +384,11 @@ test('proxy() loads http-proxy-3 only when it first forwards', async (t) => {
     const middleware = proxy({ target: 'http://127.0.0.1:1' });
     await middleware({ req: { url: '/other' } }, async () => {});
     console.log(loaded());`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { timeout: 20_000 });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import=tsx', '--input-type=module', '-e', script],
+    { timeout: 20_000 },
+  );
   t.is(stdout.trim(), 'false');
 });
 
@@ -388,7 +462,11 @@ async function wsTarget(t: ExecutionContext) {
   return { url, upgrades, closes };
 }
 
-async function opened(t: ExecutionContext, url: string, origin?: string): Promise<{ socket: WebSocket; messages: string[]; next(): Promise<string> }> {
+async function opened(
+  t: ExecutionContext,
+  url: string,
+  origin?: string,
+): Promise<{ socket: WebSocket; messages: string[]; next(): Promise<string> }> {
   const socket = new WebSocket(url, origin === undefined ? {} : { origin });
   t.teardown(() => socket.terminate());
   const messages: string[] = [];
@@ -400,14 +478,21 @@ async function opened(t: ExecutionContext, url: string, origin?: string): Promis
     else messages.push(message);
   });
   await within(once(socket, 'open'), 2_000, 'the WebSocket opening');
-  const next = () => (messages.length > 0 ? Promise.resolve(messages.shift()!) : within(new Promise<string>((resolve) => waiting.push(resolve)), 2_000, 'a message'));
+  const next = () =>
+    messages.length > 0
+      ? Promise.resolve(messages.shift()!)
+      : within(new Promise<string>((resolve) => waiting.push(resolve)), 2_000, 'a message');
   return { socket, messages, next };
 }
 
 test('proxy() forwards WebSocket upgrades under the prefix on the app server, messages both ways', async (t) => {
   const target = await wsTarget(t);
   const { port } = await app(t, { target: target.url }, true);
-  const { socket, next } = await opened(t, `ws://127.0.0.1:${port}/serverpush/websocket?token=x`, `http://127.0.0.1:${port}`);
+  const { socket, next } = await opened(
+    t,
+    `ws://127.0.0.1:${port}/serverpush/websocket?token=x`,
+    `http://127.0.0.1:${port}`,
+  );
   t.is(await next(), 'hello');
   socket.send('ping');
   t.is(await next(), 'echo ping');
@@ -419,7 +504,8 @@ test('proxy() forwards WebSocket upgrades under the prefix on the app server, me
   t.is(upgrade?.headers['x-forwarded-host'], `127.0.0.1:${port}`);
   t.is(upgrade?.headers.origin, target.url, "the page's own origin, as the push server's");
   socket.close(1000);
-  for (let tries = 0; tries < 100 && target.closes.length === 0; tries++) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let tries = 0; tries < 100 && target.closes.length === 0; tries++)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   t.deepEqual(target.closes, [1000], 'the close reaches the target');
 });
 
@@ -443,23 +529,34 @@ test('proxy() refuses upgrade escapes and non-WebSocket upgrades, and reports an
   const evil = await recorder(t);
   const { port } = await app(t, { target: target.url }, true);
   const host = `127.0.0.1:${port}`;
-  const escapes = ['/serverpush/../admin', '/serverpush/%2e%2e/admin', `/serverpush//127.0.0.1:${evil.port}/x`, `http://127.0.0.1:${evil.port}/serverpush/websocket`];
+  const escapes = [
+    '/serverpush/../admin',
+    '/serverpush/%2e%2e/admin',
+    `/serverpush//127.0.0.1:${evil.port}/x`,
+    `http://127.0.0.1:${evil.port}/serverpush/websocket`,
+  ];
   for (const path of escapes) t.is((await raw(port, upgrade(path, host))).status, 400, path);
   const h2c = await raw(port, upgrade('/serverpush/websocket', host, 'h2c'));
   t.is(h2c.status, 400);
-  t.deepEqual(JSON.parse(h2c.body), { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'only WebSocket upgrades are forwarded' } });
+  t.deepEqual(JSON.parse(h2c.body), {
+    error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'only WebSocket upgrades are forwarded' },
+  });
   t.is(target.upgrades.length, 0);
   t.is(evil.seen.length, 0);
 
   const gone = await app(t, { target: `http://127.0.0.1:${await closedPort()}` }, true);
   const answer = await raw(gone.port, upgrade('/serverpush/websocket', `127.0.0.1:${gone.port}`));
   t.is(answer.status, 502);
-  t.deepEqual(JSON.parse(answer.body), { error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server cannot be reached' } });
+  t.deepEqual(JSON.parse(answer.body), {
+    error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server cannot be reached' },
+  });
 
   const { server: silentServer, url: silentUrl } = await listen(t, () => {});
   silentServer.on('upgrade', (_req, socket) => t.teardown(() => socket.destroy()));
   const silent = await app(t, { target: silentUrl, timeoutMs: 200 }, true);
   const timedOut = await raw(silent.port, upgrade('/serverpush/websocket', `127.0.0.1:${silent.port}`));
   t.is(timedOut.status, 504);
-  t.deepEqual(JSON.parse(timedOut.body), { error: { code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: 'the push server sent nothing for 200 ms' } });
+  t.deepEqual(JSON.parse(timedOut.body), {
+    error: { code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: 'the push server sent nothing for 200 ms' },
+  });
 });

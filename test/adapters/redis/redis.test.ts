@@ -9,11 +9,21 @@ import { redisSkip, testRedis, type TestRedis } from '../../helpers/redis.ts';
 
 const redisTest = redisSkip() === undefined ? test : test.skip;
 
-const change = (id: number): ChangeInput => ({ model: 'counters', op: 'update', id, after: { id, hits: id }, before: null });
+const change = (id: number): ChangeInput => ({
+  model: 'counters',
+  op: 'update',
+  id,
+  after: { id, hits: id },
+  before: null,
+});
 const hits = (messages: Message[]) => messages.map((m) => ('data' in m ? (m.data as { hits: number }).hits : m.name));
 const routes: RouteTable = { match: (path) => (path === '/' ? { name: 'home', params: {} } : undefined) };
 
-async function log(t: ExecutionContext, server: TestRedis, options: Omit<RedisLogOptions, 'url' | 'redis'> = {}): Promise<ChangeLog> {
+async function log(
+  t: ExecutionContext,
+  server: TestRedis,
+  options: Omit<RedisLogOptions, 'url' | 'redis'> = {},
+): Promise<ChangeLog> {
   const opened = await redisLog({ url: server.url, blockMs: 200, ...options });
   t.teardown(() => opened.close());
   return opened;
@@ -50,7 +60,12 @@ function counterPush(t: ExecutionContext, changeLog: ChangeLog) {
 }
 
 /** Polls until some messages come, at most `tries` polls of `waitMs`. */
-async function pollSome(push: ReturnType<typeof counterPush>, token: string, cursor: string | undefined, tries = 50): Promise<Message[]> {
+async function pollSome(
+  push: ReturnType<typeof counterPush>,
+  token: string,
+  cursor: string | undefined,
+  tries = 50,
+): Promise<Message[]> {
   for (let i = 0; i < tries; i += 1) {
     const messages = await push.poll(token, cursor, { waitMs: 200 });
     if (messages.length > 0) return messages;
@@ -63,7 +78,10 @@ redisTest('redisLog() since() returns the changes after a cursor, in order', asy
   const start = await changes.head();
   t.regex(start, /^[a-z0-9]+\.0-0$/);
   const appended = await changes.append([change(1), change(2), change(3)]);
-  t.deepEqual(appended.map((c) => c.id), [1, 2, 3]);
+  t.deepEqual(
+    appended.map((c) => c.id),
+    [1, 2, 3],
+  );
   t.is(await changes.head(), appended[2]!.cursor);
   const all = await changes.since(start);
   t.deepEqual(all.ok && all.changes, appended);
@@ -88,7 +106,10 @@ redisTest('redisLog() orders stream ids numerically, not as text', async (t) => 
 
 redisTest('redisLog() throws SERVERPUSH_ERR_BAD_CURSOR for malformed cursors and refreshes foreign ones', async (t) => {
   const changes = await log(t, await testRedis(t));
-  await t.throwsAsync(changes.since('not a cursor'), { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "not a cursor" is malformed' });
+  await t.throwsAsync(changes.since('not a cursor'), {
+    code: 'SERVERPUSH_ERR_BAD_CURSOR',
+    message: 'cursor "not a cursor" is malformed',
+  });
   t.throws(() => changes.check('e1.12'), { code: 'SERVERPUSH_ERR_BAD_CURSOR', message: 'cursor "e1.12" is malformed' });
   t.throws(() => changes.check('e1.99999999999999999-0'), { code: 'SERVERPUSH_ERR_BAD_CURSOR' });
   t.throws(() => changes.compare('e1.1-0', 'E1.1-0'), { code: 'SERVERPUSH_ERR_BAD_CURSOR' });
@@ -106,8 +127,11 @@ redisTest('redisLog() answers a cursor older than the trimmed stream with a hist
   const changes = await log(t, server, { maxLength: 10 });
   const start = await changes.head();
   const appended: Change[] = [];
-  for (let i = 0; i < 30; i += 1) appended.push(...(await changes.append(Array.from({ length: 10 }, (_, j) => change(i * 10 + j)))));
-  const [[firstId]] = (await admin(t, server).xrange('serverpush:changes', '-', '+', 'COUNT', 1)) as [[string, string[]]];
+  for (let i = 0; i < 30; i += 1)
+    appended.push(...(await changes.append(Array.from({ length: 10 }, (_, j) => change(i * 10 + j)))));
+  const [[firstId]] = (await admin(t, server).xrange('serverpush:changes', '-', '+', 'COUNT', 1)) as [
+    [string, string[]],
+  ];
   const first = appended.findIndex((c) => c.cursor.endsWith(`.${firstId}`));
   t.true(first > 1, 'approximate trimming dropped something');
   t.deepEqual(await changes.since(start), { ok: false, reason: 'history' });
@@ -119,61 +143,98 @@ redisTest('redisLog() answers a cursor older than the trimmed stream with a hist
 test('redisLog() rejects bad options with a TypeError naming the option', (t) => {
   const type = { instanceOf: TypeError };
   t.throws(() => redisLog({}), { ...type, message: 'The `redis` option or the `url` option is required' });
-  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', redis: {} as Redis }), { ...type, message: 'Give the `redis` option or the `url` option, not both' });
-  t.throws(() => redisLog({ redis: {} as Redis }), { ...type, message: 'The `redis` option must be an ioredis client' });
-  t.throws(() => redisLog({ url: 'http://127.0.0.1' }), { ...type, message: 'The `url` option must be a redis:// or rediss:// URL' });
-  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', key: '' }), { ...type, message: 'The `key` option must be a non-empty string' });
-  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', maxLength: 0 }), { ...type, message: 'The `maxLength` option must be a positive integer, got 0' });
-  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', blockMs: 1.5 }), { ...type, message: 'The `blockMs` option must be a positive integer, got 1.5' });
+  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', redis: {} as Redis }), {
+    ...type,
+    message: 'Give the `redis` option or the `url` option, not both',
+  });
+  t.throws(() => redisLog({ redis: {} as Redis }), {
+    ...type,
+    message: 'The `redis` option must be an ioredis client',
+  });
+  t.throws(() => redisLog({ url: 'http://127.0.0.1' }), {
+    ...type,
+    message: 'The `url` option must be a redis:// or rediss:// URL',
+  });
+  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', key: '' }), {
+    ...type,
+    message: 'The `key` option must be a non-empty string',
+  });
+  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', maxLength: 0 }), {
+    ...type,
+    message: 'The `maxLength` option must be a positive integer, got 0',
+  });
+  t.throws(() => redisLog({ url: 'redis://127.0.0.1:1', blockMs: 1.5 }), {
+    ...type,
+    message: 'The `blockMs` option must be a positive integer, got 1.5',
+  });
 });
 
 redisTest('redisLog() tail() hands every change to every instance once, in stream order', async (t) => {
   const server = await testRedis(t);
   const [a, b] = [await log(t, server), await log(t, server)];
   const [seenByA, seenByB] = [tailed(a), tailed(b)];
-  const writes = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).append([change(i * 2), change(i * 2 + 1)])));
+  const writes = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).append([change(i * 2), change(i * 2 + 1)])),
+  );
   await until(() => seenByA.length >= 40 && seenByB.length >= 40);
-  const inStream = ((await admin(t, server).xrange('serverpush:changes', '-', '+')) as [string, string[]][]).map(([id]) => id);
-  t.deepEqual(seenByA.map((c) => c.cursor.split('.')[1]), inStream);
+  const inStream = ((await admin(t, server).xrange('serverpush:changes', '-', '+')) as [string, string[]][]).map(
+    ([id]) => id,
+  );
+  t.deepEqual(
+    seenByA.map((c) => c.cursor.split('.')[1]),
+    inStream,
+  );
   t.deepEqual(seenByB, seenByA);
   t.is(new Set(seenByA.map((c) => c.cursor)).size, 40);
-  t.deepEqual(writes.flat().map((c) => c.cursor).sort(), seenByA.map((c) => c.cursor).sort());
+  t.deepEqual(
+    writes
+      .flat()
+      .map((c) => c.cursor)
+      .sort(),
+    seenByA.map((c) => c.cursor).sort(),
+  );
 });
 
-redisTest('redisLog() with createPush() delivers a change published by one process to a page polling another', async (t) => {
-  const server = await testRedis(t);
-  const [app, pusher] = [counterPush(t, await log(t, server)), counterPush(t, await log(t, server))];
-  const token = await page(app);
-  await app.publish(change(1));
-  const replayed = await pusher.poll(token, undefined, { waitMs: 1_000 });
-  t.deepEqual(hits(replayed), [1], 'replayed from the cursor in the token');
-  const held = pusher.poll(token, (replayed[0] as { cursor: string }).cursor, { waitMs: 5_000 });
-  setTimeout(() => void app.publish(change(2)).catch(() => {}), 50);
-  const messages = await held;
-  t.deepEqual(hits(messages), [2]);
-  const cursor = (messages[0] as { cursor: string }).cursor;
-  await app.publish([change(3), change(4)]);
-  t.deepEqual(hits(await pollSome(pusher, token, cursor)), [3, 4]);
-});
+redisTest(
+  'redisLog() with createPush() delivers a change published by one process to a page polling another',
+  async (t) => {
+    const server = await testRedis(t);
+    const [app, pusher] = [counterPush(t, await log(t, server)), counterPush(t, await log(t, server))];
+    const token = await page(app);
+    await app.publish(change(1));
+    const replayed = await pusher.poll(token, undefined, { waitMs: 1_000 });
+    t.deepEqual(hits(replayed), [1], 'replayed from the cursor in the token');
+    const held = pusher.poll(token, (replayed[0] as { cursor: string }).cursor, { waitMs: 5_000 });
+    setTimeout(() => void app.publish(change(2)).catch(() => {}), 50);
+    const messages = await held;
+    t.deepEqual(hits(messages), [2]);
+    const cursor = (messages[0] as { cursor: string }).cursor;
+    await app.publish([change(3), change(4)]);
+    t.deepEqual(hits(await pollSome(pusher, token, cursor)), [3, 4]);
+  },
+);
 
-redisTest('redisLog() makes pages refresh (epoch) when Redis restarts without its data, and works on after', async (t) => {
-  const server = await testRedis(t);
-  const [app, pusher] = [counterPush(t, await log(t, server)), counterPush(t, await log(t, server))];
-  const token = await page(app);
-  await app.publish(change(1));
-  const before = await pollSome(pusher, token, undefined);
-  t.deepEqual(hits(before), [1]);
-  await server.stop();
-  await server.start();
-  const cursor = (before[0] as { cursor: string }).cursor;
-  t.deepEqual(await pollSome(pusher, token, cursor), [{ name: 'refresh', reason: 'epoch' }]);
-  t.deepEqual(await until(() => app.log.since(cursor)), { ok: false, reason: 'epoch' });
+redisTest(
+  'redisLog() makes pages refresh (epoch) when Redis restarts without its data, and works on after',
+  async (t) => {
+    const server = await testRedis(t);
+    const [app, pusher] = [counterPush(t, await log(t, server)), counterPush(t, await log(t, server))];
+    const token = await page(app);
+    await app.publish(change(1));
+    const before = await pollSome(pusher, token, undefined);
+    t.deepEqual(hits(before), [1]);
+    await server.stop();
+    await server.start();
+    const cursor = (before[0] as { cursor: string }).cursor;
+    t.deepEqual(await pollSome(pusher, token, cursor), [{ name: 'refresh', reason: 'epoch' }]);
+    t.deepEqual(await until(() => app.log.since(cursor)), { ok: false, reason: 'epoch' });
 
-  const fresh = await page(app);
-  t.not(fresh, token);
-  await app.publish(change(2));
-  t.deepEqual(hits(await pollSome(pusher, fresh, undefined)), [2]);
-});
+    const fresh = await page(app);
+    t.not(fresh, token);
+    await app.publish(change(2));
+    t.deepEqual(hits(await pollSome(pusher, fresh, undefined)), [2]);
+  },
+);
 
 redisTest('redisLog() resumes pages with nothing lost when Redis restarts with its data', async (t) => {
   const server = await testRedis(t, { persist: true });
@@ -194,7 +255,10 @@ redisTest('redisLog() resumes pages with nothing lost when Redis restarts with i
     if (messages.length > 0) cursor = (messages.at(-1) as { cursor: string }).cursor;
   }
   t.deepEqual(hits(received), [3, 4]);
-  t.deepEqual(seen.map((c) => c.id), [1, 2, 3, 4]);
+  t.deepEqual(
+    seen.map((c) => c.id),
+    [1, 2, 3, 4],
+  );
 });
 
 redisTest('redisLog() starts a new epoch when Redis comes back with an older copy of the stream', async (t) => {
@@ -216,7 +280,10 @@ redisTest('redisLog() starts a new epoch when Redis comes back with an older cop
   t.true(b.check(next));
   await a.append([change(3)]);
   await until(() => seen.length === 3);
-  t.deepEqual(seen.map((c) => c.id), [1, 2, 3]);
+  t.deepEqual(
+    seen.map((c) => c.id),
+    [1, 2, 3],
+  );
 });
 
 redisTest('redisLog() tail() survives killed connections with nothing lost or doubled', async (t) => {
@@ -229,7 +296,10 @@ redisTest('redisLog() tail() survives killed connections with nothing lost or do
   for (let i = 5; i < 10; i += 1) await a.append([change(i)]);
   await until(() => seen.length >= 10);
   await new Promise((resolve) => setTimeout(resolve, 300));
-  t.deepEqual(seen.map((c) => c.id), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  t.deepEqual(
+    seen.map((c) => c.id),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   t.true(b.check(seen[0]!.cursor), 'the epoch holds: nothing was lost');
 });
 
@@ -258,7 +328,10 @@ redisTest('redisLog() starts a new epoch when the stream is deleted under it', a
   t.false(a.check(old!.cursor));
   t.deepEqual(await b.since(old!.cursor), { ok: false, reason: 'epoch' });
   await until(() => seen.length === 2);
-  t.deepEqual(seen.map((c) => c.id), [1, 2]);
+  t.deepEqual(
+    seen.map((c) => c.id),
+    [1, 2],
+  );
   t.true(b.check(fresh!.cursor));
 });
 

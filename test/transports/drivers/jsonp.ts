@@ -40,7 +40,8 @@ export const jsonpDriver: Driver = {
           const response = await fetch(`${base}/jsonp?${query}`, { signal: controller.signal });
           if (response.status !== 200) throw new Error(`jsonp answered ${response.status}: ${await response.text()}`);
           const payload = parseScript(await response.text(), driverCallback);
-          if (payload.error !== undefined) return { error: { status: payload.status ?? 0, ...payload.error } } satisfies Received;
+          if (payload.error !== undefined)
+            return { error: { status: payload.status ?? 0, ...payload.error } } satisfies Received;
           const messages = payload.messages ?? [];
           if (messages.length === 0) continue;
           for (const message of messages) if ('cursor' in message) position = message.cursor;

@@ -40,7 +40,12 @@ export async function* sseBlocks(body: ReadableStream<Uint8Array>): AsyncGenerat
       if (line === '') {
         const { comments, data, fields } = block;
         if (comments.length > 0 || data !== undefined || Object.keys(fields).length > 0) {
-          yield { comments, ...fields, ...(data === undefined ? {} : { data: data.join('\n') }), at: performance.now() };
+          yield {
+            comments,
+            ...fields,
+            ...(data === undefined ? {} : { data: data.join('\n') }),
+            at: performance.now(),
+          };
         }
         block = { comments: [], fields: {} };
         continue;
@@ -63,15 +68,16 @@ export const sseDriver: Driver = {
   open(base, token, cursor) {
     const controller = new AbortController();
     const query = new URLSearchParams(cursor === undefined ? { token } : { token, cursor });
-    const opened = fetch(`${base}/sse?${query}`, { signal: controller.signal, headers: { Accept: 'text/event-stream' } }).then(
-      async (response): Promise<{ refused: Received } | { blocks: AsyncIterator<SseBlock> }> => {
-        if (response.status !== 200 || response.body === null) {
-          const body = (await response.json()) as { error: { code: string; message: string } };
-          return { refused: { error: { status: response.status, ...body.error } } };
-        }
-        return { blocks: sseBlocks(response.body)[Symbol.asyncIterator]() };
-      },
-    );
+    const opened = fetch(`${base}/sse?${query}`, {
+      signal: controller.signal,
+      headers: { Accept: 'text/event-stream' },
+    }).then(async (response): Promise<{ refused: Received } | { blocks: AsyncIterator<SseBlock> }> => {
+      if (response.status !== 200 || response.body === null) {
+        const body = (await response.json()) as { error: { code: string; message: string } };
+        return { refused: { error: { status: response.status, ...body.error } } };
+      }
+      return { blocks: sseBlocks(response.body)[Symbol.asyncIterator]() };
+    });
     // Closing before the first `next()` aborts the fetch, which nobody else awaits.
     opened.catch(() => undefined);
 
