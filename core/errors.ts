@@ -17,6 +17,8 @@ export const errorCodes = {
   SERVERPUSH_ERR_PROXY: 502,
   /** The push server sent nothing for the proxy's `timeoutMs`. */
   SERVERPUSH_ERR_PROXY_TIMEOUT: 504,
+  /** A bound was reached (pages on one connection, pages added a minute…); the message names it. */
+  SERVERPUSH_ERR_LIMIT: 429,
   /** A reader could not keep up with its messages (a WebSocket closes with 1008 after a `slow` refresh). */
   SERVERPUSH_ERR_SLOW_READER: 429,
   /** The server failed (an update function threw, …); the details are in the server log only. */

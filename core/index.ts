@@ -14,6 +14,16 @@ export type { ChangeSink, OrmAdapter } from './orm.ts';
 export { PushError, isPushError, errorCodes, type ErrorCode, type PushErrorOptions } from './errors.ts';
 export type { RouteRenderer } from './serialize.ts';
 export type { RouteTable, Authenticate } from './viewer.ts';
-export type { PollOptions, PushEndpoint, PushRequest, PushResponse, Transport } from './transport.ts';
+export type {
+  Connection,
+  ConnectionSink,
+  PageBatch,
+  PushEndpoint,
+  PushRequest,
+  PushResponse,
+  Transport,
+} from './transport.ts';
+export type { PollOptions } from './push.ts';
+export type { Delivery } from './delivery.ts';
 export { transportNames } from './types.ts';
 export type * from './types.ts';

@@ -1,126 +1,183 @@
-// A connected page's mailbox: one slot per change that concerns the page, in log order, each filled
-// when its serializations settle. It outlives the gap between two polls; the client's cursor acks.
-// ("Session" means the app's login session only.)
+// A page's mailbox: the changes that concern the page and that no connection has been handed yet,
+// in log order, each slot filled once its serializations settle. A slot leaves the mailbox when a
+// connection takes it; what a client did not receive it asks for again by its cursor, and the page
+// is then served from the log (see ./pages.ts). ("Session" means the app's login session only.)
 
 import createDebug from 'debug';
+import { changeDelivery, refreshDelivery, type Delivery } from './delivery.ts';
 import { matchesRow } from './hub.ts';
-import type { CompiledSpec } from './serialize.ts';
-import { skipped } from './serialize.ts';
-import type { PageClaims } from './token.ts';
-import type { Change, ChangeMessage, Effect, Message, PushContext, RefreshMessage } from './types.ts';
+import { isThenable, skipped, type CompiledSpec } from './serialize.ts';
+import type { Change, ChangeMessage, Effect, PushContext, RefreshReason } from './types.ts';
 
 const debug = createDebug('serverpush:mailbox');
 
-/** How long `take()` waits for changes already matched to finish serializing. */
-const settleMs = 10_000;
-
-interface Slot {
-  readonly cursor: string;
-  messages: ChangeMessage[] | undefined;
+/** What one change's routing shares between the pages it concerns. */
+export interface Routing {
+  /** Serializations (or their promises) by share key. */
+  readonly serialized: Map<string, unknown>;
+  /** Encoded messages by share key, name and effect. */
+  readonly encoded: Map<string, Delivery>;
 }
+
+/** A fresh routing, for one change. */
+export function routing(): Routing {
+  return { serialized: new Map(), encoded: new Map() };
+}
+
+/** Decides whether the viewer may see a change at all; `false` or a throw drops it for the page. */
+export type Authorize = (ctx: PushContext<unknown>, change: Change) => boolean | Promise<boolean>;
 
 /** Options the push instance gives each mailbox. */
 export interface MailboxOptions {
   readonly compare: (a: string, b: string) => number;
-  /** Past this many unacknowledged changes the page is told to refresh. */
+  /** Past this many changes waiting, `deliver()` reports an overflow instead of taking more. */
   readonly maxPending: number;
-  /** Whether the viewer may see the change at all; `false` or a throw drops it for this page. */
-  readonly authorize?: ((ctx: PushContext<unknown>, change: Change) => boolean | Promise<boolean>) | undefined;
+  readonly authorize?: Authorize | undefined;
 }
 
-/** One connected page. */
+interface Slot {
+  readonly cursor: string;
+  /** `undefined` while a serializer or `authorize` is still settling. */
+  deliveries: Delivery[] | undefined;
+}
+
+/** The changes waiting for one page. */
 export class Mailbox {
-  readonly page: string;
-  readonly claims: PageClaims;
-  /** The value the page presented for its bound token, for `authenticate` on revalidation. */
-  readonly binding: string | undefined;
   /** The viewer's context and the page's specs, as of the last (re)validation. */
   ctx: PushContext<unknown>;
   specs: readonly CompiledSpec[];
-  /** When a client last asked for messages, ms since the epoch; `Infinity` while one waits. */
-  lastSeen = Date.now();
-  /** Messages up to this cursor were acknowledged and dropped. */
-  private floor: string;
+  /** The newest cursor handed to a connection or acknowledged by the client: nothing up to it is kept. */
+  written: string;
+  /** Set when the page was told to refresh: the last thing it receives. */
+  ended: Delivery | undefined;
   private slots: Slot[] = [];
-  private refresh: RefreshMessage | undefined;
-  private wake = new Set<() => void>();
-  private releases = new Set<() => void>();
+  /** Slots before this index were taken (kept until compaction, so taking is O(1)). */
+  private first = 0;
   private readonly options: MailboxOptions;
+  /** Called when deliveries become ready to take. */
+  private readonly ready: () => void;
+  /** Called when more changes wait than `maxPending`. */
+  private readonly overflow: () => void;
 
   constructor(
-    claims: PageClaims,
     ctx: PushContext<unknown>,
     specs: readonly CompiledSpec[],
-    floor: string,
+    from: string,
     options: MailboxOptions,
-    binding?: string,
+    hooks: { ready: () => void; overflow: () => void },
   ) {
-    this.page = claims.page;
-    this.claims = claims;
-    this.binding = binding;
     this.ctx = ctx;
     this.specs = specs;
-    this.floor = floor;
+    this.written = from;
     this.options = options;
+    this.ready = hooks.ready;
+    this.overflow = hooks.overflow;
   }
 
-  /** Whether this mailbox can answer a client that has seen everything up to `cursor`. */
-  canServe(cursor: string): boolean {
-    return this.refresh !== undefined || this.options.compare(cursor, this.floor) >= 0;
+  /** How many changes wait. */
+  get size(): number {
+    return this.slots.length - this.first;
   }
 
-  /** Whether the page was told to refresh; it then gets nothing else. */
-  get ended(): boolean {
-    return this.refresh !== undefined;
+  /** Whether the oldest waiting change is still being serialized (nothing after it can go before it). */
+  get settling(): boolean {
+    return this.first < this.slots.length && this.slots[this.first]!.deliveries === undefined;
+  }
+
+  /** Whether something is ready to take. */
+  get hasReady(): boolean {
+    return (
+      this.ended !== undefined || (this.first < this.slots.length && this.slots[this.first]!.deliveries !== undefined)
+    );
   }
 
   /**
-   * Takes a slot for `change` and fills it with the serializations of the matching specs. Changes
-   * already held or acknowledged are ignored, so replay and live delivery may overlap.
+   * Takes a slot for `change` and fills it with the messages of the matching `specs`, in order.
+   * Changes up to `written`, or held already, are ignored, so replay and live delivery may overlap.
    */
-  deliver(change: Change, specs: readonly CompiledSpec[], shared: Map<string, Promise<unknown>>): void {
-    if (this.refresh !== undefined || this.options.compare(change.cursor, this.floor) <= 0) return;
+  deliver(change: Change, specs: readonly CompiledSpec[], shared: Routing): void {
+    if (this.ended !== undefined) return;
+    const { compare } = this.options;
+    if (compare(change.cursor, this.written) <= 0) return;
     let at = this.slots.length;
-    while (at > 0 && this.options.compare(this.slots[at - 1]!.cursor, change.cursor) >= 0) {
+    while (at > this.first && compare(this.slots[at - 1]!.cursor, change.cursor) >= 0) {
       if (this.slots[at - 1]!.cursor === change.cursor) return;
       at -= 1;
     }
-    if (this.slots.length >= this.options.maxPending) {
-      this.end({ name: 'refresh', reason: 'overflow' });
-      return;
-    }
-    const slot: Slot = { cursor: change.cursor, messages: undefined };
-    this.slots.splice(at, 0, slot);
-    void this.fill(slot, change, specs, shared);
+    if (this.size >= this.options.maxPending) return this.overflow();
+    const slot: Slot = { cursor: change.cursor, deliveries: undefined };
+    if (at === this.slots.length) this.slots.push(slot);
+    else this.slots.splice(at, 0, slot);
+    this.fill(slot, change, specs, shared);
   }
 
-  private async fill(
+  private fill(slot: Slot, change: Change, specs: readonly CompiledSpec[], shared: Routing): void {
+    const allowed = this.authorized(change);
+    if (isThenable(allowed)) {
+      void Promise.resolve(allowed).then((yes) => this.serialize(slot, change, yes ? specs : [], shared));
+      return;
+    }
+    this.serialize(slot, change, allowed ? specs : [], shared);
+  }
+
+  private serialize(slot: Slot, change: Change, specs: readonly CompiledSpec[], shared: Routing): void {
+    const payloads = specs.map((spec) => spec.serialize(change, shared.serialized));
+    if (payloads.some(isThenable)) {
+      void Promise.all(payloads).then((settled) => this.settle(slot, change, specs, settled, shared));
+      return;
+    }
+    this.settle(slot, change, specs, payloads, shared);
+  }
+
+  private settle(
     slot: Slot,
     change: Change,
     specs: readonly CompiledSpec[],
-    shared: Map<string, Promise<unknown>>,
-  ) {
-    const payloads = (await this.authorized(this.ctx, change))
-      ? await Promise.all(specs.map((spec) => spec.serialize(change, shared)))
-      : [];
-    const messages: ChangeMessage[] = [];
-    payloads.forEach((data, index) => {
-      if (data === skipped) return;
+    payloads: readonly unknown[],
+    shared: Routing,
+  ): void {
+    const deliveries: Delivery[] = [];
+    for (let index = 0; index < specs.length; index += 1) {
+      const data = payloads[index];
+      if (data === skipped) continue;
       const spec = specs[index]!;
-      messages.push({
-        cursor: change.cursor,
-        name: spec.name,
-        op: change.op,
-        effect: effectOf(spec, change),
-        model: change.model,
-        id: change.id,
-        data,
-      });
-    });
-    slot.messages = messages;
-    // A slot that produced nothing (every serializer threw) would never be acknowledged.
-    if (messages.length === 0) this.slots = this.slots.filter((held) => held !== slot);
-    this.notify();
+      const effect = effectOf(spec, change);
+      // Pages whose spec shares its serialization, name and effect share the encoded message too.
+      const key = spec.shareKey === undefined ? undefined : `${spec.shareKey}\u0000${spec.name}\u0000${effect}`;
+      let delivery = key === undefined ? undefined : shared.encoded.get(key);
+      if (delivery === undefined) {
+        const message: ChangeMessage = {
+          cursor: change.cursor,
+          name: spec.name,
+          op: change.op,
+          effect,
+          model: change.model,
+          id: change.id,
+          data,
+        };
+        delivery = changeDelivery(message);
+        if (key !== undefined) shared.encoded.set(key, delivery);
+      }
+      deliveries.push(delivery);
+    }
+    slot.deliveries = deliveries;
+    // A slot that produced nothing (dropped by authorize, every serializer threw) is taken empty.
+    if (this.hasReady) this.ready();
+  }
+
+  private authorized(change: Change): boolean | Promise<boolean> {
+    const { authorize } = this.options;
+    if (authorize === undefined) return true;
+    const dropped = (error: unknown) => {
+      debug('authorize threw for a page of %s, dropping the change: %O', this.ctx.path, error);
+      return false;
+    };
+    try {
+      const allowed = authorize(this.ctx, change);
+      return isThenable(allowed) ? Promise.resolve(allowed).then((yes) => yes === true, dropped) : allowed === true;
+    } catch (error) {
+      return dropped(error);
+    }
   }
 
   /** Takes the viewer's context and specs from a revalidation; changes from now on use them. */
@@ -129,100 +186,51 @@ export class Mailbox {
     this.specs = specs;
   }
 
-  private async authorized(ctx: PushContext<unknown>, change: Change): Promise<boolean> {
-    if (this.options.authorize === undefined) return true;
-    try {
-      return (await this.options.authorize(ctx, change)) === true;
-    } catch (error) {
-      debug('authorize threw for page %s, dropping the change: %O', this.page, error);
-      return false;
-    }
-  }
-
-  /** Ends the mailbox with a refresh message: the only thing it will answer from now on. */
-  end(message: RefreshMessage): void {
-    if (this.refresh !== undefined) return;
-    this.refresh = message;
+  /** Ends the page with a refresh: the only thing it hands out from now on. */
+  end(reason: RefreshReason): void {
+    if (this.ended !== undefined) return;
+    this.ended = refreshDelivery(reason);
     this.slots = [];
-    this.notify();
+    this.first = 0;
+    this.ready();
+  }
+
+  /** Drops every change up to `cursor`: the client has them. */
+  acknowledge(cursor: string): void {
+    const { compare } = this.options;
+    if (compare(cursor, this.written) > 0) this.written = cursor;
+    while (this.first < this.slots.length && compare(this.slots[this.first]!.cursor, this.written) <= 0)
+      this.first += 1;
+    this.compact();
   }
 
   /**
-   * Messages after `cursor`, waiting up to `waitMs` for some when none are ready. Acknowledges
-   * (drops) everything up to `cursor`. Resolves with `[]` on timeout or abort.
+   * Takes the ready deliveries, oldest first, up to the first change still being serialized, and
+   * moves `written` past them; after a refresh, the refresh alone.
    */
-  async take(cursor: string, waitMs: number, signal?: AbortSignal): Promise<Message[]> {
-    this.acknowledge(cursor);
-    this.lastSeen = Infinity;
-    try {
-      let ready = this.ready();
-      // Slots already taken are about to be filled: wait for those even when asked not to wait.
-      if (ready.length === 0 && this.slots.length > 0) waitMs = Math.max(waitMs, settleMs);
-      if (ready.length > 0 || waitMs <= 0 || signal?.aborted === true) return ready;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', done);
-          this.wake.delete(check);
-          this.releases.delete(done);
-          resolve();
-        };
-        // Changes appended together settle within one turn; collect after it so they travel together.
-        let scheduled = false;
-        const check = () => {
-          if (scheduled) return;
-          scheduled = true;
-          setImmediate(() => {
-            scheduled = false;
-            ready = this.ready();
-            if (ready.length > 0) done();
-          });
-        };
-        const timer = setTimeout(done, waitMs);
-        signal?.addEventListener('abort', done);
-        this.wake.add(check);
-        this.releases.add(done);
-      });
-      return ready;
-    } finally {
-      this.lastSeen = Date.now();
+  take(into: Delivery[]): void {
+    if (this.ended !== undefined) {
+      into.push(this.ended);
+      return;
     }
-  }
-
-  /**
-   * Answers every waiting `take()` with what is ready (usually nothing) without ending the mailbox:
-   * at shutdown, so clients come back, to this process or another, and resume from their cursor.
-   */
-  release(): void {
-    for (const done of [...this.releases]) done();
-  }
-
-  /** How many clients are waiting in `take()`. */
-  get waiting(): number {
-    return this.wake.size;
-  }
-
-  private acknowledge(cursor: string) {
-    if (this.refresh !== undefined || this.options.compare(cursor, this.floor) <= 0) return;
-    this.floor = cursor;
-    let drop = 0;
-    while (drop < this.slots.length && this.options.compare(this.slots[drop]!.cursor, cursor) <= 0) drop += 1;
-    if (drop > 0) this.slots.splice(0, drop);
-  }
-
-  // The ready messages in order: the filled slots before the first one still being serialized.
-  private ready(): Message[] {
-    if (this.refresh !== undefined) return [this.refresh];
-    const messages: Message[] = [];
-    for (const slot of this.slots) {
-      if (slot.messages === undefined) break;
-      messages.push(...slot.messages);
+    while (this.first < this.slots.length) {
+      const slot = this.slots[this.first]!;
+      if (slot.deliveries === undefined) break;
+      for (const delivery of slot.deliveries) into.push(delivery);
+      this.written = slot.cursor;
+      this.first += 1;
     }
-    return messages;
+    this.compact();
   }
 
-  private notify() {
-    for (const wake of [...this.wake]) wake();
+  private compact(): void {
+    if (this.first === this.slots.length) {
+      this.slots = [];
+      this.first = 0;
+    } else if (this.first > 64 && this.first * 2 > this.slots.length) {
+      this.slots = this.slots.slice(this.first);
+      this.first = 0;
+    }
   }
 }
 

@@ -1,133 +1,223 @@
-// The pages a push process serves: one entry per page (keyed by the page id in its token) holding
-// its mailbox and its subscriptions in the hub. Opening a page subscribes it and replays the log
-// since its cursor; an idle page is swept.
+// The pages a push process serves, one entry per page (keyed by the page id in its token): its
+// mailbox, its subscriptions in the hub, and the connection that holds it now. A page is served
+// from its mailbox while the client's cursor is one the mailbox can continue from; otherwise it is
+// opened anew from the change log at that cursor. A page no connection holds is forgotten after a
+// while, or as soon as its mailbox would overflow: its client, when it comes back, is served from
+// the log.
 
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
 import { createHub, matchesChange, type Subscription } from './hub.ts';
-import { Mailbox, type MailboxOptions } from './mailbox.ts';
+import { Mailbox, routing, type MailboxOptions } from './mailbox.ts';
 import type { CompiledSpec } from './serialize.ts';
 import type { PageClaims } from './token.ts';
-import type { Change, PushContext } from './types.ts';
+import type { Change, PushContext, RefreshReason } from './types.ts';
 import type { Viewers } from './viewer.ts';
 
 const debug = createDebug('serverpush:pages');
 
-/** What a subscription in the hub points back to: the page's mailbox, and which of its specs. */
-export interface Owner {
+/** Whoever holds a page: a connection, and the page's key on it. */
+export interface Holder {
+  /** Called when the page has deliveries ready to take. */
+  ready(): void;
+}
+
+/** One page this process serves. */
+export interface Page {
+  readonly id: string;
+  readonly claims: PageClaims;
+  /** The value the page presented for its bound token, for `authenticate` on revalidation. */
+  readonly binding: string | undefined;
+  /** Set once its specs are subscribed and its history replayed. */
   readonly mailbox: Mailbox;
+  /** The connection holding it now; `undefined` between two polls, or once its stream closed. */
+  holder: Holder | undefined;
+  /** When it was last let go of, ms since the epoch. */
+  idleSince: number;
+  /** Set when it was forgotten: holders let go of it, and its client is served anew. */
+  disposed: boolean;
+  /** Whether its history since the client's cursor has been read (the page is open). */
+  replayed: boolean;
+}
+
+interface Entry {
+  readonly opening: Promise<Page>;
+  page: Page | undefined;
+  subscriptions: Subscription<Owner>[];
+}
+
+/** What a subscription in the hub points back to. */
+interface Owner {
+  readonly page: Page;
   readonly spec: CompiledSpec;
   readonly order: number;
 }
 
-interface Page {
-  /** Resolves once the page's specs are subscribed and its history replayed. */
-  opening: Promise<Mailbox> | undefined;
-  mailbox: Mailbox | undefined;
-  subscriptions: Subscription<Owner>[];
-}
-
 /** The page registry of one push instance. */
 export interface Pages {
-  /** The page's mailbox; opened anew (`fresh`) when there is none that can serve `from`. */
-  mailboxFor(
+  /**
+   * Gives `holder` the page of `claims`, served from `from` (which the client acknowledges having):
+   * the page open here when its mailbox can continue from `from`, else the page opened anew from the
+   * log at `from` (`fresh`). The page's previous holder loses it.
+   */
+  attach(
     claims: PageClaims,
     from: string,
     binding: string | undefined,
-  ): Promise<{ mailbox: Mailbox; fresh: boolean }>;
+    holder: Holder,
+  ): Promise<{ page: Page; fresh: boolean }>;
+  /** Lets go of `page` if `holder` still holds it. */
+  detach(page: Page, holder: Holder): void;
   /** Hands a change to the mailboxes whose subscriptions it matches. */
   route(change: Change): void;
-  /** Re-runs the viewer's update functions for `mailbox` and puts its new specs into the hub. */
-  revalidate(mailbox: Mailbox): Promise<void>;
-  /** The open mailboxes that `filter` selects (not ended ones). */
-  select(filter: (mailbox: Mailbox) => boolean): Mailbox[];
-  /** Forgets mailboxes idle for longer than `idleMs` with nobody waiting. */
+  /** Re-runs the viewer's update functions for `page` and puts its new specs into the hub. */
+  revalidate(page: Page): Promise<void>;
+  /** Ends `page` with a refresh. */
+  end(page: Page, reason: RefreshReason): void;
+  /** The open pages `filter` selects (not ended ones). */
+  select(filter: (page: Page) => boolean): Page[];
+  /** Forgets the pages nobody has held for `idleMs`. */
   sweep(idleMs: number): void;
-  /** Answers the waiting requests of every page and forgets every page (shutdown). */
-  releaseAll(): void;
-  stats(): { readonly pages: number; readonly subscriptions: number; readonly waiting: number };
+  /** Forgets every page (shutdown). */
+  clear(): void;
+  stats(): { readonly pages: number; readonly subscriptions: number };
 }
 
 /** Creates the page registry of a push instance. */
 export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, options: MailboxOptions): Pages {
   const hub = createHub<Owner>();
-  const pages = new Map<string, Page>();
+  const entries = new Map<string, Entry>();
 
-  /** Puts a mailbox's specs into the hub, in place of any it had. */
-  function subscribe(page: Page, mailbox: Mailbox): Subscription<Owner>[] {
-    for (const subscription of page.subscriptions) hub.remove(subscription);
-    page.subscriptions = mailbox.specs.map(
+  /** Puts a page's specs into the hub, in place of any it had. */
+  function subscribe(entry: Entry, page: Page): Subscription<Owner>[] {
+    for (const subscription of entry.subscriptions) hub.remove(subscription);
+    entry.subscriptions = page.mailbox.specs.map(
       (spec, order): Subscription<Owner> => ({
         model: spec.model,
         equalities: spec.equalities,
         predicate: spec.predicate,
-        owner: { mailbox, spec, order },
+        owner: { page, spec, order },
       }),
     );
-    for (const subscription of page.subscriptions) hub.add(subscription);
-    return page.subscriptions;
+    for (const subscription of entry.subscriptions) hub.add(subscription);
+    return entry.subscriptions;
   }
 
-  async function open(page: Page, claims: PageClaims, from: string, binding: string | undefined): Promise<Mailbox> {
-    const { ctx, specs } = await viewers.specsFor(claims, binding);
-    const mailbox = new Mailbox(claims, ctx as PushContext<unknown>, specs, from, options, binding);
-    page.mailbox = mailbox;
-    // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
-    // mailbox keeps one copy of each cursor.
-    const owned = subscribe(page, mailbox);
-    const history = await log.since(from);
-    if (!history.ok) {
-      mailbox.end({ name: 'refresh', reason: history.reason });
-    } else {
-      for (const change of history.changes) {
-        const matching = owned.filter((subscription) => matchesChange(subscription, change)).map((s) => s.owner.spec);
-        if (matching.length > 0) mailbox.deliver(change, matching, new Map());
+  function open(claims: PageClaims, from: string, binding: string | undefined): Entry {
+    const entry: Entry = { opening: undefined as never, page: undefined, subscriptions: [] };
+    const opening = (async () => {
+      const { ctx, specs } = await viewers.specsFor(claims, binding);
+      const page: Page = {
+        id: claims.page,
+        claims,
+        binding,
+        holder: undefined,
+        idleSince: Date.now(),
+        disposed: false,
+        replayed: false,
+        mailbox: new Mailbox(ctx as PushContext<unknown>, specs, from, options, {
+          ready: () => page.holder?.ready(),
+          overflow: () => overflow(page),
+        }),
+      };
+      entry.page = page;
+      // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
+      // mailbox keeps one copy of each cursor.
+      const owned = subscribe(entry, page);
+      const history = await log.since(from);
+      if (!history.ok) {
+        page.mailbox.end(history.reason);
+      } else {
+        for (const change of history.changes) {
+          const matching = owned.filter((subscription) => matchesChange(subscription, change)).map((s) => s.owner.spec);
+          if (matching.length > 0) page.mailbox.deliver(change, matching, routing());
+        }
       }
+      page.replayed = true;
+      debug('page %s on %s: %d specs, from %s', claims.page, claims.path, specs.length, from);
+      return page;
+    })();
+    (entry as { opening: Promise<Page> }).opening = opening;
+    entries.set(claims.page, entry);
+    opening.catch(() => entries.get(claims.page) === entry && dispose(claims.page));
+    return entry;
+  }
+
+  // More changes wait than a page may hold. A page nobody holds is forgotten (its client, when it
+  // comes back, is served from the log); one whose history alone is too long, or whose connection
+  // cannot take them, is told to refresh.
+  function overflow(page: Page) {
+    if (page.holder === undefined && page.replayed) {
+      debug('page %s: too many changes while nobody held it; forgotten until its client comes back', page.id);
+      dispose(page.id);
+    } else {
+      page.mailbox.end('overflow');
     }
-    debug('page %s on %s: %d specs, from %s', claims.page, claims.path, specs.length, from);
-    return mailbox;
   }
 
   function dispose(id: string) {
-    const page = pages.get(id);
-    if (page === undefined) return;
-    for (const subscription of page.subscriptions) hub.remove(subscription);
-    pages.delete(id);
+    const entry = entries.get(id);
+    if (entry === undefined) return;
+    for (const subscription of entry.subscriptions) hub.remove(subscription);
+    entries.delete(id);
+    if (entry.page !== undefined) entry.page.disposed = true;
   }
 
-  function mailboxes(): Mailbox[] {
-    return [...pages.values()].flatMap((page) => (page.mailbox === undefined ? [] : [page.mailbox]));
+  function pages(): Page[] {
+    const open: Page[] = [];
+    for (const entry of entries.values()) if (entry.page !== undefined) open.push(entry.page);
+    return open;
   }
 
   return {
-    async mailboxFor(claims, from, binding) {
-      const held = pages.get(claims.page);
-      if (held !== undefined) {
-        const mailbox = await held.opening?.catch(() => undefined);
-        if (mailbox?.canServe(from) === true && pages.get(claims.page) === held) return { mailbox, fresh: false };
-        if (pages.get(claims.page) === held) dispose(claims.page);
+    async attach(claims, from, binding, holder) {
+      for (let tries = 0; ; tries += 1) {
+        let entry = entries.get(claims.page);
+        let fresh = false;
+        if (entry === undefined) {
+          entry = open(claims, from, binding);
+          fresh = true;
+        }
+        const page = await entry.opening;
+        // Forgotten or replaced while it opened: look again (a bounded number of times).
+        if (page.disposed || entries.get(claims.page) !== entry) {
+          if (tries < 3) continue;
+          throw new Error(`page ${claims.page} was replaced while it opened, 3 times`);
+        }
+        const { mailbox } = page;
+        if (mailbox.ended === undefined && options.compare(from, mailbox.written) < 0) {
+          // The client lacks changes the page handed to an earlier connection: serve it from the log.
+          debug('page %s resumes from %s, behind %s: opened anew', claims.page, from, mailbox.written);
+          dispose(claims.page);
+          continue;
+        }
+        if (mailbox.ended === undefined) mailbox.acknowledge(from);
+        page.holder = holder;
+        if (mailbox.hasReady) holder.ready();
+        return { page, fresh };
       }
-      const page: Page = { opening: undefined, mailbox: undefined, subscriptions: [] };
-      const opening = open(page, claims, from, binding);
-      page.opening = opening;
-      pages.set(claims.page, page);
-      opening.catch(() => pages.get(claims.page) === page && dispose(claims.page));
-      return { mailbox: await opening, fresh: true };
+    },
+
+    detach(page, holder) {
+      if (page.holder !== holder) return;
+      page.holder = undefined;
+      page.idleSince = Date.now();
     },
 
     route(change) {
-      const byMailbox = new Map<Mailbox, Owner[]>();
+      const byPage = new Map<Page, Owner[]>();
       for (const { owner } of hub.match(change)) {
-        const owners = byMailbox.get(owner.mailbox);
-        if (owners === undefined) byMailbox.set(owner.mailbox, [owner]);
+        const owners = byPage.get(owner.page);
+        if (owners === undefined) byPage.set(owner.page, [owner]);
         else owners.push(owner);
       }
-      if (byMailbox.size === 0) return;
-      // One map per change: viewers whose specs allow sharing get one serialization between them.
-      const shared = new Map<string, Promise<unknown>>();
-      for (const [mailbox, owners] of byMailbox) {
-        owners.sort((a, b) => a.order - b.order);
-        mailbox.deliver(
+      if (byPage.size === 0) return;
+      // One routing per change: viewers whose specs allow sharing get one serialization between
+      // them, and pages that share a serialization share its encoded message.
+      const shared = routing();
+      for (const [page, owners] of byPage) {
+        if (owners.length > 1) owners.sort((a, b) => a.order - b.order);
+        page.mailbox.deliver(
           change,
           owners.map((owner) => owner.spec),
           shared,
@@ -135,39 +225,35 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
       }
     },
 
-    async revalidate(mailbox) {
-      const { ctx, specs } = await viewers.specsFor(mailbox.claims, mailbox.binding);
-      const page = pages.get(mailbox.page);
-      if (mailbox.ended || page?.mailbox !== mailbox) return;
-      mailbox.reset(ctx as PushContext<unknown>, specs);
-      subscribe(page, mailbox);
+    async revalidate(page) {
+      const { ctx, specs } = await viewers.specsFor(page.claims, page.binding);
+      const entry = entries.get(page.id);
+      if (page.mailbox.ended !== undefined || entry?.page !== page) return;
+      page.mailbox.reset(ctx as PushContext<unknown>, specs);
+      subscribe(entry, page);
+    },
+
+    end(page, reason) {
+      page.mailbox.end(reason);
     },
 
     select(filter) {
-      return mailboxes().filter((mailbox) => !mailbox.ended && filter(mailbox));
+      return pages().filter((page) => page.mailbox.ended === undefined && filter(page));
     },
 
     sweep(idleMs) {
       const oldest = Date.now() - idleMs;
-      for (const [id, page] of pages) {
-        const { mailbox } = page;
-        if (mailbox !== undefined && mailbox.waiting === 0 && mailbox.lastSeen < oldest) dispose(id);
+      for (const page of pages()) {
+        if (page.holder === undefined && page.idleSince < oldest) dispose(page.id);
       }
     },
 
-    releaseAll() {
-      for (const mailbox of mailboxes()) mailbox.release();
-      for (const id of [...pages.keys()]) dispose(id);
+    clear() {
+      for (const id of [...entries.keys()]) dispose(id);
     },
 
     stats() {
-      let waiting = 0;
-      let count = 0;
-      for (const mailbox of mailboxes()) {
-        waiting += mailbox.waiting;
-        count += 1;
-      }
-      return { pages: count, subscriptions: hub.size, waiting };
+      return { pages: entries.size, subscriptions: hub.size };
     },
   };
 }

@@ -5,14 +5,16 @@ import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
+import { type ConnectionHost, type PageBatch, PushConnection } from './connection.ts';
 import { controlChange, controlModel, readControl, type ControlAction } from './control.ts';
+import { decode, refreshDelivery } from './delivery.ts';
 import { PushError } from './errors.ts';
-import type { Mailbox } from './mailbox.ts';
+import type { Authorize } from './mailbox.ts';
 import { memoryLog } from './memory-log.ts';
 import { optionalFunction, positiveInteger } from './options.ts';
 import type { OrmAdapter } from './orm.ts';
-import { createPages } from './pages.ts';
-import { createTokens, type PageClaims } from './token.ts';
+import { createPages, type Page } from './pages.ts';
+import { createTokens } from './token.ts';
 import type { PushEndpoint, Transport } from './transport.ts';
 import type { Change, ChangeInput, Message, PushContext, UpdateFunction } from './types.ts';
 import { closedError, createViewers, type Authenticate, type RouteTable } from './viewer.ts';
@@ -85,8 +87,17 @@ export interface IdentityFilter {
 
 export { controlModel };
 
+/** Options of `poll()`. */
+export interface PollOptions {
+  /** How long to wait for messages when none are ready, in ms. */
+  readonly waitMs: number;
+  readonly signal?: AbortSignal | undefined;
+  /** The value the request presents for a bound token (the session cookie). */
+  readonly binding?: string | undefined;
+}
+
 /** A push instance. */
-export interface Push<Viewer = unknown> extends PushEndpoint {
+export interface Push<Viewer = unknown> {
   readonly log: ChangeLog;
   readonly transports: readonly Transport[];
   /** Registers the update function of the route named `route`. Several may be registered. */
@@ -114,8 +125,29 @@ export interface Push<Viewer = unknown> extends PushEndpoint {
    * the number of this process's pages ended.
    */
   disconnect(filter: PageFilter<Viewer> | IdentityFilter): Promise<number>;
-  /** Counts for monitoring: open pages, their subscriptions, and requests and streams waiting. */
-  stats(): { readonly pages: number; readonly subscriptions: number; readonly waiting: number };
+  /** The transports' way in, for a request that presents `binding` (the session cookie of a bound token). */
+  endpoint(binding: string | undefined): PushEndpoint;
+  /**
+   * One page's messages after `cursor` (the token's own when `undefined`), waiting up to `waitMs`
+   * when none are ready; the request that opens the page on this process is answered at once. A
+   * long-poll of one page, for callers without a transport. Throws a `PushError` for a bad token or
+   * cursor.
+   */
+  poll(token: string, cursor: string | undefined, options: PollOptions): Promise<Message[]>;
+  /** Throws the `PushError` that `poll()` would throw for this token and cursor, without opening the page. */
+  check(token: string, cursor: string | undefined, binding?: string): void;
+  /** Reports an internal error to `onError`. */
+  reportError(error: unknown, where: string): void;
+  /**
+   * Counts for monitoring: open pages, their subscriptions, and open connections (held polls and
+   * streams; `waiting` is the same count).
+   */
+  stats(): {
+    readonly pages: number;
+    readonly subscriptions: number;
+    readonly connections: number;
+    readonly waiting: number;
+  };
   /** Closes the transports' streams, answers held requests empty, detaches the ORM and closes the log. */
   close(): Promise<void>;
 }
@@ -152,10 +184,14 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   const pages = createPages(log, viewers, {
     compare: log.compare,
     maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending'),
-    authorize: authorize as ((ctx: PushContext<unknown>, change: Change) => boolean | Promise<boolean>) | undefined,
+    authorize: authorize as Authorize | undefined,
   });
   /** Tells this instance's control entries from those of other processes. */
   const instance = randomBytes(8).toString('base64url');
+  const connections = new Set<PushConnection>();
+  /** Connections with deliveries ready, flushed together after the current tick. */
+  let dirty = new Set<PushConnection>();
+  let flushing: NodeJS.Immediate | undefined;
   let closed = false;
 
   const stopTail = log.tail(
@@ -163,22 +199,22 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     (reason) => {
       // Changes were lost between the log and this process: no page here can be brought up to date.
       debug('the change log reported a gap (%s): every page refreshes', reason);
-      for (const mailbox of pages.select(() => true)) mailbox.end({ name: 'refresh', reason });
+      for (const page of pages.select(() => true)) pages.end(page, reason);
     },
   );
   const detachOrm = orm?.attach(async (changes) => void (await log.append(changes)), log);
   const sweeper = setInterval(() => pages.sweep(pageIdleMs), Math.max(1_000, pageIdleMs / 2));
   sweeper.unref();
 
-  /**
-   * The token's claims, the cursor to serve from, and whether the token expired; throws the
-   * client's mistake as a `PushError`.
-   */
-  function checked(
-    token: unknown,
-    cursor: unknown,
-    binding: string | undefined,
-  ): { claims: PageClaims; from: string; expired: boolean } {
+  function flushDirty() {
+    flushing = undefined;
+    const now = dirty;
+    dirty = new Set();
+    for (const connection of now) connection.flush();
+  }
+
+  /** Throws the client's mistake as a `PushError`; the claims and where to serve from, or a refresh. */
+  function admit(token: unknown, cursor: unknown, binding: string | undefined): ReturnType<ConnectionHost['admit']> {
     if (closed) throw closedError();
     if (typeof token !== 'string' || token === '')
       throw new PushError('SERVERPUSH_ERR_BAD_TOKEN', 'the `token` parameter is required');
@@ -187,15 +223,79 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the `cursor` parameter is malformed');
     }
     const from = cursor ?? claims.cursor;
-    log.check(from);
-    return { claims, from, expired };
+    const known = log.check(from);
+    // A long-lived page whose token expired reloads to get a new one, rather than loop on errors.
+    if (expired) return { refresh: refreshDelivery('expired') };
+    if (!known) return { refresh: refreshDelivery('epoch') };
+    return { claims, from };
   }
 
-  /** The mailboxes `filter` selects; a filter that throws selects nothing (and is logged). */
-  function selected(filter: PageFilter<Viewer>): Mailbox[] {
-    return pages.select((mailbox) => {
+  const host: ConnectionHost = {
+    pages,
+    admit,
+    schedule(connection) {
+      dirty.add(connection);
+      flushing ??= setImmediate(flushDirty);
+    },
+    opened: (connection) => void connections.add(connection),
+    closed: (connection) => {
+      connections.delete(connection);
+      dirty.delete(connection);
+    },
+  };
+
+  function endpoint(binding: string | undefined): PushEndpoint {
+    return {
+      open: (sink) => new PushConnection(host, sink, binding),
+      check: (token, cursor) => void admit(token, cursor, binding),
+      reportError,
+    };
+  }
+
+  function reportError(error: unknown, where: string) {
+    try {
+      onError(error, where);
+    } catch (thrown) {
+      logError(thrown, 'onError');
+    }
+  }
+
+  /** A long-poll of one page, over a connection of its own. */
+  async function poll(
+    token: string,
+    cursor: string | undefined,
+    { waitMs, signal, binding }: PollOptions,
+  ): Promise<Message[]> {
+    let answer: (batches: readonly PageBatch[]) => void = () => {};
+    const answered = new Promise<readonly PageBatch[]>((resolve) => (answer = resolve));
+    const connection = new PushConnection(host, { write: (batches) => answer(batches) }, binding);
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => connection.flush(true);
+    signal?.addEventListener('abort', onAbort);
+    try {
+      const { fresh } = await connection.add('', token, cursor);
+      // The hold starts once the page is open.
+      timer = setTimeout(() => connection.flush(true), waitMs);
+      // A page's first request is answered at once (after its replay), so its client learns it is
+      // connected without waiting out a hold; the requests after it are held.
+      if (fresh || signal?.aborted === true) {
+        await connection.settled(settleMs);
+        connection.flush(true);
+      }
+      const batches = await answered;
+      return decode(batches.flatMap((batch) => batch.deliveries));
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      connection.close();
+    }
+  }
+
+  /** The pages `filter` selects; a filter that throws selects nothing (and is logged). */
+  function selected(filter: PageFilter<Viewer>): Page[] {
+    return pages.select((page) => {
       try {
-        return filter(mailbox.ctx as PushContext<Viewer>);
+        return filter(page.mailbox.ctx as PushContext<Viewer>);
       } catch (error) {
         debug('page filter threw: %O', error);
         return false;
@@ -206,12 +306,12 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   async function revalidateHere(filter: PageFilter<Viewer>): Promise<number> {
     const chosen = selected(filter);
     await Promise.all(
-      chosen.map(async (mailbox) => {
+      chosen.map(async (page) => {
         try {
-          await pages.revalidate(mailbox);
+          await pages.revalidate(page);
         } catch (error) {
-          debug('revalidating page %s failed, ending it: %O', mailbox.page, error);
-          mailbox.end({ name: 'refresh', reason: 'revalidate' });
+          debug('revalidating page %s failed, ending it: %O', page.id, error);
+          pages.end(page, 'revalidate');
         }
       }),
     );
@@ -220,7 +320,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
 
   function disconnectHere(filter: PageFilter<Viewer>): number {
     const chosen = selected(filter);
-    for (const mailbox of chosen) mailbox.end({ name: 'refresh', reason: 'disconnect' });
+    for (const page of chosen) pages.end(page, 'disconnect');
     return chosen.length;
   }
 
@@ -274,30 +374,16 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     token({ binding, ...claims }) {
       return tokens.sign(claims, binding);
     },
+    endpoint,
+    poll,
     check(token, cursor, binding) {
-      checked(token, cursor, binding);
+      admit(token, cursor, binding);
     },
-    async poll(token, cursor, { waitMs, signal, binding }): Promise<Message[]> {
-      const { claims, from, expired } = checked(token, cursor, binding);
-      // A long-lived page whose token expired reloads to get a new one, rather than loop on errors.
-      if (expired) return [{ name: 'refresh', reason: 'expired' }];
-      if (!log.check(from)) return [{ name: 'refresh', reason: 'epoch' }];
-      const { mailbox, fresh } = await pages.mailboxFor(claims, from, binding);
-      // A page's first request is answered at once (after its replay), so its client learns it is
-      // connected without waiting out a hold; the requests after it are held.
-      return mailbox.take(from, fresh ? 0 : waitMs, signal);
-    },
-    reportError(error, where) {
-      try {
-        onError(error, where);
-      } catch (thrown) {
-        logError(thrown, 'onError');
-      }
-    },
+    reportError,
     revalidate: (filter) => request('revalidate', filter),
     disconnect: (filter) => request('disconnect', filter),
     stats() {
-      return pages.stats();
+      return { ...pages.stats(), connections: connections.size, waiting: connections.size };
     },
     async close() {
       if (closed) return;
@@ -306,15 +392,21 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       for (const transport of transports) transport.close?.();
       detachOrm?.();
       stopTail();
-      // Held requests are answered empty, not with refresh: the clients come back (to another
+      // Held polls are answered empty, not with refresh: the clients come back (to another
       // process, or to this one restarted) and resume from their cursors; requests from now on
       // get 503, which clients retry.
-      pages.releaseAll();
+      for (const connection of [...connections]) connection.flush(true);
+      for (const connection of [...connections]) connection.close();
+      if (flushing !== undefined) clearImmediate(flushing);
+      pages.clear();
       await log.close();
     },
   };
   return push;
 }
+
+/** How long a poll that opens a page waits for its replayed changes to finish serializing, in ms. */
+const settleMs = 10_000;
 
 function stringModelName(model: unknown): string {
   if (typeof model === 'string' && model !== '') return model;

@@ -21,8 +21,14 @@ export interface CompiledSpec {
   readonly model: string;
   readonly equalities: ReadonlyArray<readonly [string, Scalar]>;
   readonly predicate: ((row: Row) => boolean) | undefined;
-  /** Serializes `change` for this viewer, sharing through `shared` when the spec allows it. */
-  serialize(change: Change, shared: Map<string, Promise<unknown>>): Promise<unknown>;
+  /** The key under which viewers share this spec's serialization of a change; `undefined`: one per viewer. */
+  readonly shareKey: string | undefined;
+  /**
+   * Serializes `change` for this viewer, sharing through `shared` when the spec allows it: the
+   * payload, or `skipped`, at once when the serializer is synchronous (field maps), else a promise
+   * of either.
+   */
+  serialize(change: Change, shared: Map<string, unknown>): unknown;
 }
 
 /** Returned by `serialize()` when the serializer threw: the viewer gets no message for the change. */
@@ -102,27 +108,40 @@ export function compileSpec<Viewer>(
     model,
     equalities,
     predicate,
+    shareKey,
     serialize(change, shared) {
       const row = change.after ?? change.before;
-      if (row === null || row === undefined) return Promise.resolve(skipped);
+      if (row === null || row === undefined) return skipped;
       if (shareKey === undefined) return guarded(() => produce(row, change), spec.name);
-      let result = shared.get(shareKey);
-      if (result === undefined) {
-        result = guarded(() => produce(row, change), spec.name);
-        shared.set(shareKey, result);
-      }
+      if (shared.has(shareKey)) return shared.get(shareKey);
+      const result = guarded(() => produce(row, change), spec.name);
+      shared.set(shareKey, result);
       return result;
     },
   };
 }
 
-async function guarded(produce: () => unknown, name: string): Promise<unknown> {
-  try {
-    return await produce();
-  } catch (error) {
+/** What `produce()` returns, or promises; `skipped` when it throws or rejects (logged). */
+function guarded(produce: () => unknown, name: string): unknown {
+  const failed = (error: unknown) => {
     debug('serializer of %s threw, skipping this viewer: %O', name, error);
     return skipped;
+  };
+  try {
+    const result = produce();
+    return isThenable(result) ? Promise.resolve(result).catch(failed) : result;
+  } catch (error) {
+    return failed(error);
   }
+}
+
+/** Whether `value` is a promise (or any thenable): serializers and hooks may answer either way. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 function fieldMap(data: unknown, where: string): Array<[string, string]> | undefined {

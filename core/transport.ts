@@ -3,45 +3,55 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Message, TransportName } from './types.ts';
+import type { Connection, ConnectionSink } from './connection.ts';
+import type { TransportName } from './types.ts';
+
+export type { Connection, ConnectionSink, PageBatch } from './connection.ts';
+export type { Delivery } from './delivery.ts';
 
 /** The parts of an HTTP request a transport reads. */
 export interface PushRequest {
   readonly method: string;
-  readonly query: URLSearchParams;
+  /** The query string, without `?`. */
+  readonly query: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** Aborted when the client goes away before the response is complete. */
   readonly signal: AbortSignal;
 }
 
-/** What a transport answers. A string body is sent whole; an async iterable is streamed. */
+/** The open response a streaming transport writes to (an SSE stream). */
+export interface StreamOut {
+  /** Writes a chunk at once (no buffering in between); `false` once the socket buffers past its mark. */
+  write(chunk: string): boolean;
+  /** How many bytes wait unsent. */
+  readonly writableLength: number;
+  /** Ends the response. */
+  end(): void;
+  /** Calls `listener` once when the response ends or the client goes away. */
+  onClose(listener: () => void): void;
+}
+
+/** A body written as it comes: the adapter calls `stream` once the status and headers are sent. */
+export interface StreamBody {
+  stream(out: StreamOut): void;
+}
+
+/** What a transport answers. A string body is sent whole; a stream body is written as it comes. */
 export interface PushResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: string | AsyncIterable<string> | null;
+  readonly body: string | StreamBody | null;
 }
 
-/** Options of `PushEndpoint.poll()`. */
-export interface PollOptions {
-  readonly waitMs: number;
-  readonly signal?: AbortSignal | undefined;
-  /** The value the request presents for a bound token (the session cookie); the adapter fills it. */
-  readonly binding?: string | undefined;
-}
-
-/** What the push instance offers transports. */
+/** What the push instance offers transports, as one request sees it (with the binding it presents). */
 export interface PushEndpoint {
+  /** Opens a connection whose frames go to `sink`. */
+  open(sink: ConnectionSink): Connection;
   /**
-   * Messages for the page of `token` after `cursor` (the token's own cursor when `undefined`),
-   * waiting up to `waitMs` when none are ready; the request that opens a page's session is answered
-   * at once. Throws a `PushError` for a bad token or cursor.
+   * Throws the `PushError` that adding the page of `token` at `cursor` would throw, without opening
+   * anything: streaming transports check before they answer 200.
    */
-  poll(token: string, cursor: string | undefined, options: PollOptions): Promise<Message[]>;
-  /**
-   * Throws the `PushError` that `poll()` would throw for this token and cursor, without opening the
-   * page's session: streaming transports check before they send anything.
-   */
-  check(token: string, cursor: string | undefined, binding?: string): void;
+  check(token: string, cursor: string | undefined): void;
   /**
    * Reports an internal error (not a client's mistake) met while serving `where` ("answering a push
    * request", "serving a WebSocket"): to the push instance's `onError`.

@@ -19,6 +19,7 @@ import { positiveInteger } from '../core/options.ts';
 import type { PushResponse, Transport } from '../core/transport.ts';
 import { answerPoll, type PollFraming } from './long-poll.ts';
 import { refusal } from './respond.ts';
+import { Query } from './wire.ts';
 
 const debug = createDebug('serverpush:jsonp');
 
@@ -71,7 +72,7 @@ export function jsonp(options: JsonpOptions = {}): Transport {
   return {
     name: 'jsonp',
     async handle(request, push) {
-      const callback = request.query.get('callback');
+      const callback = new Query(request.query).get('callback') ?? null;
       const reason = callbackRefusal(callback);
       if (reason !== undefined || callback === null) {
         debug('refused callback %j: %s', callback?.slice(0, 100), reason);
@@ -94,15 +95,13 @@ function callbackRefusal(callback: string | null): string | undefined {
 
 function scriptFraming(callback: string): PollFraming {
   return {
-    messages: (messages) => script(callback, { messages }),
-    error: ({ status, error }) => script(callback, { error, status }),
+    // The hold ran out: an empty batch, where long-poll answers 204.
+    frame: (frame) => script(callback, frame ?? '{"messages":[]}'),
+    error: ({ status, error }) => script(callback, JSON.stringify({ error, status })),
   };
 }
 
-function script(callback: string, payload: unknown): PushResponse {
-  const text = JSON.stringify(payload).replace(
-    /[\u2028\u2029]/g,
-    (separator) => `\\u${separator.charCodeAt(0).toString(16)}`,
-  );
+function script(callback: string, json: string): PushResponse {
+  const text = json.replace(/[\u2028\u2029]/g, (separator) => `\\u${separator.charCodeAt(0).toString(16)}`);
   return { status: 200, headers: scriptHeaders, body: `/**/${callback}(${text});` };
 }

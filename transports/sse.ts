@@ -1,12 +1,13 @@
-// Server-Sent Events: one long GET whose response streams each batch of the page's messages as one
-// event, with the cursor of the batch's last change as the event's id, so the browser's own
-// reconnect (`Last-Event-ID`) resumes exactly where it stopped. See docs/protocol.md.
+// Server-Sent Events: one long GET whose response streams the messages of its pages as events, one
+// event per frame, with the pages' cursors as the event's id, so the browser's own reconnect
+// (`Last-Event-ID`) resumes each page exactly where it stopped. See docs/protocol.md.
 
 import { positiveInteger } from '../core/options.ts';
-import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
-import type { Message } from '../core/types.ts';
+import type { Failure } from '../core/errors.ts';
+import type { PageBatch, PushEndpoint, PushRequest, PushResponse, StreamOut, Transport } from '../core/transport.ts';
+import { refreshDelivery } from '../core/delivery.ts';
 import { failed, failureResponse, refusal } from './respond.ts';
-import { batches } from './stream.ts';
+import { messagesFrame, pagesFrame, pagesOf, Query, singleKey } from './wire.ts';
 
 /** Options of `sse()`. */
 export interface SseOptions {
@@ -20,6 +21,12 @@ export interface SseOptions {
    * stream's first `retry:` field, in ms. Default: `2_000`.
    */
   readonly retryMs?: number;
+  /**
+   * How many bytes may wait unsent on one stream. Past it the pages are told to refresh (`slow`)
+   * and the stream ends: a reader that cannot keep up costs the server this much at most.
+   * Default: `1_048_576`.
+   */
+  readonly maxBufferedBytes?: number;
 }
 
 const streamHeaders: Readonly<Record<string, string>> = {
@@ -31,11 +38,21 @@ const streamHeaders: Readonly<Record<string, string>> = {
   'X-Accel-Buffering': 'no',
 };
 
+/** One open stream, as the heartbeat and `close()` see it. */
+interface Stream {
+  readonly out: StreamOut;
+  /** When something was last written, ms since the epoch. */
+  wroteAt: number;
+  /** Ends it with a reconnect hint (shutdown). */
+  readonly closing: () => void;
+}
+
 /**
- * The Server-Sent Events transport: `GET {prefix}/sse?token=…[&cursor=…]`, answered with a
- * `text/event-stream` that stays open. The resume point is the `Last-Event-ID` header (sent by the
- * browser when it reconnects), else `cursor`, else the token's own cursor. A bad token or cursor
- * is answered before the stream starts, as a JSON 4xx like long-poll's.
+ * The Server-Sent Events transport: `GET {prefix}/sse?token=…[&cursor=…]` for one page, or
+ * `?p=<key>~<cursor>~<token>&p=…` for many, answered with a `text/event-stream` that stays open.
+ * A page resumes from the `Last-Event-ID` header (sent by the browser when it reconnects), else
+ * its cursor, else its token's. For one page, a bad token or cursor is answered before the stream
+ * starts, as a JSON 4xx like long-poll's; for many, each refused page is named in an event.
  *
  * @example
  * const push = createPush({ secret, router, transports: [sse({ heartbeatMs: 20_000 }), longPoll()] });
@@ -43,41 +60,87 @@ const streamHeaders: Readonly<Record<string, string>> = {
 export function sse(options: SseOptions = {}): Transport {
   const heartbeatMs = positiveInteger(options.heartbeatMs ?? 15_000, 'heartbeatMs');
   const retryMs = positiveInteger(options.retryMs ?? 2_000, 'retryMs');
-  /** Ends each open stream with a reconnect hint; see `close()`. */
-  const open = new Set<() => void>();
+  const maxBufferedBytes = positiveInteger(options.maxBufferedBytes ?? 1_048_576, 'maxBufferedBytes');
+  const streams = new Set<Stream>();
+  let heartbeat: NodeJS.Timeout | undefined;
 
-  async function* events(
-    push: PushEndpoint,
-    token: string,
-    cursor: string | undefined,
-    stop: AbortSignal,
-    closing: () => boolean,
-  ): AsyncGenerator<string> {
-    // Written at once, so the browser's `open` fires and buffering proxies show themselves.
-    yield `retry: ${retryMs}\n: connected\n\n`;
-    const source = batches(push, token, cursor, { idleMs: heartbeatMs, signal: stop });
-    try {
-      for (;;) {
-        // Only the polling is guarded: an error thrown in at a `yield` is the stream being torn
-        // down (the client left), not something to report.
-        let text: string;
-        try {
-          const next = await source.next();
-          if (next.done === true) break;
-          text = next.value.length === 0 ? ': heartbeat\n\n' : messagesEvent(next.value);
-        } catch (error) {
-          // The status line is long gone: the error travels as an event, and the stream ends.
-          yield `data: ${JSON.stringify(failed(error, push, 'answering a push request'))}\n\n`;
+  function heartbeatOnTick() {
+    const quiet = Date.now() - heartbeatMs;
+    for (const stream of streams) {
+      if (stream.wroteAt > quiet) continue;
+      stream.out.write(': heartbeat\n\n');
+      stream.wroteAt = Date.now();
+    }
+  }
+
+  function serve(out: StreamOut, push: PushEndpoint, many: boolean, asked: ReturnType<typeof pagesOf>['pages']) {
+    // Each page's newest cursor, for the event ids of a stream of many pages.
+    const cursors = new Map<string, string>();
+    for (const page of asked) if (page.cursor !== undefined) cursors.set(page.key, page.cursor);
+    let ended = false;
+    const stream: Stream = {
+      out,
+      wroteAt: Date.now(),
+      // Ending makes the browser reconnect by itself after the `retry:` sent here, spread over
+      // retryMs so that the pages of a server that shuts down do not all come back at once.
+      closing: () => finish(`retry: ${Math.floor(Math.random() * retryMs)}\n: closing\n\n`),
+    };
+    const finish = (last?: string) => {
+      if (ended) return;
+      ended = true;
+      if (last !== undefined) out.write(last);
+      out.end();
+      connection.close();
+      streams.delete(stream);
+    };
+    const send = (event: string) => {
+      if (ended) return;
+      if (out.writableLength > 0 && out.writableLength + event.length > maxBufferedBytes) {
+        const slow = refreshDelivery('slow');
+        const refresh = many
+          ? pagesFrame([...cursors.keys()].map((key) => ({ key, deliveries: [slow], cursor: undefined, ended: true })))
+          : messagesFrame([slow]);
+        return finish(`data: ${refresh}\n\n`);
+      }
+      out.write(event);
+      stream.wroteAt = Date.now();
+    };
+    const connection = push.open({
+      write(batches: readonly PageBatch[]) {
+        if (batches.length === 0) return;
+        if (!many) {
+          const batch = batches[0]!;
+          send(`${eventId(batch.cursor)}data: ${messagesFrame(batch.deliveries)}\n\n`);
+          // After a refresh the page gets nothing more: the stream ends.
+          if (batch.ended) finish();
           return;
         }
-        yield text;
+        for (const batch of batches) {
+          if (batch.ended) cursors.delete(batch.key);
+          else if (batch.cursor !== undefined) cursors.set(batch.key, batch.cursor);
+        }
+        send(`${eventId(idOf(cursors))}data: ${pagesFrame(batches)}\n\n`);
+      },
+    });
+    streams.add(stream);
+    heartbeat ??= setInterval(heartbeatOnTick, Math.max(1, Math.floor(heartbeatMs / 2))).unref();
+    out.onClose(() => {
+      finish();
+      if (streams.size === 0 && heartbeat !== undefined) {
+        clearInterval(heartbeat);
+        heartbeat = undefined;
       }
-    } finally {
-      await source.return(undefined);
+    });
+    // Written at once, so the browser's `open` fires and buffering proxies show themselves.
+    out.write(`retry: ${retryMs}\n: connected\n\n`);
+    for (const page of asked) {
+      connection.add(page.key, page.token, page.cursor).catch((error: unknown) => {
+        const failure = failed(error, push, 'answering a push request');
+        if (!many) return finish(errorEvent(failure));
+        cursors.delete(page.key);
+        send(`data: ${pagesFrame([], new Map([[page.key, failure]]))}\n\n`);
+      });
     }
-    // Ending the stream makes the browser reconnect by itself after the `retry:` sent here, spread
-    // over retryMs so that the pages of a server that shuts down do not all come back at once.
-    if (closing()) yield `retry: ${Math.floor(Math.random() * retryMs)}\n: closing\n\n`;
   }
 
   return {
@@ -85,60 +148,63 @@ export function sse(options: SseOptions = {}): Transport {
     async handle(request: PushRequest, push: PushEndpoint): Promise<PushResponse> {
       if (request.method !== 'GET')
         return refusal(405, 'SERVERPUSH_ERR_BAD_REQUEST', 'sse accepts GET only', { Allow: 'GET' });
-      const token = request.query.get('token') ?? '';
-      const cursor = lastEventId(request.headers) ?? request.query.get('cursor') ?? undefined;
+      let asked: ReturnType<typeof pagesOf>;
       try {
+        const query = new Query(request.query);
+        asked = pagesOf(query, resumeCursors(request.headers, query.all('p').length > 0));
         // Before the 200: an EventSource cannot read an error status, but a plain GET can.
-        push.check(token, cursor);
+        if (!asked.many) push.check(asked.pages[0]!.token, asked.pages[0]!.cursor);
       } catch (error) {
         return failureResponse(failed(error, push, 'answering a push request'));
       }
-      const controller = new AbortController();
-      let closing = false;
-      const end = () => {
-        closing = true;
-        controller.abort();
-      };
-      // Also when the body is never read (the client left before the adapter started the stream).
-      const requestOnAbort = () => {
-        open.delete(end);
-        controller.abort();
-      };
-      open.add(end);
-      request.signal.addEventListener('abort', requestOnAbort, { once: true });
-      if (request.signal.aborted) requestOnAbort();
-      async function* body(): AsyncGenerator<string> {
-        try {
-          yield* events(push, token, cursor, controller.signal, () => closing);
-        } finally {
-          open.delete(end);
-          request.signal.removeEventListener('abort', requestOnAbort);
-        }
-      }
-      return { status: 200, headers: streamHeaders, body: body() };
+      if (request.signal.aborted)
+        return failureResponse({
+          status: 400,
+          error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'the client left' },
+        });
+      const { many, pages } = asked;
+      return { status: 200, headers: streamHeaders, body: { stream: (out) => serve(out, push, many, pages) } };
     },
     close() {
-      for (const end of [...open]) end();
+      for (const stream of [...streams]) stream.closing();
     },
   };
 }
 
-/** The `Last-Event-ID` request header; absent or empty means none. */
-function lastEventId(headers: PushRequest['headers']): string | undefined {
-  const value = headers['last-event-id'];
-  const first = Array.isArray(value) ? value[0] : value;
-  return first === undefined || first === '' ? undefined : first;
+/** An error after the stream started: `{ status, error: { code, message } }`, as long-poll would answer it. */
+function errorEvent({ status, error }: Failure): string {
+  return `data: ${JSON.stringify({ status, error })}\n\n`;
 }
 
 /**
- * One batch as one event, so that messages sharing a cursor are never split across a reconnect.
- * Its id is the cursor of the last change; a batch holding only a refresh has none.
+ * The cursors a reconnecting browser resumes from (`Last-Event-ID`): for one page, the id itself;
+ * for many, `<key>=<cursor>` pairs joined by `,`. Absent or empty means none.
  */
-function messagesEvent(messages: readonly Message[]): string {
-  let cursor: string | undefined;
-  for (const message of messages) if ('cursor' in message) cursor = message.cursor;
-  // A line break would end the field early and NUL makes browsers ignore the id; neither appears
-  // in the logs' cursors, but a custom log is free to issue them. The client's cursor then resumes.
-  const id = cursor === undefined || /[\r\n\0]/.test(cursor) ? '' : `id: ${cursor}\n`;
-  return `${id}data: ${JSON.stringify({ messages })}\n\n`;
+function resumeCursors(headers: PushRequest['headers'], many: boolean): Map<string, string> | undefined {
+  const value = headers['last-event-id'];
+  const id = Array.isArray(value) ? value[0] : value;
+  if (id === undefined || id === '') return undefined;
+  if (!many) return new Map([[singleKey, id]]);
+  const cursors = new Map<string, string>();
+  for (const pair of id.split(',')) {
+    const equals = pair.indexOf('=');
+    if (equals > 0) cursors.set(pair.slice(0, equals), pair.slice(equals + 1));
+  }
+  return cursors;
+}
+
+function idOf(cursors: ReadonlyMap<string, string>): string | undefined {
+  if (cursors.size === 0) return undefined;
+  let id = '';
+  for (const [key, cursor] of cursors) id += `${id === '' ? '' : ','}${key}=${cursor}`;
+  return id;
+}
+
+/**
+ * The `id:` line of an event. A line break would end the field early and NUL makes browsers ignore
+ * the id; neither appears in the logs' cursors, but a custom log is free to issue them: the
+ * client's cursor then resumes. An event without changes (only a refresh) has none.
+ */
+function eventId(id: string | undefined): string {
+  return id === undefined || /[\r\n\0]/.test(id) ? '' : `id: ${id}\n`;
 }

@@ -1,15 +1,18 @@
-// The WebSocket transport, server half: one socket per page, each batch of messages one text frame,
-// ping/pong as the heartbeat. The only file that imports ws. See docs/protocol.md, "WebSocket".
+// The WebSocket transport, server half: a socket carries one page (`?token=`, the first protocol) or
+// the pages of every tab sharing it (`?mux=1`, pages added and removed by client frames). Each frame
+// of messages is one text frame; ping/pong is the heartbeat. The only file that imports ws. See
+// docs/protocol.md, "WebSocket".
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { isPushError } from '../core/errors.ts';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { refreshDelivery, type Delivery } from '../core/delivery.ts';
+import { type Failure, isPushError, PushError } from '../core/errors.ts';
 import { positiveInteger } from '../core/options.ts';
-import type { PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
+import type { Connection, PageBatch, PushEndpoint, PushRequest, PushResponse, Transport } from '../core/transport.ts';
 import { failed, refusal } from './respond.ts';
-import { batches } from './stream.ts';
+import { keyPattern, messagesFrame, pagesFrame, pagesOf, Query, singleKey } from './wire.ts';
 
 const debug = createDebug('serverpush:websocket');
 
@@ -27,6 +30,10 @@ export interface WebSocketOptions {
    * Default: `1_048_576`.
    */
   readonly maxBufferedBytes?: number;
+  /** The largest frame a client of a shared socket may send (adding pages), in bytes. Default: `65_536`. */
+  readonly maxFrameBytes?: number;
+  /** How many pages one shared socket may add in a minute; past it an add is refused. Default: `240`. */
+  readonly maxAddsPerMinute?: number;
 }
 
 /**
@@ -36,22 +43,22 @@ export interface WebSocketOptions {
  */
 const closeCode = { refresh: 1000, shutdown: 1001, slowReader: 1008, internal: 1011, errorBase: 4000 } as const;
 
-/** The largest frame a client may send; it has nothing to send, and ws closes it (1009) past this. */
-const maxInboundBytes = 1_024;
+/** The largest frame a client of a one-page socket may send: it has nothing to send; ws closes it (1009) past this. */
+const maxSingleInboundBytes = 1_024;
 
 const shutdownReason = 'SERVERPUSH_ERR_CLOSED: the push server is shutting down; reconnect';
-const slowFrame = JSON.stringify({ messages: [{ name: 'refresh', reason: 'slow' }] });
 const slowReason = 'SERVERPUSH_ERR_SLOW_READER: the client read too slowly and must reload';
 
-interface Connection {
+/** One open socket, as the heartbeat and `close()` see it. */
+interface Peer {
   /** Whether the peer answered the last ping (or has not been pinged yet). */
   alive: boolean;
-  readonly controller: AbortController;
+  readonly connection: Connection;
 }
 
 /**
- * The WebSocket transport: `GET {prefix}/websocket?token=…&cursor=…` upgraded to a WebSocket, on
- * which the server sends each batch of messages as one text frame `{"messages":[…]}`. Needs
+ * The WebSocket transport: `GET {prefix}/websocket?token=…&cursor=…` (one page) or
+ * `GET {prefix}/websocket?mux=1` (pages added by frames) upgraded to a WebSocket. Needs
  * `push.attach(server)` so upgrade requests reach it, and the `ws` package.
  *
  * @example
@@ -61,71 +68,130 @@ interface Connection {
 export function websocket(options: WebSocketOptions = {}): Transport {
   const heartbeatMs = positiveInteger(options.heartbeatMs ?? 15_000, 'heartbeatMs');
   const maxBufferedBytes = positiveInteger(options.maxBufferedBytes ?? 1_048_576, 'maxBufferedBytes');
-  const server = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    maxPayload: maxInboundBytes,
-  });
-  const open = new Map<WebSocket, Connection>();
+  const maxFrameBytes = positiveInteger(options.maxFrameBytes ?? 65_536, 'maxFrameBytes');
+  const maxAddsPerMinute = positiveInteger(options.maxAddsPerMinute ?? 240, 'maxAddsPerMinute');
+  const serverOptions = { noServer: true, clientTracking: false, perMessageDeflate: false } as const;
+  const single = new WebSocketServer({ ...serverOptions, maxPayload: maxSingleInboundBytes });
+  const shared = new WebSocketServer({ ...serverOptions, maxPayload: maxFrameBytes });
+  const open = new Map<WebSocket, Peer>();
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
 
   function heartbeatOnTick() {
-    for (const [socket, connection] of open) {
-      if (!connection.alive) {
+    for (const [socket, peer] of open) {
+      if (!peer.alive) {
         debug('no pong within %d ms: terminating', heartbeatMs);
         socket.terminate();
         continue;
       }
-      connection.alive = false;
+      peer.alive = false;
       socket.ping();
     }
   }
 
-  function accept(socket: WebSocket, push: PushEndpoint, token: string, cursor: string | undefined) {
-    const connection: Connection = { alive: true, controller: new AbortController() };
-    open.set(socket, connection);
+  /**
+   * Sends `frame` unless the socket has fallen too far behind: then `slow` instead, and closes it
+   * (its connection at once: its pages wait for their client's next connection).
+   */
+  function send(socket: WebSocket, connection: Connection, frame: string | Buffer, slow: () => string): boolean {
+    const waiting = socket.bufferedAmount;
+    if (waiting > 0 && waiting + frame.length > maxBufferedBytes) {
+      debug('slow reader: %d bytes unsent, %d more to send', waiting, frame.length);
+      connection.close();
+      socket.send(slow());
+      end(socket, closeCode.slowReader, slowReason);
+      return false;
+    }
+    socket.send(frame, { binary: false });
+    return true;
+  }
+
+  function accept(
+    socket: WebSocket,
+    push: PushEndpoint,
+    many: boolean,
+    asked?: { token: string; cursor: string | undefined },
+  ) {
+    const keys = new Set<string>();
+    const connection = push.open({
+      write(batches: readonly PageBatch[]) {
+        if (batches.length === 0 || socket.readyState !== socket.OPEN) return;
+        if (!many) {
+          const batch = batches[0]!;
+          if (!send(socket, connection, singleFrame(batch.deliveries), () => messagesFrame([refreshDelivery('slow')])))
+            return;
+          // After a refresh the page gets nothing more: the socket closes.
+          if (batch.ended) end(socket, closeCode.refresh, 'refresh');
+          return;
+        }
+        for (const batch of batches) if (batch.ended) keys.delete(batch.key);
+        send(socket, connection, pagesFrame(batches), () => slowPages(keys));
+      },
+    });
+    const peer: Peer = { alive: true, connection };
+    open.set(socket, peer);
     heartbeat ??= setInterval(heartbeatOnTick, heartbeatMs).unref();
     const socketOnPong = () => {
-      connection.alive = true;
+      peer.alive = true;
     };
     const socketOnClose = (code: number) => {
       debug('closed with %d', code);
-      connection.controller.abort();
+      connection.close();
       open.delete(socket);
       if (open.size === 0 && heartbeat !== undefined) {
         clearInterval(heartbeat);
         heartbeat = undefined;
       }
     };
-    socket.on('pong', socketOnPong).on('message', socketOnMessage).on('close', socketOnClose);
-    void stream(socket, push, token, cursor, connection.controller.signal);
-  }
-
-  async function stream(
-    socket: WebSocket,
-    push: PushEndpoint,
-    token: string,
-    cursor: string | undefined,
-    signal: AbortSignal,
-  ) {
-    try {
-      for await (const batch of batches(push, token, cursor, { idleMs: heartbeatMs, signal })) {
-        if (batch.length === 0) continue;
-        const frame = Buffer.from(JSON.stringify({ messages: batch }));
-        const waiting = socket.bufferedAmount;
-        if (waiting > 0 && waiting + frame.length > maxBufferedBytes) {
-          debug('slow reader: %d bytes unsent, %d more to send', waiting, frame.length);
-          socket.send(slowFrame);
-          return end(socket, closeCode.slowReader, slowReason);
-        }
-        socket.send(frame, { binary: false });
-        if (batch.some((message) => message.name === 'refresh')) return end(socket, closeCode.refresh, 'refresh');
-      }
-    } catch (error) {
-      if (!signal.aborted) refuse(socket, error, push);
+    socket.on('pong', socketOnPong).on('close', socketOnClose);
+    if (!many) {
+      // The client has nothing to say: frames it sends anyway are ignored.
+      socket.on('message', () => debug('ignored a frame from the client'));
+      connection
+        .add(singleKey, asked?.token ?? '', asked?.cursor)
+        .catch((error: unknown) => refuse(socket, error, push));
+      return;
     }
+    const adds: number[] = [];
+    const refuseKey = (key: string, failure: Failure) => {
+      if (socket.readyState === socket.OPEN) socket.send(pagesFrame([], new Map([[key, failure]])));
+    };
+    socket.on('message', (data, isBinary) => {
+      let frame: ClientFrame;
+      try {
+        frame = clientFrame(isBinary ? undefined : String(data));
+      } catch (error) {
+        return refuse(socket, error, push);
+      }
+      for (const key of frame.remove) {
+        keys.delete(key);
+        connection.remove(key);
+      }
+      for (const page of frame.add) {
+        const now = Date.now();
+        while (adds.length > 0 && adds[0]! < now - 60_000) adds.shift();
+        if (adds.length >= maxAddsPerMinute) {
+          refuseKey(
+            page.key,
+            failed(
+              new PushError(
+                'SERVERPUSH_ERR_LIMIT',
+                `a shared socket may add at most ${maxAddsPerMinute} pages a minute`,
+              ),
+              push,
+              '',
+            ),
+          );
+          continue;
+        }
+        adds.push(now);
+        keys.add(page.key);
+        connection.add(page.key, page.token, page.cursor).catch((error: unknown) => {
+          keys.delete(page.key);
+          refuseKey(page.key, failed(error, push, 'serving a WebSocket'));
+        });
+      }
+    });
   }
 
   return {
@@ -145,26 +211,31 @@ export function websocket(options: WebSocketOptions = {}): Transport {
     upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, push: PushEndpoint) {
       const url = request.url ?? '';
       const at = url.indexOf('?');
-      const query = new URLSearchParams(at < 0 ? '' : url.slice(at + 1));
-      const token = query.get('token') ?? '';
-      const cursor = query.get('cursor') ?? undefined;
+      let refused: unknown;
+      let many = false;
+      let asked: { token: string; cursor: string | undefined } | undefined;
       // Checked before any message is sent, but answered on the socket: a browser cannot read the
       // status of a refused handshake, only a close code.
-      let refused: unknown;
       try {
-        push.check(token, cursor);
+        const query = new Query(at < 0 ? '' : url.slice(at + 1));
+        many = query.get('mux') === '1';
+        if (!many) {
+          const [page] = pagesOf(query).pages;
+          asked = { token: page!.token, cursor: page!.cursor };
+          push.check(asked.token, asked.cursor);
+        }
       } catch (error) {
         refused = error ?? new Error('check() threw nothing');
       }
       try {
-        server.handleUpgrade(request, socket, head, (client) => {
+        (many ? shared : single).handleUpgrade(request, socket, head, (client) => {
           // First, whatever happens next: a protocol violation (a reserved opcode, an unmasked or
           // oversized frame) makes ws emit 'error', and an 'error' without a listener ends the
           // process. A refused socket is open until its closing handshake completes, too.
           client.on('error', socketOnError);
           if (closed) return end(client, closeCode.shutdown, shutdownReason);
           if (refused !== undefined) return refuse(client, refused, push);
-          accept(client, push, token, cursor);
+          accept(client, push, many, asked);
         });
       } catch (error) {
         debug('upgrade failed: %O', error);
@@ -173,18 +244,62 @@ export function websocket(options: WebSocketOptions = {}): Transport {
     },
     close() {
       closed = true;
-      for (const [socket, connection] of open) {
-        connection.controller.abort();
+      for (const [socket, peer] of open) {
+        peer.connection.close();
         end(socket, closeCode.shutdown, shutdownReason);
       }
     },
   };
 }
 
-// The client has nothing to say: frames it sends anyway are ignored (ws closes it with 1009 when
-// one is larger than `maxInboundBytes`).
-function socketOnMessage() {
-  debug('ignored a frame from the client');
+/** What a client of a shared socket asks in one frame. */
+interface ClientFrame {
+  readonly add: ReadonlyArray<{ readonly key: string; readonly token: string; readonly cursor: string | undefined }>;
+  readonly remove: readonly string[];
+}
+
+/** Reads a client frame: `{"add":[{"key","token","cursor"}],"remove":["key"]}`; throws `SERVERPUSH_ERR_BAD_REQUEST`. */
+function clientFrame(text: string | undefined): ClientFrame {
+  const bad = (why: string) => new PushError('SERVERPUSH_ERR_BAD_REQUEST', `a client frame must be ${why}`);
+  let value: unknown;
+  try {
+    value = text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    throw bad('JSON text');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('a JSON object');
+  const { add = [], remove = [] } = value as { add?: unknown; remove?: unknown };
+  if (!Array.isArray(add) || !Array.isArray(remove)) throw bad('{ "add": [...], "remove": [...] }');
+  const pages = add.map((page: unknown) => {
+    const { key, token, cursor } = (typeof page === 'object' && page !== null ? page : {}) as Record<string, unknown>;
+    if (typeof key !== 'string' || !keyPattern.test(key))
+      throw bad('adding pages with keys of 1 to 16 characters [A-Za-z0-9_-]');
+    if (typeof token !== 'string') throw bad('adding pages with a string `token`');
+    if (cursor !== undefined && cursor !== null && typeof cursor !== 'string')
+      throw bad('adding pages with a string `cursor` or none');
+    return { key, token, cursor: typeof cursor === 'string' && cursor !== '' ? cursor : undefined };
+  });
+  if (!remove.every((key: unknown) => typeof key === 'string')) throw bad('removing keys given as strings');
+  return { add: pages, remove: remove as string[] };
+}
+
+// One-page frames carrying a single delivery are the same bytes for every socket that sends them.
+const singleBuffers = new WeakMap<Delivery, Buffer>();
+
+function singleFrame(deliveries: readonly Delivery[]): string | Buffer {
+  if (deliveries.length !== 1) return messagesFrame(deliveries);
+  const delivery = deliveries[0]!;
+  let buffer = singleBuffers.get(delivery);
+  if (buffer === undefined) {
+    buffer = Buffer.from(messagesFrame(deliveries));
+    singleBuffers.set(delivery, buffer);
+  }
+  return buffer;
+}
+
+function slowPages(keys: ReadonlySet<string>): string {
+  const slow = refreshDelivery('slow');
+  return pagesFrame([...keys].map((key) => ({ key, deliveries: [slow], cursor: undefined, ended: true })));
 }
 
 function socketOnError(error: Error) {

@@ -2,7 +2,7 @@
 // client bundle, and the WebSocket upgrades on the app's server.
 
 import type { IncomingMessage, Server } from 'node:http';
-import { pipeline, Readable, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import type Koa from 'koa';
 import type { Push } from '../../core/push.ts';
@@ -34,14 +34,7 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
   const byPath = new Map(push.transports.map((transport) => [`${prefix}/${transport.name}`, transport]));
 
   /** The push endpoint as one request sees it: with the binding its cookies present. */
-  function endpointFor(cookieHeader: string | undefined): PushEndpoint {
-    const presented = binding(cookieHeader);
-    return {
-      poll: (token, cursor, pollOptions) => push.poll(token, cursor, { ...pollOptions, binding: presented }),
-      check: (token, cursor) => push.check(token, cursor, presented),
-      reportError: (error, where) => push.reportError(error, where),
-    };
-  }
+  const endpointFor = (cookieHeader: string | undefined): PushEndpoint => push.endpoint(binding(cookieHeader));
 
   /** Whether a browser request from `origin` may be answered: same host, no Origin, or allowed. */
   function originAllowed(origin: string | undefined, host: string | undefined): boolean {
@@ -115,19 +108,15 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
   return { routes, attach };
 }
 
-/** Answers one request to a transport: its status, headers and body, a stream piped as it comes. */
+/** Answers one request to a transport: its status, headers and body, a stream written as it comes. */
 async function respond(ctx: Koa.Context, transport: Transport, endpoint: PushEndpoint): Promise<void> {
+  const { res } = ctx;
   const controller = new AbortController();
   // The response's close, not the request's: a request emits 'close' once its body is read.
   // Only a response cut short aborts: aborting builds a DOMException, costly on every poll.
-  ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
+  res.once('close', () => res.writableFinished || controller.abort());
   const response = await transport.handle(
-    {
-      method: ctx.method,
-      query: new URLSearchParams(ctx.querystring),
-      headers: ctx.headers,
-      signal: controller.signal,
-    },
+    { method: ctx.method, query: ctx.querystring, headers: ctx.headers, signal: controller.signal },
     endpoint,
   );
   ctx.status = response.status;
@@ -137,12 +126,17 @@ async function respond(ctx: Koa.Context, transport: Transport, endpoint: PushEnd
     ctx.body = body;
     return;
   }
-  // A stream (SSE) ends when its client leaves, which Koa would log as an error; piping it here
-  // also keeps compression middleware from buffering it.
+  // A stream (SSE) is written straight to the response, so that compression middleware cannot
+  // buffer it and Koa does not report a client that leaves as an error.
   ctx.respond = false;
-  ctx.res.flushHeaders();
-  pipeline(Readable.from(body), ctx.res, (error) => {
-    if (error !== undefined && error !== null && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE')
-      debug('stream failed: %O', error);
+  res.flushHeaders();
+  res.on('error', (error) => debug('stream failed: %s', error.message));
+  body.stream({
+    write: (chunk) => res.write(chunk),
+    get writableLength() {
+      return res.writableLength;
+    },
+    end: () => res.end(),
+    onClose: (listener) => void res.once('close', listener),
   });
 }

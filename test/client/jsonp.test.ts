@@ -93,7 +93,7 @@ function recorded(transport: Transport) {
   const spy: Transport = {
     name: transport.name,
     handle: (request, push) => {
-      requests.push(request.query);
+      requests.push(new URLSearchParams(request.query));
       return transport.handle(request, push);
     },
   };

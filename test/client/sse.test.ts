@@ -3,7 +3,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { EventSource } from 'eventsource';
-import type { Transport } from '../../core/transport.ts';
+import type { StreamBody, Transport } from '../../core/transport.ts';
 import type { Message } from '../../core/types.ts';
 import { resolveGlobals, type GlobalsOptions } from '../../client/globals.ts';
 import type { TransportSession } from '../../client/transports/index.ts';
@@ -28,7 +28,10 @@ function recording(
   const wrapped: Transport = {
     name: 'sse',
     handle(request, push) {
-      const seen: Seen = [request.query.get('cursor'), request.headers['last-event-id'] as string | undefined];
+      const seen: Seen = [
+        new URLSearchParams(request.query).get('cursor'),
+        request.headers['last-event-id'] as string | undefined,
+      ];
       requests.push(seen);
       return answer(seen, requests.length - 1) ?? transport.handle(request, push);
     },
@@ -187,11 +190,14 @@ test('sse client retries an error sent in the stream, and stops on a 4xx one', a
     'data: {"status":401,"error":{"code":"SERVERPUSH_ERR_BAD_TOKEN","message":"the page token belongs to another session"}}\n\n',
   ];
   const { transport, requests } = recording((_, index) => {
-    async function* body() {
-      yield `: connected\n\n${events[index]}`;
-    }
+    const body: StreamBody = {
+      stream(out) {
+        out.write(`: connected\n\n${events[index]}`);
+        out.end();
+      },
+    };
     const headers = { 'Content-Type': 'text/event-stream; charset=utf-8' };
-    return Promise.resolve({ status: 200, headers, body: body() });
+    return Promise.resolve({ status: 200, headers, body });
   });
   const { log, isStopped } = await setup(t, { transport });
   t.true(await until(() => log.length === 4));

@@ -242,11 +242,14 @@ test('createPush() close() answers waiting polls empty, so clients resume elsewh
   });
 });
 
-test('createPush() tells a page that fell maxPending changes behind to refresh', async (t) => {
+test('createPush() forgets a page that falls maxPending changes behind while no client reads it, and serves its client from the log when it comes back', async (t) => {
   const push = counterPush(t, { maxPending: 3 });
   const token = await page(push);
   await push.poll(token, undefined, { waitMs: 0 });
-  await push.publish([hit(1), hit(2), hit(3), hit(4)]);
+  const [, second] = await push.publish([hit(1), hit(2), hit(3), hit(4)]);
+  t.like(push.stats(), { pages: 0, subscriptions: 0 });
+  t.deepEqual(data(await push.poll(token, second!.cursor, { waitMs: 300 })), [{ hits: 3 }, { hits: 4 }]);
+  // From its token's cursor, its history alone is more than it may hold.
   t.deepEqual(await push.poll(token, undefined, { waitMs: 300 }), [{ name: 'refresh', reason: 'overflow' }]);
 });
 

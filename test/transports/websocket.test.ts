@@ -183,11 +183,11 @@ test('websocket().handle() names attach() when an upgrade request reaches the HT
   const server = await pushServer(t, [websocket()]);
   const request = {
     method: 'GET',
-    query: new URLSearchParams(),
+    query: '',
     headers: { upgrade: 'websocket' },
     signal: new AbortController().signal,
   };
-  const response = await websocket().handle(request, server.push);
+  const response = await websocket().handle(request, server.push.endpoint(undefined));
   t.is(response.status, 426);
   t.deepEqual(JSON.parse(String(response.body)), {
     error: {

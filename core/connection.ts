@@ -1,0 +1,193 @@
+// A connection from a browser to this push process: a WebSocket, an SSE stream, or one held poll.
+// It carries any number of pages, each under a key the client chose. Pages push into it: when
+// one has deliveries ready, the connection is flushed once per tick, and the messages of every page
+// leave together as one frame.
+
+import type { Delivery } from './delivery.ts';
+import type { Holder, Page, Pages } from './pages.ts';
+import type { PageClaims } from './token.ts';
+
+/** The messages of one page in a frame. */
+export interface PageBatch {
+  /** The page's key on the connection. */
+  readonly key: string;
+  /** Its messages, oldest first, each encoded once and shared. */
+  readonly deliveries: readonly Delivery[];
+  /** The cursor of its last change message, if it has one. */
+  readonly cursor: string | undefined;
+  /** Whether the last message is a refresh: the page has left the connection. */
+  readonly ended: boolean;
+}
+
+/** Where a connection's frames go: the transport's writer. */
+export interface ConnectionSink {
+  /** Writes one frame: the batches of the pages that have messages, in the order they were added. */
+  write(batches: readonly PageBatch[]): void;
+}
+
+/** A connection carrying pages; made by `PushEndpoint.open()`. */
+export interface Connection {
+  /**
+   * Adds the page of `token` under `key` (in place of any page under that key), served after
+   * `cursor` (the token's own when `undefined`). Resolves once the page's history is read, with
+   * whether it was opened anew; rejects with a `PushError` for a bad token or cursor, leaving the
+   * other pages as they are.
+   */
+  add(key: string, token: string, cursor: string | undefined): Promise<{ fresh: boolean }>;
+  /** Takes the page under `key` off the connection; it is kept for its next connection a while. */
+  remove(key: string): void;
+  /**
+   * Writes what is ready now; with `force`, even an empty frame (a poll that must answer). Frames
+   * are otherwise written by themselves, once per tick.
+   */
+  flush(force?: boolean): void;
+  /** Resolves once no page's oldest change is still being serialized (or after `ms`). */
+  settled(ms: number): Promise<void>;
+  /** How many pages it carries. */
+  readonly size: number;
+  /** Ends it: nothing more is written; its pages stay for their next connection. */
+  close(): void;
+}
+
+/** What the push instance gives its connections. */
+export interface ConnectionHost {
+  readonly pages: Pages;
+  /** The token's claims and where to serve from, or the refresh it gets at once; throws the client's mistake. */
+  admit(
+    token: string,
+    cursor: string | undefined,
+    binding: string | undefined,
+  ): { claims: PageClaims; from: string } | { refresh: Delivery };
+  /** Flushes `connection` after the current tick (with every other connection that has something). */
+  schedule(connection: PushConnection): void;
+  opened(connection: PushConnection): void;
+  closed(connection: PushConnection): void;
+}
+
+/** A page on a connection: the page, and the holder handle that tells the page where to push. */
+interface Attachment {
+  readonly page: Page;
+  readonly holder: Holder;
+}
+
+/** The connection implementation: see `Connection`. */
+export class PushConnection implements Connection {
+  private readonly attached = new Map<string, Attachment>();
+  /** Refreshes owed to keys that never had a page (an expired token, another epoch). */
+  private owed: PageBatch[] = [];
+  private settledWaiters: Array<() => void> = [];
+  /** The newest `add()` per key: an older one still opening its page gives way. */
+  private readonly adding = new Map<string, symbol>();
+  private closed = false;
+  private readonly host: ConnectionHost;
+  private readonly sink: ConnectionSink;
+  private readonly binding: string | undefined;
+
+  constructor(host: ConnectionHost, sink: ConnectionSink, binding: string | undefined) {
+    this.host = host;
+    this.sink = sink;
+    this.binding = binding;
+    host.opened(this);
+  }
+
+  get size(): number {
+    return this.attached.size + this.owed.length;
+  }
+
+  async add(key: string, token: string, cursor: string | undefined): Promise<{ fresh: boolean }> {
+    const admitted = this.host.admit(token, cursor, this.binding);
+    const attempt = Symbol(key);
+    this.adding.set(key, attempt);
+    this.remove(key);
+    if ('refresh' in admitted) {
+      this.adding.delete(key);
+      this.owed.push({ key, deliveries: [admitted.refresh], cursor: undefined, ended: true });
+      this.host.schedule(this);
+      return { fresh: true };
+    }
+    const holder: Holder = { ready: () => this.ready() };
+    const { page, fresh } = await this.host.pages.attach(admitted.claims, admitted.from, this.binding, holder);
+    if (this.closed || this.adding.get(key) !== attempt) {
+      this.host.pages.detach(page, holder);
+      return { fresh };
+    }
+    this.adding.delete(key);
+    this.attached.set(key, { page, holder });
+    return { fresh };
+  }
+
+  remove(key: string): void {
+    const attachment = this.attached.get(key);
+    if (attachment === undefined) return;
+    this.attached.delete(key);
+    this.host.pages.detach(attachment.page, attachment.holder);
+  }
+
+  private ready(): void {
+    if (!this.closed) this.host.schedule(this);
+  }
+
+  flush(force = false): void {
+    if (this.closed) return;
+    let batches: PageBatch[] | undefined;
+    if (this.owed.length > 0) {
+      batches = this.owed;
+      this.owed = [];
+    }
+    for (const [key, { page, holder }] of this.attached) {
+      // Another connection took the page, or it was forgotten: it is no longer this one's.
+      if (page.holder !== holder || page.disposed) {
+        this.attached.delete(key);
+        continue;
+      }
+      const { mailbox } = page;
+      if (!mailbox.hasReady) continue;
+      const deliveries: Delivery[] = [];
+      mailbox.take(deliveries);
+      if (deliveries.length === 0) continue;
+      const ended = mailbox.ended !== undefined;
+      const last = deliveries[deliveries.length - 1]!;
+      const cursor = last.cursor ?? lastCursor(deliveries);
+      (batches ??= []).push({ key, deliveries, cursor, ended });
+      if (ended) this.remove(key);
+    }
+    if (this.settledWaiters.length > 0 && !this.settling()) {
+      for (const resolve of this.settledWaiters.splice(0)) resolve();
+    }
+    if (batches !== undefined || force) this.sink.write(batches ?? []);
+  }
+
+  private settling(): boolean {
+    for (const { page } of this.attached.values()) if (page.mailbox.settling) return true;
+    return false;
+  }
+
+  settled(ms: number): Promise<void> {
+    if (!this.settling()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.settledWaiters.push(done);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const key of [...this.attached.keys()]) this.remove(key);
+    this.owed = [];
+    for (const resolve of this.settledWaiters.splice(0)) resolve();
+    this.host.closed(this);
+  }
+}
+
+function lastCursor(deliveries: readonly Delivery[]): string | undefined {
+  for (let at = deliveries.length - 1; at >= 0; at -= 1) {
+    const { cursor } = deliveries[at]!;
+    if (cursor !== undefined) return cursor;
+  }
+  return undefined;
+}
