@@ -4,6 +4,7 @@
 // leave together as one frame.
 
 import type { Delivery } from './delivery.ts';
+import { PushError } from './errors.ts';
 import type { Holder, Page, Pages } from './pages.ts';
 import type { PageClaims } from './token.ts';
 
@@ -52,6 +53,8 @@ export interface Connection {
 /** What the push instance gives its connections. */
 export interface ConnectionHost {
   readonly pages: Pages;
+  /** How many pages one connection may carry. */
+  readonly maxPages: number;
   /** The token's claims and where to serve from, or the refresh it gets at once; throws the client's mistake. */
   admit(
     token: string,
@@ -95,6 +98,12 @@ export class PushConnection implements Connection {
   }
 
   async add(key: string, token: string, cursor: string | undefined): Promise<{ fresh: boolean }> {
+    if (this.size >= this.host.maxPages && !this.attached.has(key)) {
+      throw new PushError(
+        'SERVERPUSH_ERR_LIMIT',
+        `a connection carries at most ${this.host.maxPages} pages (maxPagesPerConnection)`,
+      );
+    }
     const admitted = this.host.admit(token, cursor, this.binding);
     const attempt = Symbol(key);
     this.adding.set(key, attempt);

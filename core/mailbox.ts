@@ -53,6 +53,12 @@ export class Mailbox {
   private slots: Slot[] = [];
   /** Slots before this index were taken (kept until compaction, so taking is O(1)). */
   private first = 0;
+  /**
+   * Whether `written` may be ahead of the changes this process's tail has routed (it came from a
+   * client, which may have got it from another process): then a live change is compared with it.
+   * Once a live change is past it, the tail's order alone places the next ones.
+   */
+  private mayLead = true;
   private readonly options: MailboxOptions;
   /** Called when deliveries become ready to take. */
   private readonly ready: () => void;
@@ -94,17 +100,22 @@ export class Mailbox {
   /**
    * Takes a slot for `change` and fills it with the messages of the matching `specs`, in order.
    * Changes up to `written`, or held already, are ignored, so replay and live delivery may overlap.
+   * `live` changes come from the tail, in log order, after the page's history was read: each is
+   * newer than every slot, so it is placed without comparing cursors.
    */
-  deliver(change: Change, specs: readonly CompiledSpec[], shared: Routing): void {
+  deliver(change: Change, specs: readonly CompiledSpec[], shared: Routing, live = false): void {
     if (this.ended !== undefined) return;
     const { compare } = this.options;
-    if (compare(change.cursor, this.written) <= 0) return;
     let at = this.slots.length;
-    while (at > this.first && compare(this.slots[at - 1]!.cursor, change.cursor) >= 0) {
-      if (this.slots[at - 1]!.cursor === change.cursor) return;
-      at -= 1;
+    if (!live || this.mayLead) {
+      if (compare(change.cursor, this.written) <= 0) return;
+      if (live) this.mayLead = false;
+      while (at > this.first && compare(this.slots[at - 1]!.cursor, change.cursor) >= 0) {
+        if (this.slots[at - 1]!.cursor === change.cursor) return;
+        at -= 1;
+      }
     }
-    if (this.size >= this.options.maxPending) return this.overflow();
+    if (this.slots.length - this.first >= this.options.maxPending) return this.overflow();
     const slot: Slot = { cursor: change.cursor, deliveries: undefined };
     if (at === this.slots.length) this.slots.push(slot);
     else this.slots.splice(at, 0, slot);
@@ -121,6 +132,10 @@ export class Mailbox {
   }
 
   private serialize(slot: Slot, change: Change, specs: readonly CompiledSpec[], shared: Routing): void {
+    if (specs.length === 1) {
+      const payload = specs[0]!.serialize(change, shared.serialized);
+      if (!isThenable(payload)) return this.settle(slot, change, specs, [payload], shared);
+    }
     const payloads = specs.map((spec) => spec.serialize(change, shared.serialized));
     if (payloads.some(isThenable)) {
       void Promise.all(payloads).then((settled) => this.settle(slot, change, specs, settled, shared));
@@ -143,7 +158,7 @@ export class Mailbox {
       const spec = specs[index]!;
       const effect = effectOf(spec, change);
       // Pages whose spec shares its serialization, name and effect share the encoded message too.
-      const key = spec.shareKey === undefined ? undefined : `${spec.shareKey}\u0000${spec.name}\u0000${effect}`;
+      const key = spec.encodingKeys?.[effect];
       let delivery = key === undefined ? undefined : shared.encoded.get(key);
       if (delivery === undefined) {
         const message: ChangeMessage = {
@@ -198,7 +213,10 @@ export class Mailbox {
   /** Drops every change up to `cursor`: the client has them. */
   acknowledge(cursor: string): void {
     const { compare } = this.options;
-    if (compare(cursor, this.written) > 0) this.written = cursor;
+    if (compare(cursor, this.written) > 0) {
+      this.written = cursor;
+      this.mayLead = true;
+    }
     while (this.first < this.slots.length && compare(this.slots[this.first]!.cursor, this.written) <= 0)
       this.first += 1;
     this.compact();

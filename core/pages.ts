@@ -51,6 +51,8 @@ interface Owner {
   readonly page: Page;
   readonly spec: CompiledSpec;
   readonly order: number;
+  /** `[spec]`, made once: most changes match one spec of a page. */
+  readonly alone: readonly CompiledSpec[];
 }
 
 /** The page registry of one push instance. */
@@ -96,7 +98,7 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
         model: spec.model,
         equalities: spec.equalities,
         predicate: spec.predicate,
-        owner: { page, spec, order },
+        owner: { page, spec, order, alone: [spec] },
       }),
     );
     for (const subscription of entry.subscriptions) hub.add(subscription);
@@ -205,22 +207,32 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
     },
 
     route(change) {
-      const byPage = new Map<Page, Owner[]>();
-      for (const { owner } of hub.match(change)) {
-        const owners = byPage.get(owner.page);
-        if (owners === undefined) byPage.set(owner.page, [owner]);
-        else owners.push(owner);
+      const matched = hub.match(change);
+      if (matched.size === 0) return;
+      // Most pages match through one spec: only those matching through several get a list.
+      const byPage = new Map<Page, Owner | Owner[]>();
+      for (const { owner } of matched) {
+        const held = byPage.get(owner.page);
+        if (held === undefined) byPage.set(owner.page, owner);
+        else if (Array.isArray(held)) held.push(owner);
+        else byPage.set(owner.page, [held, owner]);
       }
-      if (byPage.size === 0) return;
       // One routing per change: viewers whose specs allow sharing get one serialization between
       // them, and pages that share a serialization share its encoded message.
       const shared = routing();
       for (const [page, owners] of byPage) {
-        if (owners.length > 1) owners.sort((a, b) => a.order - b.order);
+        // Until its history is read, a page takes live changes as replayed ones: compared, not appended.
+        const live = page.replayed;
+        if (!Array.isArray(owners)) {
+          page.mailbox.deliver(change, owners.alone, shared, live);
+          continue;
+        }
+        owners.sort((a, b) => a.order - b.order);
         page.mailbox.deliver(
           change,
           owners.map((owner) => owner.spec),
           shared,
+          live,
         );
       }
     },

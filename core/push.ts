@@ -51,8 +51,14 @@ export interface PushOptions<Viewer = unknown> {
   readonly tokenTtlMs?: number | undefined;
   /** How long a page's mailbox outlives its last request, in ms. Default: `60_000`. */
   readonly pageIdleMs?: number | undefined;
-  /** Unacknowledged changes a page may hold before it is told to refresh. Default: `1_000`. */
+  /**
+   * Changes a page may hold for its client. Past it, a page no connection holds is forgotten (its
+   * client is served from the log when it comes back); one whose history alone is longer, or whose
+   * connection cannot take them, is told to refresh. Default: `1_000`.
+   */
   readonly maxPending?: number | undefined;
+  /** Pages one connection (a browser's shared connection) may carry. Default: `32`. */
+  readonly maxPagesPerConnection?: number | undefined;
   /**
    * Receives internal errors (the server's faults, not a client's mistakes: those are answered 4xx
    * and logged under `DEBUG=serverpush:*`), with where they happened ("serving a WebSocket").
@@ -179,6 +185,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   }
   const tokens = createTokens(secret, positiveInteger(options.tokenTtlMs ?? 86_400_000, 'tokenTtlMs'));
   const pageIdleMs = positiveInteger(options.pageIdleMs ?? 60_000, 'pageIdleMs');
+  const maxPagesPerConnection = positiveInteger(options.maxPagesPerConnection ?? 32, 'maxPagesPerConnection');
   const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
   const viewers = createViewers<Viewer>({ routes, authenticate, modelName });
   const pages = createPages(log, viewers, {
@@ -232,6 +239,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
 
   const host: ConnectionHost = {
     pages,
+    maxPages: maxPagesPerConnection,
     admit,
     schedule(connection) {
       dirty.add(connection);

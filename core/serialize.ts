@@ -4,7 +4,7 @@
 import createDebug from 'debug';
 import { controlModel } from './control.ts';
 import { valueAt } from './hub.ts';
-import type { Change, PushContext, Row, Scalar, SerializerFunction, UpdateSpec } from './types.ts';
+import type { Change, Effect, PushContext, Row, Scalar, SerializerFunction, UpdateSpec } from './types.ts';
 
 const debug = createDebug('serverpush:serialize');
 
@@ -23,6 +23,8 @@ export interface CompiledSpec {
   readonly predicate: ((row: Row) => boolean) | undefined;
   /** The key under which viewers share this spec's serialization of a change; `undefined`: one per viewer. */
   readonly shareKey: string | undefined;
+  /** By effect, the key under which pages share this spec's encoded message; `undefined` when not shared. */
+  readonly encodingKeys: Readonly<Record<Effect, string>> | undefined;
   /**
    * Serializes `change` for this viewer, sharing through `shared` when the spec allows it: the
    * payload, or `skipped`, at once when the serializer is synchronous (field maps), else a promise
@@ -109,6 +111,14 @@ export function compileSpec<Viewer>(
     equalities,
     predicate,
     shareKey,
+    encodingKeys:
+      shareKey === undefined
+        ? undefined
+        : {
+            enter: `${shareKey}\u0000${spec.name}\u0000enter`,
+            update: `${shareKey}\u0000${spec.name}\u0000update`,
+            leave: `${shareKey}\u0000${spec.name}\u0000leave`,
+          },
     serialize(change, shared) {
       const row = change.after ?? change.before;
       if (row === null || row === undefined) return skipped;

@@ -5,7 +5,7 @@
 import { positiveInteger } from '../core/options.ts';
 import type { Failure } from '../core/errors.ts';
 import type { PageBatch, PushEndpoint, PushRequest, PushResponse, StreamOut, Transport } from '../core/transport.ts';
-import { refreshDelivery } from '../core/delivery.ts';
+import { type Delivery, refreshDelivery } from '../core/delivery.ts';
 import { failed, failureResponse, refusal } from './respond.ts';
 import { messagesFrame, pagesFrame, pagesOf, Query, singleKey } from './wire.ts';
 
@@ -41,10 +41,25 @@ const streamHeaders: Readonly<Record<string, string>> = {
 /** One open stream, as the heartbeat and `close()` see it. */
 interface Stream {
   readonly out: StreamOut;
-  /** When something was last written, ms since the epoch. */
-  wroteAt: number;
+  /** Whether something was written since the heartbeat last looked. */
+  wrote: boolean;
   /** Ends it with a reconnect hint (shutdown). */
   readonly closing: () => void;
+}
+
+// One-page events that carry a single delivery are the same text on every stream that sends them.
+const singleEvents = new WeakMap<Delivery, string>();
+
+/** The one-page event of a batch: the cursor as its id, `{"messages":[…]}` as its data. */
+function messagesEvent(deliveries: readonly Delivery[], cursor: string | undefined): string {
+  if (deliveries.length !== 1) return `${eventId(cursor)}data: ${messagesFrame(deliveries)}\n\n`;
+  const delivery = deliveries[0]!;
+  let event = singleEvents.get(delivery);
+  if (event === undefined) {
+    event = `${eventId(delivery.cursor)}data: ${messagesFrame(deliveries)}\n\n`;
+    singleEvents.set(delivery, event);
+  }
+  return event;
 }
 
 /**
@@ -64,12 +79,12 @@ export function sse(options: SseOptions = {}): Transport {
   const streams = new Set<Stream>();
   let heartbeat: NodeJS.Timeout | undefined;
 
+  // Every heartbeatMs, a stream that wrote nothing since the last look gets a heartbeat: silent for
+  // heartbeatMs at least, twice that at most.
   function heartbeatOnTick() {
-    const quiet = Date.now() - heartbeatMs;
     for (const stream of streams) {
-      if (stream.wroteAt > quiet) continue;
-      stream.out.write(': heartbeat\n\n');
-      stream.wroteAt = Date.now();
+      if (!stream.wrote) stream.out.write(': heartbeat\n\n');
+      stream.wrote = false;
     }
   }
 
@@ -80,7 +95,7 @@ export function sse(options: SseOptions = {}): Transport {
     let ended = false;
     const stream: Stream = {
       out,
-      wroteAt: Date.now(),
+      wrote: true,
       // Ending makes the browser reconnect by itself after the `retry:` sent here, spread over
       // retryMs so that the pages of a server that shuts down do not all come back at once.
       closing: () => finish(`retry: ${Math.floor(Math.random() * retryMs)}\n: closing\n\n`),
@@ -93,24 +108,27 @@ export function sse(options: SseOptions = {}): Transport {
       connection.close();
       streams.delete(stream);
     };
+    // Set once a write found the socket's buffer past its mark: from then on each write checks
+    // how much waits, until the buffer drains.
+    let buffering = false;
     const send = (event: string) => {
       if (ended) return;
-      if (out.writableLength > 0 && out.writableLength + event.length > maxBufferedBytes) {
+      if (buffering && out.writableLength + event.length > maxBufferedBytes) {
         const slow = refreshDelivery('slow');
         const refresh = many
           ? pagesFrame([...cursors.keys()].map((key) => ({ key, deliveries: [slow], cursor: undefined, ended: true })))
           : messagesFrame([slow]);
         return finish(`data: ${refresh}\n\n`);
       }
-      out.write(event);
-      stream.wroteAt = Date.now();
+      buffering = !out.write(event) || (buffering && out.writableLength > 0);
+      stream.wrote = true;
     };
     const connection = push.open({
       write(batches: readonly PageBatch[]) {
         if (batches.length === 0) return;
         if (!many) {
           const batch = batches[0]!;
-          send(`${eventId(batch.cursor)}data: ${messagesFrame(batch.deliveries)}\n\n`);
+          send(messagesEvent(batch.deliveries, batch.cursor));
           // After a refresh the page gets nothing more: the stream ends.
           if (batch.ended) finish();
           return;
@@ -123,7 +141,7 @@ export function sse(options: SseOptions = {}): Transport {
       },
     });
     streams.add(stream);
-    heartbeat ??= setInterval(heartbeatOnTick, Math.max(1, Math.floor(heartbeatMs / 2))).unref();
+    heartbeat ??= setInterval(heartbeatOnTick, heartbeatMs).unref();
     out.onClose(() => {
       finish();
       if (streams.size === 0 && heartbeat !== undefined) {

@@ -10,6 +10,7 @@ import type { Transport } from '../../core/transport.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';
 import { secret } from '../helpers/push.ts';
 import { listen } from '../helpers/server.ts';
+import type { MuxConnection, MuxDriver, MuxFrame, MuxPage } from './drivers/mux.ts';
 
 /** What a driver reads from a connection: a batch of messages, or the error the server answered. */
 export type Received =
@@ -45,12 +46,27 @@ export async function pushServer(
     transports,
     log: memoryLog(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
     origins: options.origins,
+    // `/mine?who=alice` is alice's page.
+    identify: (ctx) => ctx.query['who'] ?? null,
   });
   t.teardown(() => push.close());
   router.get('items', '/items', (ctx) => {
     ctx.body = ctx.state.serverpush.token;
   });
+  router.get('mine', '/mine', (ctx) => {
+    ctx.body = ctx.state.serverpush.token;
+  });
   push.updates('items', () => [{ name: 'item', model: 'items', data: { title: 'title' } }]);
+  // A viewer's own items, serialized for that viewer.
+  push.updates('mine', (ctx) => [
+    {
+      name: 'mine',
+      model: 'items',
+      params: { owner: String(ctx.identity) },
+      serializer: (viewer, row) => ({ title: row['title'], for: viewer.identity }),
+    },
+  ]);
+  let ids = 0;
   const app = new Koa().use(push.routes()).use(push.middleware()).use(router.routes());
   const { url, server } = await listen(t, app.callback());
   if (options.attach !== false) push.attach(server);
@@ -61,6 +77,22 @@ export async function pushServer(
     push,
     /** Renders `/items` and returns its page token. */
     page: async () => (await fetch(`${url}/items`)).text(),
+    /** Renders `/mine` for `who` and returns its page token. */
+    pageOf: async (who: string) => (await fetch(`${url}/mine?who=${who}`)).text(),
+    /** Publishes one item per `[owner, title]`. */
+    publishOwned: (...items: Array<readonly [owner: string, title: string]>) =>
+      push.publish(
+        items.map(([owner, title]): ChangeInput => {
+          ids += 1;
+          return {
+            model: 'items',
+            op: 'insert',
+            id: 1_000 + ids,
+            after: { id: 1_000 + ids, owner, title },
+            before: null,
+          };
+        }),
+      ),
     publish: (...titles: string[]) =>
       push.publish(
         titles.map(
@@ -162,5 +194,113 @@ export function conformance(driver: Driver, transport: () => Transport): void {
     while (server.push.stats().waiting > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 20));
     t.is(server.push.stats().waiting, 0);
+  });
+}
+
+/** The payloads of a page's messages in a frame: `title` for whom, or the message name. */
+const owned = (frame: MuxFrame, key: string) =>
+  (frame.pages[key] ?? []).map((m) => ('data' in m ? (m.data as { title: string; for: string }) : m.name));
+
+/** Reads frames until `predicate` holds of everything read, within `ms`; returns everything read. */
+async function readUntil(
+  connection: MuxConnection,
+  predicate: (read: MuxFrame[]) => boolean,
+  ms = 5_000,
+): Promise<MuxFrame[]> {
+  const read: MuxFrame[] = [];
+  const deadline = Date.now() + ms;
+  while (!predicate(read)) read.push(await connection.next(Math.max(1, deadline - Date.now())));
+  return read;
+}
+
+const merged = (read: readonly MuxFrame[], key: string) => read.flatMap((frame) => owned(frame, key));
+
+/** Runs the many-page conformance suite for `driver` against a push server offering `transport`. */
+export function muxConformance(driver: MuxDriver, transport: () => Transport): void {
+  const title = (what: string) => `${driver.name} many pages: ${what}`;
+  const opened = (t: ExecutionContext, base: string, pages: readonly MuxPage[]) => {
+    const connection = driver.open(base, pages);
+    t.teardown(() => connection.close());
+    return connection;
+  };
+
+  test(title("each page receives only its own viewer's changes, serialized for that viewer"), async (t) => {
+    const server = await pushServer(t, [transport()]);
+    const connection = opened(t, server.base, [
+      { key: 'a', token: await server.pageOf('alice') },
+      { key: 'b', token: await server.pageOf('bob') },
+    ]);
+    setTimeout(() => void server.publishOwned(['alice', 'one'], ['bob', 'two'], ['alice', 'three']), 100);
+    const read = await readUntil(
+      connection,
+      (frames) => merged(frames, 'a').length === 2 && merged(frames, 'b').length === 1,
+    );
+    t.deepEqual(merged(read, 'a'), [
+      { title: 'one', for: 'alice' },
+      { title: 'three', for: 'alice' },
+    ]);
+    t.deepEqual(merged(read, 'b'), [{ title: 'two', for: 'bob' }]);
+  });
+
+  test(title('a page with a bad token is refused by its key, and the others go on'), async (t) => {
+    const server = await pushServer(t, [transport()]);
+    const connection = opened(t, server.base, [
+      { key: 'a', token: await server.pageOf('alice') },
+      { key: 'x', token: 'eyJ2IjoxfQ.AAAA' },
+    ]);
+    const refused = await readUntil(connection, (frames) => frames.some((frame) => frame.errors['x'] !== undefined));
+    t.deepEqual(refused.find((frame) => frame.errors['x'])?.errors['x'], {
+      status: 401,
+      code: 'SERVERPUSH_ERR_BAD_TOKEN',
+      message: 'the page token signature does not verify',
+    });
+    setTimeout(() => void server.publishOwned(['alice', 'still here']), 50);
+    const read = await readUntil(connection, (frames) => merged(frames, 'a').length === 1);
+    t.deepEqual(merged(read, 'a'), [{ title: 'still here', for: 'alice' }]);
+  });
+
+  test(title("a page added to the live connection gets its replay from its token's cursor"), async (t) => {
+    const server = await pushServer(t, [transport()]);
+    const connection = opened(t, server.base, [{ key: 'a', token: await server.pageOf('alice') }]);
+    setTimeout(() => void server.publishOwned(['alice', 'first']), 50);
+    await readUntil(connection, (frames) => merged(frames, 'a').length === 1);
+    const bobs = await server.pageOf('bob');
+    await server.publishOwned(['bob', 'before bob connected']);
+    connection.add({ key: 'b', token: bobs });
+    const read = await readUntil(connection, (frames) => merged(frames, 'b').length === 1);
+    t.deepEqual(merged(read, 'b'), [{ title: 'before bob connected', for: 'bob' }]);
+    t.deepEqual(merged(read, 'a'), [], 'alice got nothing twice');
+  });
+
+  test(title('each page resumes from its own cursor on a new connection: nothing lost, nothing twice'), async (t) => {
+    const server = await pushServer(t, [transport()]);
+    const pages = [
+      { key: 'a', token: await server.pageOf('alice') },
+      { key: 'b', token: await server.pageOf('bob') },
+    ];
+    const first = opened(t, server.base, pages);
+    setTimeout(() => void server.publishOwned(['alice', 'one'], ['bob', 'two']), 50);
+    const read = await readUntil(
+      first,
+      (frames) => merged(frames, 'a').length === 1 && merged(frames, 'b').length === 1,
+    );
+    await first.close();
+    await server.publishOwned(['alice', 'while away'], ['bob', 'also while away']);
+    const cursorOf = (key: string) => {
+      const messages = read.flatMap((frame) => frame.pages[key] ?? []);
+      const last = messages.at(-1);
+      return last !== undefined && 'cursor' in last ? last.cursor : undefined;
+    };
+    const second = opened(
+      t,
+      server.base,
+      pages.map((page) => ({ ...page, cursor: cursorOf(page.key) })),
+    );
+    const again = await readUntil(
+      second,
+      (frames) => merged(frames, 'a').length === 1 && merged(frames, 'b').length === 1,
+    );
+    t.deepEqual(merged(again, 'a'), [{ title: 'while away', for: 'alice' }]);
+    t.deepEqual(merged(again, 'b'), [{ title: 'also while away', for: 'bob' }]);
   });
 }

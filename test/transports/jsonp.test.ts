@@ -1,9 +1,11 @@
 import test from 'ava';
 import { jsonp } from '../../transports/jsonp.ts';
-import { conformance, pushServer } from './conformance.ts';
+import { conformance, muxConformance, pushServer } from './conformance.ts';
+import { jsonpMux } from './drivers/mux.ts';
 import { jsonpDriver, parseScript } from './drivers/jsonp.ts';
 
 conformance(jsonpDriver, () => jsonp({ timeoutMs: 500 }));
+muxConformance(jsonpMux, () => jsonp({ timeoutMs: 500 }));
 
 const pollUrl = (base: string, query: Record<string, string>) => `${base}/jsonp?${new URLSearchParams(query)}`;
 

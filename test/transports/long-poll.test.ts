@@ -1,9 +1,11 @@
 import test from 'ava';
 import { longPoll } from '../../transports/long-poll.ts';
-import { conformance, pushServer } from './conformance.ts';
+import { conformance, muxConformance, pushServer } from './conformance.ts';
+import { longPollMux } from './drivers/mux.ts';
 import { longPollDriver } from './drivers/long-poll.ts';
 
 conformance(longPollDriver, () => longPoll({ timeoutMs: 500 }));
+muxConformance(longPollMux, () => longPoll({ timeoutMs: 500 }));
 
 test('longPoll() answers 204 when nothing changed within timeoutMs', async (t) => {
   const server = await pushServer(t, [longPoll({ timeoutMs: 100 })]);

@@ -5,10 +5,12 @@ import { EventSource } from 'eventsource';
 import type { Transport } from '../../core/transport.ts';
 import type { ChangeMessage, Message } from '../../core/types.ts';
 import { sse } from '../../transports/sse.ts';
-import { conformance, pushServer } from './conformance.ts';
+import { conformance, muxConformance, pushServer } from './conformance.ts';
+import { sseMux } from './drivers/mux.ts';
 import { sseBlocks, sseDriver, type SseBlock } from './drivers/sse.ts';
 
 conformance(sseDriver, () => sse({ heartbeatMs: 500, retryMs: 100 }));
+muxConformance(sseMux, () => sse({ heartbeatMs: 500, retryMs: 100 }));
 
 /** Opens a raw event stream, closed at teardown; `next()` reads the next block, within `timeoutMs`. */
 async function openStream(t: ExecutionContext, url: string, headers: Record<string, string> = {}) {

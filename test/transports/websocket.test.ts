@@ -8,10 +8,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { Transport } from '../../core/transport.ts';
 import { websocket } from '../../transports/websocket.ts';
-import { conformance, pushServer } from './conformance.ts';
+import { conformance, muxConformance, pushServer } from './conformance.ts';
+import { websocketMux } from './drivers/mux.ts';
 import { socketUrl, websocketDriver } from './drivers/websocket.ts';
 
 conformance(websocketDriver, () => websocket({ heartbeatMs: 500 }));
+muxConformance(websocketMux, () => websocket({ heartbeatMs: 500 }));
 
 interface Closed {
   readonly code: number;
