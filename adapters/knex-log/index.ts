@@ -38,20 +38,15 @@ export interface KnexLogOptions {
 
 /** A change log in the app's database; its `outbox` appends inside the caller's transaction. */
 export interface KnexLog extends ChangeLog {
-  /**
-   * `outbox.appendWithin(trx, changes)` inserts change rows with `trx`: inside a transaction they
-   * commit or roll back with it, and tail listeners see them once committed; with a plain knex, in
-   * a transaction of their own. `outbox.database` is the log's knex.
-   */
+  /** `appendWithin(trx, changes)` appends inside the caller's transaction; `database` is the log's knex. */
   readonly outbox: Outbox<Knex, Knex>;
 }
 
 const rowsPerRead = 1_000;
 
 /**
- * Opens the change log kept in the app's database, in tables made by the shipped migration
- * (`serverpush/knex-log/migration`). Cursors look like `<epoch>.<id in base 36>`; the epoch is
- * made by the migration, so a recreated database answers old cursors with a refresh.
+ * Opens the change log kept in the app's database (PostgreSQL or SQLite), in the tables the shipped
+ * migration (`serverpush/knex-log/migration`) makes. See docs/deployment.md#change-log-in-the-apps-database.
  *
  * @example
  * await knex.migrate.latest({ migrationSource: knexLogMigrations() });

@@ -26,11 +26,11 @@ interface ListenConnection {
 }
 
 /**
- * PostgreSQL. Sequence ids are handed out in one order and committed in another, so the log reads
- * only up to the settled id: every writer takes a shared advisory lock (keyed by the table) before
- * its ids, and holds it until its transaction ends. A reader reads the newest id handed out, then
- * which transactions hold the lock; once all of those have ended, every id up to it has committed
- * or rolled back (a gap, not a lost change). Transactions that write no changes never hold it.
+ * The PostgreSQL dialect: reads only up to the id every writer has settled, told by a shared
+ * advisory lock each writer holds until its transaction ends (docs/adapters.md#postgresql-commit-order).
+ *
+ * @example
+ * const dialect = await postgres(knex, 'serverpush_changes', true);
  */
 export async function postgres(knex: Knex, table: string, notify: boolean): Promise<Dialect> {
   const found = await knex.raw(`select to_regclass(?)::oid::text as oid, pg_get_serial_sequence(?, 'id') as sequence`, [

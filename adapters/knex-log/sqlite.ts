@@ -3,7 +3,12 @@
 import type { Knex } from 'knex';
 import type { Dialect } from './dialect.ts';
 
-/** SQLite: one writer at a time, so ids commit in order and the newest id is settled. */
+/**
+ * The SQLite dialect: one writer at a time, so ids commit in order and the newest id is settled.
+ *
+ * @example
+ * const dialect = sqlite(knex, 'serverpush_changes');
+ */
 export function sqlite(knex: Knex, table: string): Dialect {
   return {
     key: table,

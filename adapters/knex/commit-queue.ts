@@ -9,22 +9,16 @@ const debug = createDebug('serverpush:knex');
 /** Items produced by statements, delivered once the transaction they ran in has committed. */
 export interface CommitQueue<T> {
   /**
-   * Adds what one statement run on `knex` produced. Outside a transaction the items are
-   * delivered at once. Inside one, nested or not, they wait for the outermost transaction: when
-   * it commits they are delivered with everything else added in it, in the order added, in one
-   * call; when it rolls back, or a savepoint they were added in rolls back, they are dropped.
-   * Items added after their transaction ended are dropped and logged.
+   * Adds what one statement run on `knex` produced: delivered at once outside a transaction, else
+   * when the outermost transaction commits (dropped on a rollback); see docs/adapters.md#the-commit-queue.
    */
   add(knex: Knex, items: readonly T[]): void;
 }
 
 /**
- * Makes a commit queue that hands each committed batch to `deliver`. For a transaction, `deliver`
- * runs as soon as knex settles it, before the promise of `knex.transaction()` or of
- * `trx.commit()` resolves. A throw from `deliver` is logged under `serverpush:knex`.
- *
- * A rolled-back transaction is told apart from a committed one by wrapping the transaction's
- * `rollback()`, and by the command tag PostgreSQL answers a `COMMIT` with.
+ * Makes a commit queue that hands each committed batch, in the order added, to `deliver`; a throw
+ * from `deliver` is logged under `serverpush:knex`. How commits are told from rollbacks:
+ * docs/adapters.md#the-commit-queue.
  *
  * @example
  * const queue = createCommitQueue<string>((events) => console.log(events));

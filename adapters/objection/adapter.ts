@@ -16,17 +16,14 @@ const debug = createDebug('serverpush:objection');
 /** Options of `objection()`. */
 export interface ObjectionOptions {
   /**
-   * Turns a model instance, read back from the database inside the statement's transaction,
-   * into the `before` or `after` row of a change. Default: `(model) => model.$toJson()`, so rows
-   * are keyed by model property name, with `$formatJson()` and virtual attributes applied.
+   * Turns a model instance read back after a write into the change's `before` or `after` row.
+   * Default: `(model) => model.$toJson()` (model property names, `$formatJson()` applied).
    */
   readonly toRow?: ((model: Model) => Row) | undefined;
   /**
-   * The knex whose statements (and transactions) are reported; other knex instances' are not.
-   * Default: the change log's when it is kept in the database (`knexLog()`), else the one bound
-   * with `Model.knex(knex)` (read when the push instance is made, or at the first write after that
-   * if it was not bound yet), else the knex of the first write (models bound with `bindKnex()`).
-   * Give it when one process writes to several databases.
+   * The knex whose writes are reported; give it when one process writes to several databases.
+   * Default: the `knexLog()`'s knex, else `Model.knex()`, else the knex of the first write
+   * (docs/adapters.md#which-knex).
    */
   readonly knex?: Knex | undefined;
 }
@@ -34,30 +31,14 @@ export interface ObjectionOptions {
 const defaultToRow = (model: Model): Row => model.$toJson();
 
 /**
- * Makes the ORM adapter for Objection. Model names are table names. An attached adapter
- * receives the changes of every `pushable()` model written on its knex (see `options.knex`);
- * adapters attached for other knex instances never hear them.
- *
- * A change made outside a transaction is sent right after its statement; one made inside a
- * transaction (also a nested one) is sent when the outermost transaction commits, in statement
- * order and as one batch, and is dropped if that transaction, or the savepoint it was made in,
- * rolls back, also when PostgreSQL answers the COMMIT of a transaction that a failed statement
- * aborted with a rollback. A failing sink is logged under `serverpush:objection` and never fails
- * the query.
- *
- * When `attach()` is given a log with `appendWithin()` (`knexLog()`), the adapter is a
- * transactional outbox: each statement's changes are appended right after it, with its own
- * transaction, so they commit with the write or not at all, and the log delivers them once
- * committed. Inside a transaction, failing to read the changed rows or to append them fails the
- * statement (the transaction then cannot commit the write without its changes); outside one it
- * is logged, as the write has committed already: write in transactions for the guarantee. Logs
- * sharing an `appendWithin()` (one knex and table) get each change once.
+ * Makes the ORM adapter for Objection: the changes of `pushable()` models written on its knex reach
+ * the push instance once their transaction commits, or, with a `knexLog()` on the same knex, go
+ * into the log inside it (a transactional outbox). Model names are table names. See docs/adapters.md#objection.
  *
  * @example
- * const adapter = objection();
- * const detach = adapter.attach(async (changes) => {
- *   for (const { model, op, id } of changes) console.log(model, op, id);
- * });
+ * const push = createPush({ secret, router, orm: objection() });
+ * // A process that writes to two databases: report the writes made on one of them.
+ * const orm = objection({ knex: ordersKnex });
  */
 export function objection(options: ObjectionOptions = {}): OrmAdapter {
   if (typeof options !== 'object' || options === null) {

@@ -15,20 +15,9 @@ type HookArgs = StaticHookArguments<Model>;
 type ModelClass = typeof Model;
 
 /**
- * Makes a model class report its inserts, updates, patches and deletes, whether they run on an
- * instance (`$query().patch()`) or on a query builder (`query().patch().where()`,
- * `.increment()`, `.deleteById()`…), to the adapters made by `objection()` and attached for the knex the statement runs on.
- *
- * It works through objection's static query hooks `beforeUpdate`, `afterUpdate`,
- * `beforeDelete`, `afterDelete` and `afterInsert`. A subclass that defines one of them must call
- * the parent's (`await super.beforeUpdate(args)`) and return what the parent's after-hook returned.
- * Writes that bypass objection (knex queries, `toKnexQuery()`) are not seen, and neither is an
- * insert whose `returning()` leaves out the id column (it is logged).
- *
- * Rows are read back with statements of their own, in the statement's transaction: outside a
- * transaction, a concurrent write to the same row can show in its before or after row. Ids are
- * reported as the driver returns them: node-postgres returns `bigint` (`bigIncrements()`) ids as
- * strings, which keeps ids past 2^53 exact.
+ * Makes a model class report its inserts, updates, patches and deletes, through instances and
+ * query builders alike, to the `objection()` adapters attached for the knex they run on. A
+ * subclass that overrides a static query hook must call `super`'s; see docs/adapters.md#pushable.
  *
  * @example
  * class Counter extends pushable(Model) {

@@ -20,23 +20,15 @@ const debug = createDebug('serverpush:proxy');
 
 /** Options of `proxy()`. */
 export interface ProxyOptions {
-  /**
-   * The push server: an absolute `http:` or `https:` URL with no credentials, path or query
-   * (`'http://127.0.0.1:8013'`). Requests keep their path, so the push server mounts the same
-   * prefix. Required.
-   */
+  /** The push server's origin (`'http://127.0.0.1:8013'`): no credentials, path or query. Required. */
   readonly target: string | URL;
   /** The path prefix forwarded; the same as the push server's. Default: `'/serverpush'`. */
   readonly prefix?: string | undefined;
-  /**
-   * The app's server. When given, WebSocket upgrade requests under the prefix on it are forwarded
-   * too; other upgrades are left to the server's other listeners. Default: none.
-   */
+  /** The app's server, whose WebSocket upgrades under the prefix are forwarded too. Default: none. */
   readonly server?: Server | HttpsServer | undefined;
   /**
-   * How long the push server may send nothing, before its response starts or while it streams,
-   * before the proxy gives up: 504 before the response starts, a cut connection after. Above the
-   * long-poll hold (25 s) and the SSE heartbeat. Default: `60_000`.
+   * How long the push server may send nothing before the proxy gives up (504, or a cut stream), in
+   * ms; keep it above the long-poll hold and the SSE heartbeat. Default: `60_000`.
    */
   readonly timeoutMs?: number | undefined;
 }
@@ -56,10 +48,8 @@ class TargetTimeoutError extends Error {
 
 /**
  * Forwards requests under `prefix` to the push server at `target`, streaming both ways, so a page
- * reaches push through its own origin. Mount it before body parsers. Nothing in a request can
- * change where it goes: the host and the Host header are the target's, and paths with dot
- * segments, `//`, backslashes or encoded dots and slashes are refused with 400. The page's own
- * Origin is forwarded as the target's, so the push server needs no `origins` entry for it.
+ * reaches push through its own origin; mount it before body parsers. What it forwards and refuses:
+ * docs/deployment.md#same-origin-proxy.
  *
  * @example
  * const app = new Koa();

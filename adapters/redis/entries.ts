@@ -27,27 +27,32 @@ export function position(cursor: string): Position {
   return { epoch: match[1]!, ms, seq };
 }
 
+/** Orders two positions of one epoch: negative, zero or positive. */
 export function comparePositions(a: Position, b: Position): number {
   return a.ms - b.ms || a.seq - b.seq;
 }
 
+/** Orders two stream ids (`<ms>-<seq>`): negative, zero or positive. */
 export function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
   const [bm = 0, bs = 0] = b.split('-').map(Number);
   return am - bm || as - bs;
 }
 
+/** The epoch and the stream id it starts after, from the value `<epoch>.<id>`; throws for anything else. */
 export function epochOf(value: unknown): [epoch: string, start: string] {
   const match = typeof value === 'string' ? /^([a-z0-9]{1,16})\.(\d+-\d+)$/.exec(value) : null;
   if (match === null) throw new Error(`unexpected epoch in Redis: ${String(value)}`);
   return [match[1]!, match[2]!];
 }
 
+/** A script reply that must be an array; throws for anything else. */
 export function list(reply: unknown): unknown[] {
   if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${String(reply)}`);
   return reply;
 }
 
+/** A script reply that must be two strings; throws for anything else. */
 export function pair(reply: unknown): [string, string] {
   const [first, second] = list(reply);
   if (typeof first !== 'string' || typeof second !== 'string')
@@ -55,6 +60,10 @@ export function pair(reply: unknown): [string, string] {
   return [first, second];
 }
 
+/**
+ * The change a stream entry carries, with its epoch and the id of the entry before it; `undefined`
+ * for an entry that is not a change.
+ */
 export function entryOf(
   id: string,
   fields: readonly string[],
@@ -71,6 +80,7 @@ export function entryOf(
   }
 }
 
+/** The change of a stream entry from its epoch, stream id and JSON text. */
 export function changeOf(epoch: string, id: string, text: string): Change {
   const { model, op, id: rowId, after, before } = JSON.parse(text) as ChangeInput;
   return Object.freeze({

@@ -28,9 +28,9 @@ const debug = createDebug('serverpush:redis');
 
 /** Options of `redisLog()`. */
 export interface RedisLogOptions {
-  /** The ioredis client to use; it stays open on `close()`. Give this or `url`. */
+  /** An ioredis client of yours; `close()` leaves it open. Give this or `url`. Default: none. */
   readonly redis?: Redis | undefined;
-  /** The Redis server's URL (`redis://` or `rediss://`); the log's own client is closed on `close()`. */
+  /** The Redis server's URL (`redis://` or `rediss://`), for a client of the log's own. Default: none. */
   readonly url?: string | undefined;
   /** The stream's key; the epoch lives at `<key>:epoch`. Default: `'serverpush:changes'`. */
   readonly key?: string | undefined;
@@ -45,12 +45,9 @@ const script = readFileSync(new URL('./script.lua', import.meta.url), 'utf8');
 const scriptSha = createHash('sha1').update(script).digest('hex');
 
 /**
- * Creates a change log kept in a Redis stream (Redis 5 or later; 7 recommended), shared by every
- * push process that opens the same `key`. Each one reads the stream on a connection of its own and
- * hands every change to its tail listeners once, in stream order. Cursors look like
- * `<epoch>.<stream id>`. When Redis loses the stream (a restart without persistence, a deletion,
- * an older copy after a failover), a new epoch starts and pages holding older cursors refresh.
- * Rows travel as JSON: dates arrive as ISO strings, bigints as strings.
+ * Creates a change log kept in a Redis stream (Redis 5 or later), shared by every push process that
+ * opens the same `key`; pages refresh when Redis loses the stream. See
+ * docs/deployment.md#change-log-in-redis.
  *
  * @example
  * const push = createPush({ secret, router, orm: objection(), log: await redisLog({ url: 'redis://127.0.0.1:6379' }) });

@@ -6,13 +6,17 @@ import {
   type PushClientOptions,
   type PushEvent,
 } from '../../client/index.ts';
+import { countedGlobals } from '../helpers/counted-globals.ts';
 import { createPage, nextEvent, pageGlobals, recordEvents, type DomWindow } from '../helpers/jsdom.ts';
 import { change, createPushServerDouble, type PushServerDouble } from '../helpers/push-server-double.ts';
+import { until } from '../helpers/until.ts';
 
 interface Setup {
   readonly server: PushServerDouble;
   readonly window: DomWindow;
   readonly client: PushClient;
+  /** What the client still has going on: timers, requests in flight. None once it has stopped. */
+  readonly activity: () => string[];
 }
 
 async function setup(
@@ -21,19 +25,16 @@ async function setup(
 ): Promise<Setup> {
   const server = await createPushServerDouble(t);
   const window = createPage(t, { url: `${server.origin}/page`, jquery: options.jquery ?? false });
+  const counted = countedGlobals(window, options.globals);
   // The server double speaks long-poll only; negotiation is tested in negotiate.test.ts.
   const client = connect({
     token: 'TOKEN',
     base: server.base,
     transports: ['long-poll'],
-    globals: pageGlobals(window, options.globals),
+    globals: counted.globals,
   });
   t.teardown(() => client.close());
-  return { server, window, client };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return { server, window, client, activity: counted.activity };
 }
 
 test('connect() dispatches each message as serverpush:<name> on document, in order, with data as detail', async (t) => {
@@ -95,7 +96,7 @@ test('connect() never dispatches a message whose cursor it already received', as
 
 test('connect() reloads the page on a refresh message and stops', async (t) => {
   let reloads = 0;
-  const { server, window, client } = await setup(t, {
+  const { server, window, client, activity } = await setup(t, {
     jquery: true,
     globals: { reload: () => (reloads += 1) },
   });
@@ -117,7 +118,8 @@ test('connect() reloads the page on a refresh message and stops', async (t) => {
   );
   t.is(client.state, 'closed');
   t.is(reloads, 1);
-  await delay(50);
+  // With no timer armed and no request in flight, the client cannot poll again.
+  await until(() => activity().length === 0);
   t.is(server.polls.length, 1);
 });
 
@@ -193,7 +195,7 @@ test('client.on() and client.off() add and remove listeners by name', async (t) 
 });
 
 test('client.close() from a listener stops delivery of the rest of the response', async (t) => {
-  const { server, window, client } = await setup(t);
+  const { server, window, client, activity } = await setup(t);
   const seen = recordEvents(window, ['serverpush:hits']);
   client.on('hits', (data) => {
     if (data === 1) client.close();
@@ -211,7 +213,7 @@ test('client.close() from a listener stops delivery of the rest of the response'
     states.map((e) => e.detail),
     [{ state: 'connected' }, { state: 'closed' }],
   );
-  await delay(50);
+  await until(() => activity().length === 0);
   t.is(server.polls.length, 1);
 });
 
@@ -223,7 +225,7 @@ test('connect() starts after the current task, so listeners added right after it
   t.is(client.transport, undefined);
   const errors: unknown[] = [];
   client.on('error', (error) => errors.push(error));
-  await delay(0);
+  await until(() => errors.length > 0);
   t.like(errors[0], {
     code: 'SERVERPUSH_ERR_NO_TRANSPORT',
     message: 'no usable transport among: none',

@@ -12,8 +12,10 @@ import { jsonp, jsonpPollTimeoutMs } from '../../client/transports/jsonp.ts';
 import type { Transport } from '../../core/transport.ts';
 import type { ChangeMessage } from '../../core/types.ts';
 import { jsonp as jsonpServer } from '../../transports/jsonp.ts';
+import { countedGlobals } from '../helpers/counted-globals.ts';
 import type { DomWindow } from '../helpers/jsdom.ts';
 import { listen } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 import { pushServer } from '../transports/conformance.ts';
 
 /** A page that loads and runs scripts for real, closed at teardown, with the errors it reported. */
@@ -27,17 +29,6 @@ function scriptPage(t: ExecutionContext, url: string, head = ''): { window: DomW
   t.teardown(() => window.close());
   return { window, errors };
 }
-
-/** Resolves once `ready()` holds, checking every 10 ms; rejects after `timeoutMs`. */
-async function until(ready: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`not ready within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What the transport told the session, in order. */
 type Report = ['connected'] | ['receive', string[]] | ['retrying' | 'failed', string, string, number | undefined];
@@ -149,12 +140,12 @@ test("jsonp.open() waits for the page's load event before its first poll", async
   );
   window.addEventListener('load', () => order.push('load'), { once: true });
   t.is(window.document.readyState, 'loading');
-  const { reports } = openSession(t, window, `${server.base}/jsonp`, token);
+  const counted = countedGlobals(window);
+  const { reports } = openSession(t, window, `${server.base}/jsonp`, token, counted.globals);
 
   await until(() => held.length === 1);
-  await sleep(200);
+  t.deepEqual(counted.activity(), [], 'no script, callback or timer: only the load event can start a poll');
   t.is(requests.length, 0, 'no poll while the stylesheet holds up the load event');
-  t.deepEqual(scripts(window), []);
   held[0]!.writeHead(200, { 'Content-Type': 'text/css' }).end('p {}');
   await until(() => reports.length > 0);
 
@@ -167,9 +158,11 @@ test("jsonp.open() stops with the server's code when the script reports a 401", 
   const { spy, requests } = recorded(jsonpServer({ timeoutMs: 1_000 }));
   const server = await pushServer(t, [spy]);
   const { window, errors } = scriptPage(t, `${server.url}/items`);
-  const { reports, failures } = openSession(t, window, `${server.base}/jsonp`, 'eyJ2IjoxfQ.AAAA');
+  const counted = countedGlobals(window);
+  const { reports, failures } = openSession(t, window, `${server.base}/jsonp`, 'eyJ2IjoxfQ.AAAA', counted.globals);
   await until(() => reports.length > 0);
-  await sleep(100);
+  // No script, callback or timer left: nothing can poll again.
+  await until(() => counted.activity().length === 0);
 
   t.deepEqual(reports, [['failed', 'SERVERPUSH_ERR_BAD_TOKEN', 'the page token signature does not verify', 401]]);
   t.is(failures[0]!.name, 'PushClientError');
@@ -263,8 +256,8 @@ test('jsonp.open() gives up a poll unanswered after jsonpPollTimeoutMs, retries,
   t.is(Object.keys(callbackTable(window)!).length, 2, 'its callback waits as a no-op');
 
   await server.publish('one');
+  // The given-up poll's callback is gone once its late script has run.
   await until(() => received().length === 1 && Object.keys(callbackTable(window)!).length === 1);
-  await sleep(50);
   t.deepEqual(received(), ['one'], 'both held polls answered; the given-up one delivered nothing');
   t.deepEqual(errors, [], 'and threw nothing on the page');
 });

@@ -2,13 +2,17 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { connect, type ConnectionDetail, type GlobalsOptions, type PushClient } from '../../client/index.ts';
-import { createPage, nextEvent, pageGlobals, recordEvents, type DomWindow } from '../helpers/jsdom.ts';
+import { countedGlobals } from '../helpers/counted-globals.ts';
+import { createPage, nextEvent, recordEvents, type DomWindow } from '../helpers/jsdom.ts';
 import { change, createPushServerDouble, type PushServerDouble } from '../helpers/push-server-double.ts';
+import { until } from '../helpers/until.ts';
 
 interface Setup {
   readonly server: PushServerDouble;
   readonly window: DomWindow;
   readonly client: PushClient;
+  /** What the client still has going on: timers, fetches in flight (not XMLHttpRequests). */
+  readonly activity: () => string[];
 }
 
 const ways: ReadonlyArray<[string, GlobalsOptions]> = [
@@ -26,15 +30,16 @@ for (const [via, viaGlobals] of ways) {
   async function setup(t: ExecutionContext, globals: GlobalsOptions = {}): Promise<Setup> {
     const server = await createPushServerDouble(t);
     const window = createPage(t, { url: `${server.origin}/page` });
+    const counted = countedGlobals(window, { ...viaGlobals, ...globals });
     const client = connect({
       token: 'TO+KEN/=',
       base: server.base,
       transports: ['long-poll'],
       backoff: { initialMs: 40, maxMs: 100 },
-      globals: pageGlobals(window, { ...viaGlobals, ...globals }),
+      globals: counted.globals,
     });
     t.teardown(() => client.close());
-    return { server, window, client };
+    return { server, window, client, activity: counted.activity };
   }
 
   test(`long-poll over ${via} sends the token, no cursor at first, then the cursor of the last message`, async (t) => {
@@ -118,7 +123,7 @@ for (const [via, viaGlobals] of ways) {
   });
 
   test(`long-poll over ${via} stops on a 4xx and dispatches the server's error`, async (t) => {
-    const { server, window, client } = await setup(t);
+    const { server, window, client, activity } = await setup(t);
     const errors: unknown[] = [];
     client.on('error', (error) => errors.push(error));
     const states = recordEvents(window, ['serverpush:connection']);
@@ -140,7 +145,8 @@ for (const [via, viaGlobals] of ways) {
       [{ state: 'closed', error: detail }],
     );
     t.is(client.state, 'closed');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // No retry armed and no request in flight: the client cannot poll again.
+    await until(() => activity().length === 0);
     t.is(server.polls.length, 1);
   });
 
@@ -173,13 +179,13 @@ for (const [via, viaGlobals] of ways) {
   });
 
   test(`long-poll over ${via}: client.close() during a backoff wait cancels the retry`, async (t) => {
-    const { server, window, client } = await setup(t, { random: () => 0.99 });
+    const { server, window, client, activity } = await setup(t, { random: () => 0.99 });
     const reconnecting = nextEvent(window, 'serverpush:connection');
     server.fail(500);
     t.like((await reconnecting).detail, { state: 'reconnecting' });
+    t.deepEqual(activity(), ['a timer'], 'the retry, due after floor(0.99 * 40) = 39 ms');
     client.close();
-    // The retry was due after floor(0.99 * 40) = 39 ms.
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    t.deepEqual(activity(), [], 'close() disarmed it');
     t.is(server.polls.length, 1);
   });
 }

@@ -112,6 +112,12 @@ test.serial('connect() against the real server: other lists hear nothing of a ta
   const arrived = nextEvent(mine.window, 'serverpush:task');
   await Tasks.query().insert({ listId: 3, title: 'mine only' });
   t.deepEqual((await arrived).detail, { title: 'mine only', done: 0 });
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  t.deepEqual(seenByTheirs, []);
+  // Changes arrive in log order: had theirs heard of mine, it would have before this one of its own.
+  const theirsArrived = nextEvent(theirs.window, 'serverpush:task');
+  await Tasks.query().insert({ listId: 4, title: 'theirs' });
+  await theirsArrived;
+  t.deepEqual(
+    seenByTheirs.map((event) => event.detail),
+    [{ title: 'theirs', done: 0 }],
+  );
 });

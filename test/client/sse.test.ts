@@ -2,7 +2,7 @@
 // the real push server; a scripted EventSource where a real one cannot be made to misbehave.
 
 import test, { type ExecutionContext } from 'ava';
-import { EventSource } from 'eventsource';
+import type { EventSource } from 'eventsource';
 import type { StreamBody, Transport } from '../../core/transport.ts';
 import type { Message } from '../../core/types.ts';
 import { resolveGlobals, type GlobalsOptions } from '../../client/globals.ts';
@@ -11,6 +11,7 @@ import { sse as sseClient } from '../../client/transports/sse.ts';
 import { json } from '../../transports/respond.ts';
 import { sse } from '../../transports/sse.ts';
 import { pushServer } from '../transports/conformance.ts';
+import { countedGlobals } from '../helpers/counted-globals.ts';
 import { createPage, pageGlobals } from '../helpers/jsdom.ts';
 
 /** A request the server saw: the `cursor` parameter and the `Last-Event-ID` header. */
@@ -52,14 +53,14 @@ async function setup(t: ExecutionContext, options: Options = {}) {
     options.transport === undefined ? recording() : { transport: options.transport, requests: [] };
   const server = await pushServer(t, [transport]);
   const window = createPage(t, { url: `${server.url}/items` });
-  Object.assign(window, { EventSource });
+  const counted = countedGlobals(window, options.globals);
   const log: unknown[][] = [];
   let cursor: string | undefined;
   let stopped = false;
   const session: TransportSession = {
     url: `${server.base}/sse`,
     token: options.token ?? (await server.page()),
-    globals: resolveGlobals(pageGlobals(window, { random: () => 0.5, ...options.globals })),
+    globals: resolveGlobals(counted.globals),
     backoff: { initialMs: 40, maxMs: 100 },
     cursor: () => cursor,
     receive(messages) {
@@ -82,7 +83,17 @@ async function setup(t: ExecutionContext, options: Options = {}) {
     close();
   };
   t.teardown(stop);
-  return { server, window, log, requests, stop, cursor: () => cursor, isStopped: () => stopped };
+  return {
+    server,
+    window,
+    log,
+    requests,
+    stop,
+    cursor: () => cursor,
+    isStopped: () => stopped,
+    /** Timers, fetches and EventSources the transport still has going: none once it has stopped. */
+    activity: counted.activity,
+  };
 }
 
 async function until(condition: () => boolean, timeoutMs = 3_000): Promise<boolean> {
@@ -90,8 +101,6 @@ async function until(condition: () => boolean, timeoutMs = 3_000): Promise<boole
   while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   return condition();
 }
-
-const settle = (ms = 150) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('sse client opens with the token and no cursor, reports connected, and hands over each event', async (t) => {
   const { server, log, requests } = await setup(t);
@@ -113,13 +122,16 @@ test('sse client lets the browser reconnect with Last-Event-ID when the stream e
   transport.close?.();
   await server.publish('two');
   t.true(await until(() => log.length === 5));
-  await settle();
+  // Events arrive in order: once the last one is in, one delivered twice would have shown before it.
+  await server.publish('three');
+  t.true(await until(() => log.at(-1)?.[1] === 'three'));
   t.deepEqual(log, [
     ['connected'],
     ['receive', 'one'],
     ['retrying', 'SERVERPUSH_ERR_NETWORK', 'the event stream was interrupted', undefined],
     ['connected'],
     ['receive', 'two'],
+    ['receive', 'three'],
   ]);
   t.deepEqual(requests, [
     [null, undefined],
@@ -175,9 +187,10 @@ for (const [via, globals] of [
   ['XMLHttpRequest', { fetch: undefined }],
 ] as const) {
   test(`sse client stops on a 4xx found by a probe over ${via}, with the server's code, without looping`, async (t) => {
-    const { log, requests, isStopped } = await setup(t, { token: 'eyJ2IjoxfQ.AAAA', globals });
+    const { log, requests, isStopped, activity } = await setup(t, { token: 'eyJ2IjoxfQ.AAAA', globals });
     t.true(await until(() => log.length === 1));
-    await settle();
+    // No retry armed, no request in flight, no EventSource open: nothing more can happen.
+    t.true(await until(() => activity().length === 0));
     t.deepEqual(log, [['failed', 'SERVERPUSH_ERR_BAD_TOKEN', 'the page token signature does not verify', 401]]);
     t.is(requests.length, 2, 'the EventSource and the probe');
     t.true(isStopped());
@@ -199,9 +212,9 @@ test('sse client retries an error sent in the stream, and stops on a 4xx one', a
     const headers = { 'Content-Type': 'text/event-stream; charset=utf-8' };
     return Promise.resolve({ status: 200, headers, body });
   });
-  const { log, isStopped } = await setup(t, { transport });
+  const { log, isStopped, activity } = await setup(t, { transport });
   t.true(await until(() => log.length === 4));
-  await settle();
+  t.true(await until(() => activity().length === 0));
   t.deepEqual(log, [
     ['connected'],
     ['retrying', 'SERVERPUSH_ERR_INTERNAL', 'internal error; see the server log', 500],
@@ -215,9 +228,9 @@ test('sse client retries an error sent in the stream, and stops on a 4xx one', a
 test('sse client hands over a refresh, after which the stream is not reopened', async (t) => {
   const { transport, requests } = recording();
   const other = await pushServer(t, [sse()]);
-  const { log } = await setup(t, { transport, token: await other.page() });
+  const { log, activity } = await setup(t, { transport, token: await other.page() });
   t.true(await until(() => log.length === 2));
-  await settle();
+  t.true(await until(() => activity().length === 0));
   // The token is from another push server, whose change log is not this one's.
   t.deepEqual(log, [['connected'], ['receive', 'refresh']]);
   t.is(requests.length, 1);

@@ -10,7 +10,9 @@ import type { TransportSession } from '../../client/transports/index.ts';
 import { websocket as clientWebsocket } from '../../client/transports/websocket.ts';
 import type { Transport } from '../../core/transport.ts';
 import { websocket } from '../../transports/websocket.ts';
+import { countedGlobals } from '../helpers/counted-globals.ts';
 import { createPage, pageGlobals, type DomWindow } from '../helpers/jsdom.ts';
+import { until } from '../helpers/until.ts';
 import { pushServer } from '../transports/conformance.ts';
 
 /** A jsdom page at `url` whose `WebSocket` is `ws`'s. */
@@ -97,8 +99,6 @@ function cuttable(inner: Transport) {
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 test('websocket.supported() needs a WebSocket constructor on the window', (t) => {
   const window = page(t, 'http://127.0.0.1:1/');
   t.true(clientWebsocket.supported(resolveGlobals(pageGlobals(window))));
@@ -142,8 +142,12 @@ test('websocket.open() reconnects after a dropped connection from session.cursor
 test('websocket.open() stops with failed() on 4401 and 4400, with the code, message and status of the close', async (t) => {
   const server = await pushServer(t, [websocket()]);
   const window = page(t, `${server.url}/items`);
-  const badToken = opened(t, window, `${server.base}/websocket`, 'eyJ2IjoxfQ.AAAA');
-  const badCursor = opened(t, window, `${server.base}/websocket`, await server.page(), { cursor: 'not-a-cursor' });
+  const counted = countedGlobals(window);
+  const badToken = opened(t, window, `${server.base}/websocket`, 'eyJ2IjoxfQ.AAAA', { globals: counted.globals });
+  const badCursor = opened(t, window, `${server.base}/websocket`, await server.page(), {
+    cursor: 'not-a-cursor',
+    globals: counted.globals,
+  });
   t.deepEqual(await badToken.seen(2), [
     ['connected'],
     ['failed', 'SERVERPUSH_ERR_BAD_TOKEN', 'the page token signature does not verify', 401],
@@ -152,7 +156,8 @@ test('websocket.open() stops with failed() on 4401 and 4400, with the code, mess
     ['connected'],
     ['failed', 'SERVERPUSH_ERR_BAD_CURSOR', 'cursor "not-a-cursor" is malformed', 400],
   ]);
-  await sleep(150);
+  // No retry armed and no socket open: nothing more can happen.
+  await until(() => counted.activity().length === 0);
   t.deepEqual([badToken.events.length, badCursor.events.length], [2, 2], 'no retry after failed()');
 });
 
@@ -202,9 +207,10 @@ test('websocket.open() does nothing more once a refresh stopped the session (the
   const window = page(t, `${server.url}/items`);
   const token = await server.page();
   await server.publish('a', 'b');
-  const connection = opened(t, window, `${server.base}/websocket`, token);
+  const counted = countedGlobals(window);
+  const connection = opened(t, window, `${server.base}/websocket`, token, { globals: counted.globals });
   t.deepEqual(await connection.seen(2), [['connected'], ['receive', ['refresh']]]);
-  await sleep(150);
+  await until(() => counted.activity().length === 0);
   t.is(connection.events.length, 2);
 });
 
@@ -262,11 +268,9 @@ test('websocket.open() stop function closes the socket, and the server holds not
   const window = page(t, `${server.url}/items`);
   const connection = opened(t, window, `${server.base}/websocket`, await server.page());
   await connection.seen(1);
-  const deadline = Date.now() + 2_000;
-  while (server.push.stats().waiting === 0 && Date.now() < deadline) await sleep(10);
-  t.is(server.push.stats().waiting, 1);
+  await until(() => server.push.stats().waiting === 1);
   connection.stop();
-  while (server.push.stats().waiting > 0 && Date.now() < deadline + 2_000) await sleep(10);
+  await until(() => server.push.stats().waiting === 0);
   t.is(server.push.stats().waiting, 0);
   t.is(connection.events.length, 1, 'nothing is reported after stop');
 });

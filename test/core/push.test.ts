@@ -3,6 +3,7 @@ import { createPush, type RouteTable } from '../../core/push.ts';
 import { memoryLog } from '../../core/memory-log.ts';
 import type { ChangeMessage, ChangeInput, Message } from '../../core/types.ts';
 import { closing, page, secret } from '../helpers/push.ts';
+import { until } from '../helpers/until.ts';
 
 const routes: RouteTable = {
   match: (path) => {
@@ -45,7 +46,8 @@ test('createPush() poll() holds until a change arrives, then answers at once', a
   );
   const started = Date.now();
   const polled = push.poll(token, undefined, { waitMs: 5_000 });
-  setTimeout(() => void push.publish(hit(1)), 50);
+  await until(() => push.stats().waiting === 1);
+  await push.publish(hit(1));
   t.deepEqual(data(await polled), [{ hits: 1 }]);
   t.true(Date.now() - started < 2_000);
 });
@@ -202,7 +204,9 @@ test('createPush() poll() rejects forged and altered tokens and malformed cursor
   });
   const shortLived = counterPush(t, { tokenTtlMs: 1 });
   const expiring = await page(shortLived);
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  // Tokens expire by Date.now(): once it has moved on, the 1 ms token is past its expiry.
+  const rendered = Date.now();
+  await until(() => Date.now() > rendered);
   t.deepEqual(
     await shortLived.poll(expiring, undefined, { waitMs: 300 }),
     [{ name: 'refresh', reason: 'expired' }],
@@ -233,7 +237,7 @@ test('createPush() close() answers waiting polls empty, so clients resume elsewh
   const token = await page(push);
   await push.poll(token, undefined, { waitMs: 0 });
   const polled = push.poll(token, undefined, { waitMs: 5_000 });
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await until(() => push.stats().waiting === 1);
   await push.close();
   t.deepEqual(await polled, []);
   await t.throwsAsync(push.poll(token, undefined, { waitMs: 0 }), {
@@ -258,7 +262,8 @@ test('createPush() forgets a page idle longer than pageIdleMs, and a later poll 
   const token = await page(push);
   await push.poll(token, undefined, { waitMs: 0 });
   t.is(push.stats().pages, 1);
-  await new Promise((resolve) => setTimeout(resolve, 1_300));
+  // The sweep runs every max(1 s, pageIdleMs / 2).
+  await until(() => push.stats().pages === 0);
   t.like(push.stats(), { pages: 0, subscriptions: 0 });
   await push.publish(hit(5));
   t.deepEqual(data(await push.poll(token, undefined, { waitMs: 300 })), [{ hits: 5 }]);

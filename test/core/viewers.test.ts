@@ -3,6 +3,7 @@ import { memoryLog } from '../../core/memory-log.ts';
 import { createPush, type RouteTable } from '../../core/push.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';
 import { closing, page, secret } from '../helpers/push.ts';
+import { until } from '../helpers/until.ts';
 
 interface User {
   id: number;
@@ -185,7 +186,8 @@ test('createPush() revalidate({ identity }) re-runs the update functions of that
   await pushServer.poll(alice, undefined, { waitMs: 0 });
   users.set(1, { id: 1, role: 'admin' });
   await app.revalidate({ identity: 1 });
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // The other process re-runs the update function once the control entry reaches it through the log.
+  await until(() => pushServer.stats().subscriptions === 1);
   await app.publish(todo(4, 9));
   t.deepEqual(received(await pushServer.poll(alice, undefined, { waitMs: 300 })), ['everything:enter:4']);
 });
@@ -212,6 +214,8 @@ test('createPush() refreshes a page whose token expired after it was first accep
   const push = closing(t, createPush({ secret, routes, tokenTtlMs: 300 }));
   const token = await page(push);
   t.deepEqual(await push.poll(token, undefined, { waitMs: 0 }), []);
-  await new Promise((resolve) => setTimeout(resolve, 350));
+  // Tokens expire by Date.now(): 300 ms after this, the token is past its expiry.
+  const accepted = Date.now();
+  await until(() => Date.now() >= accepted + 300);
   t.deepEqual(await push.poll(token, undefined, { waitMs: 0 }), [{ name: 'refresh', reason: 'expired' }]);
 });

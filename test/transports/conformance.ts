@@ -10,6 +10,7 @@ import type { Transport } from '../../core/transport.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';
 import { secret } from '../helpers/push.ts';
 import { listen } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 import type { MuxConnection, MuxDriver, MuxFrame, MuxPage } from './drivers/mux.ts';
 
 /** What a driver reads from a connection: a batch of messages, or the error the server answered. */
@@ -129,8 +130,10 @@ export function conformance(driver: Driver, transport: () => Transport): void {
   test(title('delivers a change'), async (t) => {
     const server = await pushServer(t, [transport()]);
     const connection = opened(t, server.base, await server.page());
-    setTimeout(() => void server.publish('first'), 100);
-    t.deepEqual(titles(await connection.next()), ['first']);
+    const received = connection.next();
+    await until(() => server.push.stats().waiting === 1);
+    await server.publish('first');
+    t.deepEqual(titles(await received), ['first']);
   });
 
   test(title('replays the changes since the page rendered, then since a cursor'), async (t) => {
@@ -157,15 +160,19 @@ export function conformance(driver: Driver, transport: () => Transport): void {
     const server = await pushServer(t, [transport()]);
     const token = await server.page();
     const first = opened(t, server.base, token);
-    setTimeout(() => void server.publish('before'), 50);
-    const received = await first.next();
+    const next = first.next();
+    await until(() => server.push.stats().waiting === 1);
+    await server.publish('before');
+    const received = await next;
     t.deepEqual(titles(received), ['before']);
     await first.close();
     await server.publish('while away');
     const second = opened(t, server.base, token, lastCursor(received));
     t.deepEqual(titles(await second.next()), ['while away']);
-    setTimeout(() => void server.publish('after'), 50);
-    t.deepEqual(titles(await second.next()), ['after']);
+    const after = second.next();
+    await until(() => server.push.stats().waiting === 1);
+    await server.publish('after');
+    t.deepEqual(titles(await after), ['after']);
   });
 
   test(title('answers a bad token 401'), async (t) => {
@@ -187,12 +194,12 @@ export function conformance(driver: Driver, transport: () => Transport): void {
   test(title('closes cleanly: the server holds nothing for a client that left'), async (t) => {
     const server = await pushServer(t, [transport()]);
     const connection = opened(t, server.base, await server.page());
-    setTimeout(() => void server.publish('x'), 50);
-    await connection.next();
+    const received = connection.next();
+    await until(() => server.push.stats().waiting === 1);
+    await server.publish('x');
+    await received;
     await connection.close();
-    const deadline = Date.now() + 2_000;
-    while (server.push.stats().waiting > 0 && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => server.push.stats().waiting === 0);
     t.is(server.push.stats().waiting, 0);
   });
 }

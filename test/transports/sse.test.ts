@@ -85,7 +85,7 @@ test('sse() sends each batch as one event, at once, whose id is the cursor of it
   server.push.updates('items', () => [{ name: 'label', model: 'items', data: { label: 'title' } }]);
   const stream = await openStream(t, `${server.base}/sse?token=${await server.page()}`);
   t.deepEqual((await stream.next())?.comments, ['connected']);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.true(await until(() => server.push.stats().waiting === 1));
 
   const published = performance.now();
   await server.publish('one');
@@ -235,11 +235,13 @@ test('sse() lets a browser resume with Last-Event-ID, without loss or duplicates
   t.true(await until(() => received.length === 2));
   await server.publish('three');
   t.true(await until(() => received.length === 3));
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Events arrive in order: once the last one is in, one delivered twice would have shown before it.
+  await server.publish('four');
+  t.true(await until(() => (received.at(-1)?.data as { title: string } | undefined)?.title === 'four'));
 
   t.deepEqual(
     received.map((m) => (m.data as { title: string }).title),
-    ['one', 'two', 'three'],
+    ['one', 'two', 'three', 'four'],
   );
   t.deepEqual(lastEventIds, [undefined, received[0]!.cursor]);
 });

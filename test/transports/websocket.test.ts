@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type ClientOptions } from 'ws';
-import type { Transport } from '../../core/transport.ts';
+import type { PushEndpoint, Transport } from '../../core/transport.ts';
 import { websocket } from '../../transports/websocket.ts';
 import { conformance, muxConformance, pushServer } from './conformance.ts';
 import { websocketMux } from './drivers/mux.ts';
@@ -134,6 +134,10 @@ test('websocket() terminates a peer that does not answer pings within two heartb
   const server = await pushServer(t, [websocket({ heartbeatMs })]);
   const token = await server.page();
   const live = client(t, socketUrl(server.base, token));
+  let pings = 0;
+  live.socket.on('ping', () => {
+    pings += 1;
+  });
   const dead = client(t, socketUrl(server.base, await server.page()), { autoPong: false });
   await Promise.all([live.opened, dead.opened]);
   const started = Date.now();
@@ -141,10 +145,13 @@ test('websocket() terminates a peer that does not answer pings within two heartb
   const elapsed = Date.now() - started;
   t.is(code, 1006, 'terminated without a closing handshake');
   t.true(elapsed >= heartbeatMs - 20 && elapsed <= 2 * heartbeatMs + 150, `closed after ${elapsed} ms`);
-  await new Promise((resolve) => setTimeout(resolve, 4 * heartbeatMs));
+  const answered = pings;
+  t.true(await until(() => pings >= answered + 4, 10 * heartbeatMs), 'four more pings, each answered');
   t.is(live.socket.readyState, WebSocket.OPEN, 'a peer that answers stays open');
-  setTimeout(() => void server.publish('still here'), 10);
-  t.like(await firstBatch(live.socket), { messages: [{ name: 'item', data: { title: 'still here' } }] });
+  const batch = firstBatch(live.socket);
+  t.true(await until(() => server.push.stats().waiting === 1));
+  await server.publish('still here');
+  t.like(await batch, { messages: [{ name: 'item', data: { title: 'still here' } }] });
 });
 
 /** The next frame a ws client receives, parsed. */
@@ -159,8 +166,10 @@ test('websocket() ignores frames from the client and closes one that sends too m
   await chatty.opened;
   chatty.socket.send('hello');
   chatty.socket.send(Buffer.alloc(16));
-  setTimeout(() => void server.publish('heard'), 50);
-  t.like(await firstBatch(chatty.socket), { messages: [{ name: 'item', data: { title: 'heard' } }] });
+  const batch = firstBatch(chatty.socket);
+  t.true(await until(() => server.push.stats().waiting === 1));
+  await server.publish('heard');
+  t.like(await batch, { messages: [{ name: 'item', data: { title: 'heard' } }] });
   chatty.socket.send('x'.repeat(10_000));
   t.is((await chatty.closed).code, 1009);
   const after = client(t, socketUrl(server.base, await server.page()));
@@ -262,11 +271,24 @@ test('websocket() tells a reader that stops reading to refresh and closes it wit
   const frameBytes = 200 * 1024;
   const inner = websocket({ maxBufferedBytes, heartbeatMs: 30_000 });
   let serverSide: Duplex | undefined;
+  let answered = 0;
   const transport: Transport = {
     ...inner,
     upgrade(request, socket, head, push) {
       serverSide = socket;
-      inner.upgrade?.(request, socket, head, push);
+      // Counts the frames written with changes.
+      const counted: PushEndpoint = {
+        open: (sink) =>
+          push.open({
+            write(batches) {
+              if (batches.length > 0) answered += 1;
+              sink.write(batches);
+            },
+          }),
+        check: (token, cursor) => push.check(token, cursor),
+        reportError: (error, where) => push.reportError(error, where),
+      };
+      inner.upgrade?.(request, socket, head, counted);
     },
   };
   const server = await pushServer(t, [transport]);
@@ -280,8 +302,8 @@ test('websocket() tells a reader that stops reading to refresh and closes it wit
   while (published < 400 && (await until(() => server.push.stats().waiting === 1, 500))) {
     await server.publish(big);
     published += 1;
-    // One change per frame: let the held poll wake and write before the next change.
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // One change per frame: the held poll takes it before the next change is published.
+    await until(() => answered === published, 500);
   }
   t.true(published < 400, 'the server stopped serving the stalled reader');
   // A frame is written only while the total stays under the cap (or onto an empty buffer).

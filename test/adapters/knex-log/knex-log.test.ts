@@ -172,9 +172,10 @@ for (const db of databases) {
       const third = await opened(t, await reopen());
       const seen = [tailed(t, first), tailed(t, second), tailed(t, third)];
       for (let i = 1; i <= 10; i += 1) await [first, second, third][i % 3]!.append([change(i), change(100 + i)]);
-      await until(t, () => seen.every((changes) => changes.length >= 20));
-      await sleep(100);
-      const expected = Array.from({ length: 10 }, (_, i) => [i + 1, 101 + i]).flat();
+      // Tails deliver in order: once each has the last change, one delivered twice would show before it.
+      await first.append([change(999)]);
+      await until(t, () => seen.every((changes) => changes.at(-1)?.id === 999));
+      const expected = [...Array.from({ length: 10 }, (_, i) => [i + 1, 101 + i]).flat(), 999];
       for (const changes of seen) t.deepEqual(idsOf(changes), expected);
       t.deepEqual(
         seen[1]!.map((c) => c.cursor),
@@ -323,8 +324,8 @@ for (const db of databases) {
       const { knex, reopen } = await migrated(t, db);
       const writer = await opened(t, knex, { pollIntervalMs: 5_000 });
       const reader = await opened(t, await reopen(), { pollIntervalMs: 5_000 });
+      // knexLog() resolves once it LISTENs, and tail() listens at once: nothing to wait for.
       const seen = tailed(t, reader);
-      await sleep(50);
       const started = Date.now();
       await writer.append([change(1)]);
       await until(t, () => seen.length === 1, 1_000);
@@ -335,7 +336,17 @@ for (const db of databases) {
 
   maybe(title('knexLog() delivers changes of transactions that commit out of id order in id order'), async (t) => {
     const { knex, reopen } = await migrated(t, db);
-    const log = await opened(t, await reopen());
+    const readerKnex = await reopen();
+    const log = await opened(t, readerKnex);
+    // Each poll of the reader starts with a read of the id sequence's last value.
+    let polls = 0;
+    readerKnex.on('query', ({ sql }: { sql: string }) => {
+      if (sql.includes('pg_sequence_last_value')) polls += 1;
+    });
+    const polled = (count: number) => {
+      const from = polls;
+      return until(t, () => polls >= from + count);
+    };
     const seen = tailed(t, log);
     const start = await log.head();
     const first = await knex.transaction();
@@ -343,7 +354,7 @@ for (const db of databases) {
     await log.outbox.appendWithin(first, [change(1)]);
     await log.outbox.appendWithin(second, [change(2)]);
     await second.commit();
-    await sleep(300); // fifteen polls
+    await polled(15);
     t.deepEqual(seen, []);
     t.is(await log.head(), start);
     t.deepEqual(await log.since(start), { ok: true, changes: [] });
@@ -353,7 +364,7 @@ for (const db of databases) {
     const third = await knex.transaction();
     await log.outbox.appendWithin(third, [change(3)]);
     await log.append([change(4)]);
-    await sleep(200);
+    await polled(10);
     t.deepEqual(idsOf(seen), [1, 2]);
     await third.rollback();
     await until(t, () => seen.length === 3);
@@ -378,8 +389,10 @@ for (const db of databases) {
           return trx.commit();
         }),
       );
-      await until(t, () => seen.every((changes) => changes.length >= committed.length));
-      await sleep(100);
+      // Tails deliver in order: once each has the last change, one delivered twice would show before it.
+      await logs[0]!.append([change(9_999)]);
+      committed.push(9_999);
+      await until(t, () => seen.every((changes) => changes.at(-1)?.id === 9_999));
       const ids = (changes: readonly Change[]) => changes.map((c) => Number.parseInt(c.cursor.split('.')[1]!, 36));
       for (const changes of seen) {
         t.deepEqual(

@@ -1,4 +1,5 @@
 import test from 'ava';
+import type { Socket } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createPush, type KoaPush } from '../../../adapters/koa/index.ts';
@@ -6,6 +7,7 @@ import { longPoll } from '../../../transports/long-poll.ts';
 import type { ChangeInput } from '../../../core/types.ts';
 import { secret } from '../../helpers/push.ts';
 import { listen } from '../../helpers/server.ts';
+import { until } from '../../helpers/until.ts';
 
 interface Setup {
   url: string;
@@ -141,7 +143,9 @@ test('routes() answers a forged token 401 and a malformed cursor 400 with messag
   const app = new Koa().use(expiring.routes()).use(expiring.middleware()).use(router.routes());
   const other = await listen(t, app.callback());
   const stale = await (await fetch(`${other.url}/`)).text();
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  // Tokens expire by Date.now(): once it has moved on, the 1 ms token is past its expiry.
+  const rendered = Date.now();
+  await until(() => Date.now() > rendered);
   const expired = await fetch(`${other.url}/serverpush/long-poll?token=${stale}`);
   t.is(expired.status, 200);
   t.deepEqual(
@@ -178,11 +182,11 @@ test('routes() releases a held poll when the client goes away', async (t) => {
   const pending = fetch(`${url}/serverpush/long-poll?token=${page}`, { signal: controller.signal }).catch(
     () => 'aborted',
   );
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => push.stats().waiting === 1);
   t.like(push.stats(), { pages: 1, waiting: 1 });
   controller.abort();
   t.is(await pending, 'aborted');
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => push.stats().waiting === 0);
   t.like(push.stats(), { pages: 1, waiting: 0 });
 });
 
@@ -204,6 +208,11 @@ test('attach() survives a client that resets the connection after its upgrade wa
   t.teardown(() => push.close());
   const { url, server } = await listen(t, new Koa().use(push.routes()).callback());
   push.attach(server);
+  const open = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
   const { port } = new URL(url);
   for (const [path, origin] of [
     ['/elsewhere', ''],
@@ -217,6 +226,7 @@ test('attach() survives a client that resets the connection after its upgrade wa
     await new Promise((resolve) => socket.once('data', resolve));
     socket.resetAndDestroy();
   }
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Each reset socket is closed on the server once it has handled the reset.
+  await until(() => open.size === 0);
   t.is((await fetch(`${url}/serverpush/long-poll`)).status, 401, 'the server is still up');
 });

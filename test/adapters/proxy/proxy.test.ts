@@ -19,6 +19,7 @@ import Koa from 'koa';
 import { WebSocket, WebSocketServer } from 'ws';
 import { proxy, type ProxyOptions } from '../../../adapters/proxy/index.ts';
 import { listen } from '../../helpers/server.ts';
+import { until } from '../../helpers/until.ts';
 
 interface Seen {
   method: string;
@@ -504,8 +505,7 @@ test('proxy() forwards WebSocket upgrades under the prefix on the app server, me
   t.is(upgrade?.headers['x-forwarded-host'], `127.0.0.1:${port}`);
   t.is(upgrade?.headers.origin, target.url, "the page's own origin, as the push server's");
   socket.close(1000);
-  for (let tries = 0; tries < 100 && target.closes.length === 0; tries++)
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  await until(() => target.closes.length > 0);
   t.deepEqual(target.closes, [1000], 'the close reaches the target');
 });
 

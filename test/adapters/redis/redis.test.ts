@@ -205,7 +205,8 @@ redisTest(
     const replayed = await pusher.poll(token, undefined, { waitMs: 1_000 });
     t.deepEqual(hits(replayed), [1], 'replayed from the cursor in the token');
     const held = pusher.poll(token, (replayed[0] as { cursor: string }).cursor, { waitMs: 5_000 });
-    setTimeout(() => void app.publish(change(2)).catch(() => {}), 50);
+    await until(() => pusher.stats().waiting === 1);
+    await app.publish(change(2));
     const messages = await held;
     t.deepEqual(hits(messages), [2]);
     const cursor = (messages[0] as { cursor: string }).cursor;
@@ -295,10 +296,12 @@ redisTest('redisLog() tail() survives killed connections with nothing lost or do
   await admin(t, server).client('KILL', 'TYPE', 'normal');
   for (let i = 5; i < 10; i += 1) await a.append([change(i)]);
   await until(() => seen.length >= 10);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Read in order: once the reader has the last one, a change read twice would have shown up before it.
+  await a.append([change(10)]);
+  await until(() => seen.at(-1)?.id === 10);
   t.deepEqual(
     seen.map((c) => c.id),
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
   );
   t.true(b.check(seen[0]!.cursor), 'the epoch holds: nothing was lost');
 });
@@ -343,6 +346,10 @@ redisTest('redisLog() close() stops the reader and leaves a passed client open',
   await changes.close();
   await changes.append([change(1)]).catch(() => {});
   t.is(await client.ping(), 'PONG');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Another reader of the stream hears of a change; the closed one, were it still reading, would too.
+  const other = await log(t, server);
+  const heard = tailed(other);
+  await other.append([change(2)]);
+  await until(() => heard.length > 0);
   t.deepEqual(seen, []);
 });
