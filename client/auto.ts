@@ -1,5 +1,5 @@
 // The classic-script entry (`serverpush.js`): connects with the settings of its own page tag,
-// `<script src="…" data-serverpush data-token="…" data-base="…" data-proxy="…" data-transports="…">`, and
+// `<script src="…" data-serverpush data-token="…" data-base="…" data-proxy="…" data-transports="…" data-share="false">`, and
 // sets `window.serverpush` to the client. The built script calls `start()`; tests call it with
 // jsdom globals.
 
@@ -33,11 +33,13 @@ export function start(globals: GlobalsOptions = {}): PushClient {
   const base = script.getAttribute('data-base');
   const proxy = script.getAttribute('data-proxy');
   const transports = script.getAttribute('data-transports');
+  const share = script.getAttribute('data-share');
   const client = connect({
     token,
     ...(base ? { base } : {}),
     ...(proxy ? { proxy } : {}),
     ...(transports ? { transports: splitNames(transports) } : {}),
+    ...(share === 'false' || share === 'off' ? { share: false } : {}),
     globals,
   });
   page.serverpush = client;

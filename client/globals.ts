@@ -11,6 +11,22 @@ export interface JQueryLike {
   Event(type: string): JQueryEventLike;
 }
 
+/** The part of the Web Locks API (`navigator.locks`) the client uses to elect the tab that connects. */
+export interface LockManagerLike {
+  request(
+    name: string,
+    options: { readonly signal?: AbortSignal },
+    callback: () => Promise<void> | undefined,
+  ): Promise<unknown>;
+}
+
+/** The part of a `BroadcastChannel` the client uses to talk to its other tabs. */
+export interface ChannelLike {
+  onmessage: ((event: MessageEvent) => void) | null;
+  postMessage(message: unknown): void;
+  close(): void;
+}
+
 /** The window the client dispatches in. A browser's `window` and a jsdom window both fit. */
 export interface ClientWindow {
   readonly document: Document;
@@ -26,8 +42,14 @@ export interface ClientWindow {
   readonly reportError?: ((error: unknown) => void) | undefined;
   /** Where the client remembers the transport that worked, for the browser session. */
   readonly sessionStorage?: Pick<Storage, 'getItem' | 'setItem'> | undefined;
+  /** Where the Web Locks API lives, in browsers that have it. */
+  readonly navigator?: { readonly locks?: LockManagerLike | undefined } | undefined;
+  readonly BroadcastChannel?: (new (name: string) => ChannelLike) | undefined;
   setTimeout(handler: () => void, timeout: number): number;
   clearTimeout(id: number | undefined): void;
+  setInterval?(handler: () => void, timeout: number): number;
+  clearInterval?(id: number | undefined): void;
+  addEventListener?(type: 'pagehide', listener: () => void): void;
 }
 
 /** Everything the client and its transports use from the environment, resolved. */
@@ -43,8 +65,14 @@ export interface ClientGlobals {
   readonly EventSource: typeof EventSource | undefined;
   /** `undefined` when absent; the `websocket` transport is then not used. */
   readonly WebSocket: typeof WebSocket | undefined;
+  /** `undefined` when absent; tabs then connect each on their own. */
+  readonly locks: LockManagerLike | undefined;
+  /** `undefined` when absent; tabs then connect each on their own. */
+  readonly BroadcastChannel: (new (name: string) => ChannelLike) | undefined;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  setInterval(callback: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
   /** A number in [0, 1), as `Math.random()`. */
   random(): number;
   /** Reloads the page after a `refresh` message. */
@@ -75,8 +103,20 @@ export function resolveGlobals(options: GlobalsOptions = {}): ClientGlobals {
     AbortController: 'AbortController' in options ? options.AbortController : win.AbortController,
     EventSource: 'EventSource' in options ? options.EventSource : win.EventSource,
     WebSocket: 'WebSocket' in options ? options.WebSocket : win.WebSocket,
+    locks: 'locks' in options ? options.locks : win.navigator?.locks,
+    BroadcastChannel: 'BroadcastChannel' in options ? options.BroadcastChannel : win.BroadcastChannel,
     setTimeout,
     clearTimeout: options.clearTimeout ?? ((handle) => win.clearTimeout(handle as number)),
+    setInterval:
+      options.setInterval ??
+      ((callback, ms) =>
+        win.setInterval === undefined ? globalThis.setInterval(callback, ms) : win.setInterval(callback, ms)),
+    clearInterval:
+      options.clearInterval ??
+      ((handle) =>
+        win.clearInterval === undefined
+          ? globalThis.clearInterval(handle as number)
+          : win.clearInterval(handle as number)),
     random: options.random ?? Math.random,
     reload: options.reload ?? (() => win.location.reload()),
     reportError:

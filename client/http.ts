@@ -95,9 +95,7 @@ function xhrGet(
   return { response, abort: () => xhr.abort() };
 }
 
-/** The transport's endpoint with the token and, once the client has one, the cursor to resume from. */
+/** The transport's endpoint with the query that names its pages and their cursors. */
 export function endpointUrl(session: TransportSession, url: string = session.url): string {
-  const cursor = session.cursor();
-  const query = `token=${encodeURIComponent(session.token)}`;
-  return `${url}?${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+  return `${url}?${session.query()}`;
 }

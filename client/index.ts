@@ -1,5 +1,6 @@
-// The browser client: `connect()` opens a transport to the push endpoints and turns the
-// messages it receives into events on the page.
+// The browser client: `connect()` connects a page to the push endpoints and turns the messages it
+// receives into events on the page. The tabs of one browser share one connection per push origin
+// (./share.ts) where the browser allows it; a tab that cannot share connects on its own.
 //
 // Events, all dispatched on `document` (and delivered to `client.on(name, fn)` listeners, whose
 // first argument is the event's `detail`):
@@ -16,18 +17,31 @@
 //
 // `connection`, `error` and `refresh` are therefore not usable as update spec names.
 
-import type { ChangeMessage, Message, RefreshMessage } from '../core/types.ts';
-import { backoffDelay, resolveBackoff, type BackoffOptions } from './backoff.ts';
-import { dispatchChange, dispatchClientEvent, dispatchRefresh, type RefreshDetail } from './dispatch.ts';
-import { PushClientError, isObject } from './errors.ts';
+import { resolveBackoff, type BackoffOptions } from './backoff.ts';
+import { openConnection, type ConnectionState } from './connection.ts';
+import { isObject } from './errors.ts';
 import { resolveGlobals, type GlobalsOptions } from './globals.ts';
-import { plan, rememberAttempt, type Attempt } from './negotiate.ts';
+import { plan } from './negotiate.ts';
+import { createPage, type ConnectionDetail, type Listener } from './page.ts';
+import { canShare, sharePage } from './share.ts';
+import type { ChangeMessage, RefreshMessage } from '../core/types.ts';
+import type { PushClientError } from './errors.ts';
+import type { RefreshDetail } from './dispatch.ts';
 
 export type { BackoffOptions } from './backoff.ts';
+export type { ConnectionState } from './connection.ts';
+export type { ConnectionDetail } from './page.ts';
 export type { PushEvent, RefreshDetail } from './dispatch.ts';
 export { PushClientError, isPushClientError } from './errors.ts';
 export type { ClientErrorCode, PushClientErrorCode } from './errors.ts';
-export type { ClientGlobals, ClientWindow, GlobalsOptions, JQueryLike } from './globals.ts';
+export type {
+  ChannelLike,
+  ClientGlobals,
+  ClientWindow,
+  GlobalsOptions,
+  JQueryLike,
+  LockManagerLike,
+} from './globals.ts';
 export type { ChangeMessage, Message, RefreshMessage } from '../core/types.ts';
 
 /** Options of `connect()`. */
@@ -54,20 +68,12 @@ export interface PushClientOptions {
   readonly globals?: GlobalsOptions;
   /** Retry timing after a server or network error. Default: `{ initialMs: 500, maxMs: 15_000 }`. */
   readonly backoff?: BackoffOptions;
-}
-
-/**
- * `connecting` until the first good response (the server answers a page's first request at once),
- * then `connected`; `reconnecting` from a failed request until a good one; `closed` for good after
- * `close()`, a refresh, or an error retrying cannot fix.
- */
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
-
-/** The detail of `serverpush:connection`. */
-export interface ConnectionDetail {
-  readonly state: ConnectionState;
-  /** Why, when a failure caused the change. */
-  readonly error?: PushClientError;
+  /**
+   * Whether this tab shares one connection with the other tabs of the browser that connect to the
+   * same push endpoints (`data-share="false"` turns it off). Without Web Locks and BroadcastChannel
+   * each tab connects on its own anyway. Default: `true`.
+   */
+  readonly share?: boolean;
 }
 
 /** A connection to the push endpoints, as `connect()` returns it. */
@@ -79,6 +85,11 @@ export interface PushClient {
   readonly via: 'direct' | 'proxy' | undefined;
   /** The cursor of the last message received, sent back to resume from. */
   readonly cursor: string | undefined;
+  /**
+   * `shared` when this tab's page rides on a connection shared by the browser's tabs (held by one
+   * of them), `single` when the tab connects on its own.
+   */
+  readonly mode: 'shared' | 'single';
   /** Calls `fn` on every state change. */
   on(name: 'connection', fn: (detail: ConnectionDetail) => void): void;
   /** Calls `fn` with the error that stopped the client. */
@@ -96,17 +107,11 @@ export interface PushClient {
   close(): void;
 }
 
-type Listener = (detail: unknown, message?: Message) => void;
-
-/** How many recent cursors are remembered to recognize a message delivered twice. */
-const seenCursorsMax = 1_000;
-/** Failures in a row, after having connected, that make the client try the next transport. */
-const deathsBeforeFallback = 3;
 /** The transports tried when the page names none, best first. */
 const defaultTransports = ['websocket', 'sse', 'long-poll', 'jsonp'];
 
 /**
- * Connects to the push endpoints and starts receiving, right after the current task, so
+ * Connects the page to the push endpoints and starts receiving, right after the current task, so
  * listeners added just after `connect()` miss nothing.
  *
  * @example
@@ -116,7 +121,14 @@ const defaultTransports = ['websocket', 'sse', 'long-poll', 'jsonp'];
  */
 export function connect(options: PushClientOptions): PushClient {
   if (!isObject(options)) throw new TypeError('options must be an object');
-  const { token, base = '/serverpush', transports = defaultTransports, proxy, connectTimeoutMs = 5_000 } = options;
+  const {
+    token,
+    base = '/serverpush',
+    transports = defaultTransports,
+    proxy,
+    connectTimeoutMs = 5_000,
+    share = true,
+  } = options;
   if (typeof token !== 'string' || token === '') {
     throw new TypeError('options.token must be a non-empty string');
   }
@@ -128,175 +140,78 @@ export function connect(options: PushClientOptions): PushClient {
   if (!(Number.isFinite(connectTimeoutMs) && connectTimeoutMs > 0)) {
     throw new TypeError('options.connectTimeoutMs must be a positive number');
   }
+  if (typeof share !== 'boolean') throw new TypeError('options.share must be a boolean');
   const backoff = resolveBackoff(options.backoff);
   const globals = resolveGlobals(options.globals);
   // Resolved against the page, because fetch outside a browser (Node, in tests) needs absolute URLs.
   const absolute = (path: string) => new URL(path.replace(/\/+$/, ''), globals.document.baseURI).href;
-  const attempts = plan(transports, globals, absolute(base), proxy === undefined ? undefined : absolute(proxy));
-  const listeners = new Map<string, Set<Listener>>();
-  const seenCursors = new Set<string>();
-  let state: ConnectionState = 'connecting';
-  let cursor: string | undefined;
-  let stopTransport: (() => void) | undefined;
-  let current: Attempt | undefined = attempts[0];
-  let attemptIndex = 0;
-  let rounds = 0;
-  let connectTimer: unknown;
-
-  function emit(name: string, detail: unknown, message?: Message): void {
-    for (const fn of [...(listeners.get(name) ?? [])]) {
-      try {
-        fn(detail, message);
-      } catch (error) {
-        globals.reportError(error);
-      }
-    }
-  }
-
-  function setState(next: ConnectionState, error?: PushClientError): void {
-    if (state === next || state === 'closed') return;
-    state = next;
-    const detail: ConnectionDetail = error === undefined ? { state } : { state, error };
-    dispatchClientEvent(globals, 'serverpush:connection', detail);
-    emit('connection', detail);
-  }
-
-  function stop(error?: PushClientError): void {
-    if (state === 'closed') return;
-    globals.clearTimeout(connectTimer);
-    stopTransport?.();
-    setState('closed', error);
-    if (error !== undefined) {
-      dispatchClientEvent(globals, 'serverpush:error', error);
-      emit('error', error);
-    }
-  }
-
-  function receive(raw: readonly unknown[]): void {
-    const messages = raw.filter(isMessage);
-    // Messages sharing a cursor arrive in one response, so a cursor seen in an earlier response
-    // means the message was delivered already.
-    const fresh = messages.filter((m) => !('cursor' in m) || !seenCursors.has(m.cursor));
-    for (const message of messages) {
-      if ('cursor' in message) remember(message.cursor);
-    }
-    for (const message of fresh) {
-      if (state === 'closed') return;
-      if (message.name === 'refresh') return refresh(message as RefreshMessage);
-      const change = message as ChangeMessage;
-      cursor = change.cursor;
-      dispatchChange(globals, change);
-      emit(change.name, change.data, change);
-    }
-  }
-
-  function remember(seen: string): void {
-    seenCursors.add(seen);
-    if (seenCursors.size > seenCursorsMax) {
-      const oldest = seenCursors.values().next();
-      if (oldest.done !== true) seenCursors.delete(oldest.value);
-    }
-  }
-
-  function refresh(raw: RefreshMessage): void {
-    // A refresh without a reason still reloads: a stale page is worse than a vague log line.
-    // A newer server may send a reason this client does not know: it is passed on as it came.
-    const message = { ...raw, reason: String(raw.reason ?? '') } as RefreshMessage;
-    const reload = dispatchRefresh(globals, message);
-    emit('refresh', { reason: message.reason }, message);
-    stop();
-    if (reload) globals.reload();
-  }
+  const baseUrl = absolute(base);
+  const proxyUrl = proxy === undefined ? undefined : absolute(proxy);
+  const attempts = plan(transports, globals, baseUrl, proxyUrl);
+  const page = createPage(globals, pageKey(), token);
+  const mode = share && canShare(globals) ? 'shared' : 'single';
+  let source:
+    | { readonly transport: string | undefined; readonly via: 'direct' | 'proxy' | undefined; close(): void }
+    | undefined;
 
   function start(): void {
-    if (state === 'closed') return;
-    if (current === undefined) {
-      const offered = transports.join(', ') || 'none';
-      return stop(new PushClientError('SERVERPUSH_ERR_NO_TRANSPORT', `no usable transport among: ${offered}`));
+    if (page.state === 'closed') return;
+    if (mode === 'shared') {
+      // One connection per push origin and choice of transports: tabs that differ in either do not share.
+      const name = `serverpush:${baseUrl}|${proxyUrl ?? ''}|${transports.join(',')}`;
+      source = sharePage({ globals, page, name, backoff, attempts, offered: transports, connectTimeoutMs });
+    } else {
+      const connection = openConnection({
+        globals,
+        backoff,
+        attempts,
+        offered: transports,
+        connectTimeoutMs,
+        many: false,
+        listener: {
+          messages: (_key, messages) => page.receive(messages),
+          refused: (_key, error) => page.stop(error),
+          state: (state: ConnectionState, error?: PushClientError) => page.follow(state, error),
+        },
+      });
+      connection.add(page.key, token, undefined);
+      source = connection;
     }
-    open(current);
-  }
-
-  function open(attempt: Attempt): void {
-    let connectedOnce = false;
-    let connectedAt = 0;
-    let deaths = 0;
-    // Waiting only makes sense when there is another transport to move to.
-    if (attempts.length > 1) connectTimer = globals.setTimeout(() => fallBack(timeoutError(attempt)), connectTimeoutMs);
-    stopTransport = attempt.transport.open({
-      url: attempt.url,
-      token,
-      globals,
-      backoff,
-      cursor: () => cursor,
-      receive,
-      connected() {
-        globals.clearTimeout(connectTimer);
-        if (!connectedOnce) rememberAttempt(globals, attempt);
-        connectedOnce = true;
-        connectedAt = Date.now();
-        rounds = 0;
-        setState('connected');
-      },
-      retrying(error) {
-        setState('reconnecting', error);
-        // A connection that lived a while and then died counts once; one that dies as soon as it
-        // opens (a proxy that cuts it) keeps counting, so the client moves on.
-        deaths = Date.now() - connectedAt > connectTimeoutMs ? 1 : deaths + 1;
-        if (!connectedOnce || deaths >= deathsBeforeFallback) fallBack(error);
-      },
-      failed: (error) => stop(error),
-    });
-  }
-
-  // Moves to the next attempt, resuming from the cursor; after the last, starts over with a backoff
-  // wait, so a network that is down for everyone is not hammered.
-  function fallBack(error: PushClientError): void {
-    if (state === 'closed' || attempts.length < 2) return;
-    globals.clearTimeout(connectTimer);
-    stopTransport?.();
-    stopTransport = undefined;
-    setState('reconnecting', error);
-    attemptIndex = (attemptIndex + 1) % attempts.length;
-    current = attempts[attemptIndex];
-    if (attemptIndex !== 0) return start();
-    connectTimer = globals.setTimeout(start, backoffDelay(backoff, rounds, globals.random));
-    rounds += 1;
+    page.onStop(() => source?.close());
+    // A tab that goes away takes its page with it: a shared connection carries it no more.
+    globals.window.addEventListener?.('pagehide', () => page.stop());
   }
 
   void Promise.resolve().then(start);
 
   return {
     get state() {
-      return state;
+      return page.state;
     },
     get transport() {
-      return current?.transport.name;
+      return source?.transport ?? attempts[0]?.transport.name;
     },
     get via() {
-      return current?.via;
+      return source?.via ?? attempts[0]?.via;
     },
     get cursor() {
-      return cursor;
+      return page.cursor;
     },
+    mode,
     on(name: string, fn: (...args: never[]) => void) {
-      let set = listeners.get(name);
-      if (set === undefined) listeners.set(name, (set = new Set()));
-      set.add(fn as Listener);
+      page.on(name, fn as Listener);
     },
     off(name: string, fn: (...args: never[]) => void) {
-      listeners.get(name)?.delete(fn as Listener);
+      page.off(name, fn as Listener);
     },
-    close: () => stop(),
+    close: () => page.stop(),
   };
 }
 
-/** Whether `value` has the shape of a message: a change with a cursor, or a refresh. */
-function isMessage(value: unknown): value is Message {
-  if (!isObject(value) || typeof value['name'] !== 'string') return false;
-  return typeof value['cursor'] === 'string' || value['name'] === 'refresh';
-}
-
-function timeoutError(attempt: Attempt): PushClientError {
-  return new PushClientError('SERVERPUSH_ERR_TIMEOUT', `${attempt.transport.name} did not connect in time`);
+/** A random key for this page on a shared connection: 12 characters of `[A-Za-z0-9_-]`. */
+function pageKey(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
+  let key = '';
+  for (const byte of crypto.getRandomValues(new Uint8Array(12))) key += alphabet[byte & 63]!;
+  return key;
 }

@@ -1,5 +1,5 @@
 // The client transport contract. A client transport moves messages from the server to the client and
-// nothing else. It reads the cursor to resume from through the session, hands every response's
+// nothing else. It reads the pages and cursors to resume from through the session, hands every response's
 // messages over in order, and says how its connection is doing: `connected()` after each good
 // response, `retrying()` when it will try again on its own (it does the waiting, with
 // `backoffDelay`), `failed()` when retrying cannot help. Validating messages, skipping duplicates,
@@ -7,27 +7,59 @@
 // transport gets them the same way.
 
 import type { Backoff } from '../backoff.ts';
-import type { PushClientError } from '../errors.ts';
+import { isObject, type PushClientError } from '../errors.ts';
 import type { TransportName } from '../../core/types.ts';
 import type { ClientGlobals } from '../globals.ts';
+
+/** A page on a connection of many: its key, its token, and the cursor to resume it from. */
+export interface PageRef {
+  readonly key: string;
+  readonly token: string;
+  readonly cursor: string | undefined;
+}
 
 /** What a transport is given when the client opens it. */
 export interface TransportSession {
   /** The transport's endpoint, `{base}/{name}`, absolute. */
   readonly url: string;
-  readonly token: string;
   readonly globals: ClientGlobals;
   readonly backoff: Backoff;
-  /** The cursor of the last message the client received, to resume from. */
-  cursor(): string | undefined;
-  /** Hands over one response's messages, in order, unvalidated. May close the transport. */
-  receive(messages: readonly unknown[]): void;
+  /**
+   * The query string that names the connection's pages and where each resumes, read anew for each
+   * request: `token=…[&cursor=…]` for one page, `p=<key>~<cursor>~<token>&…` for many, `mux=1`
+   * for a WebSocket of many (whose pages are added by frames).
+   */
+  query(): string;
+  /** For a WebSocket of many pages: the pages it must carry, which it adds and removes by frames. */
+  readonly pages?: (() => readonly PageRef[]) | undefined;
+  /**
+   * For a connection of many pages: `listener` is called when pages are added or removed. An HTTP
+   * transport then starts its request anew; a WebSocket sends frames.
+   */
+  readonly onPagesChange?: ((listener: () => void) => void) | undefined;
+  /**
+   * Hands over one frame, parsed but unvalidated: `{ messages }` for one page, `{ pages, errors }`
+   * for many. May close the transport.
+   */
+  receive(frame: Readonly<Record<string, unknown>>): void;
   /** A request succeeded. */
   connected(): void;
   /** A request failed and the transport will retry by itself. */
   retrying(error: PushClientError): void;
   /** A request failed and retrying cannot help. The client closes the transport. */
   failed(error: PushClientError): void;
+}
+
+/** Whether a parsed body is a frame: `{ messages: [...] }` or `{ pages?: {...}, errors?: {...} }`. */
+export function isFrame(body: unknown): body is Readonly<Record<string, unknown>> {
+  if (!isObject(body)) return false;
+  if (Array.isArray(body['messages'])) return true;
+  const { pages, errors } = body;
+  return (
+    (pages !== undefined || errors !== undefined) &&
+    (pages === undefined || isObject(pages)) &&
+    (errors === undefined || isObject(errors))
+  );
 }
 
 /**

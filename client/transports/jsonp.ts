@@ -9,7 +9,7 @@
 import { PushClientError, errorFromResponse, isObject } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { endpointUrl } from '../http.ts';
-import type { ClientTransport, TransportSession } from './contract.ts';
+import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
 import { pollLoop } from './poll-loop.ts';
 
 /** The global the callbacks hang from, as `__serverpush_jsonp.c1`: paths stay within 32 characters. */
@@ -35,14 +35,23 @@ export const jsonp: ClientTransport = {
 function openJsonp(session: TransportSession): () => void {
   const { globals } = session;
   const view = globals.document.defaultView!;
-  const loop = pollLoop(session, () =>
-    addScript(globals, endpointUrl(session), pollOnPayload, (error) => loop.retry(error)),
+  const loop = pollLoop(session, ({ current }) =>
+    addScript(
+      globals,
+      endpointUrl(session),
+      (payload) => current() && pollOnPayload(payload),
+      (error) => current() && loop.retry(error),
+    ),
   );
+  session.onPagesChange?.(() => loop.restart());
 
   function pollOnPayload(payload: unknown): void {
-    if (loop.stopped) return;
-    const { messages, error, status }: Record<string, unknown> = isObject(payload) ? payload : {};
-    if (Array.isArray(messages)) return loop.succeed(messages);
+    if (isFrame(payload)) {
+      // The hold ran out: an empty batch, where long-poll answers 204.
+      const messages = payload['messages'];
+      return loop.succeed(Array.isArray(messages) && messages.length === 0 ? undefined : payload);
+    }
+    const { error, status }: Record<string, unknown> = isObject(payload) ? payload : {};
     if (error !== undefined && typeof status === 'number') {
       // The same reading as an HTTP error body: a code the server names, else SERVERPUSH_ERR_HTTP.
       const failure = errorFromResponse(status, JSON.stringify({ error }));

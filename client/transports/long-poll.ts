@@ -1,9 +1,9 @@
 // The long-poll transport, browser half: one GET at a time, each held by the server until
 // something happens. See docs/protocol.md, "Long-poll".
 
-import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
+import { PushClientError, errorFromResponse, parseJson } from '../errors.ts';
 import { canGet, get, type HttpResult, endpointUrl } from '../http.ts';
-import type { ClientTransport, TransportSession } from './contract.ts';
+import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
 import { pollLoop } from './poll-loop.ts';
 
 /** Long-poll over `fetch`, or `XMLHttpRequest` where fetch cannot be aborted or is missing. */
@@ -14,19 +14,21 @@ export const longPoll: ClientTransport = {
 };
 
 function openLongPoll(session: TransportSession): () => void {
-  const loop = pollLoop(session, () => {
+  const loop = pollLoop(session, ({ current }) => {
     const request = get(session.globals, endpointUrl(session));
-    request.response.then(pollOnResponse, pollOnError);
+    request.response.then(
+      (result) => current() && pollOnResponse(result),
+      (cause: unknown) => current() && pollOnError(cause),
+    );
     return request.abort;
   });
+  session.onPagesChange?.(() => loop.restart());
 
   function pollOnResponse({ status, text }: HttpResult): void {
-    if (loop.stopped) return;
-    if (status === 204) return loop.succeed([]);
+    if (status === 204) return loop.succeed(undefined);
     if (status === 200) {
       const body = parseJson(text);
-      const messages = isObject(body) ? body['messages'] : undefined;
-      if (Array.isArray(messages)) return loop.succeed(messages);
+      if (isFrame(body)) return loop.succeed(body);
       return loop.retry(
         new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server answered 200 without messages', 200),
       );
@@ -40,7 +42,6 @@ function openLongPoll(session: TransportSession): () => void {
   }
 
   function pollOnError(cause: unknown): void {
-    if (loop.stopped) return;
     loop.retry(
       new PushClientError('SERVERPUSH_ERR_NETWORK', 'the request failed without a response', undefined, cause),
     );

@@ -6,7 +6,7 @@ import { backoffDelay } from '../backoff.ts';
 import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { canGet, endpointUrl, get, type HttpResult } from '../http.ts';
-import type { ClientTransport, TransportSession } from './contract.ts';
+import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
 
 /** Network errors in a row, each retried by the browser itself, before the client takes over. */
 const interruptionsBeforeProbe = 3;
@@ -65,8 +65,7 @@ function openSse(session: TransportSession): () => void {
 
   function sourceOnMessage(data: unknown): void {
     const body = typeof data === 'string' ? parseJson(data) : undefined;
-    const messages = isObject(body) ? body['messages'] : undefined;
-    if (Array.isArray(messages)) return session.receive(messages);
+    if (isFrame(body)) return session.receive(body);
     // An error after the stream started: `{ status, error }`, as a long-poll response would say it.
     if (isObject(body) && isObject(body['error'])) {
       const status = typeof body['status'] === 'number' ? body['status'] : 500;
@@ -151,6 +150,12 @@ function openSse(session: TransportSession): () => void {
     source = undefined;
   }
 
+  // Another set of pages: a new stream with their cursors (the URL names them).
+  session.onPagesChange?.(() => {
+    if (stopped || source === undefined) return;
+    closeSource();
+    start();
+  });
   start();
   return () => {
     stopped = true;

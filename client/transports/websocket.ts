@@ -2,10 +2,10 @@
 // code saying whether to reconnect. See docs/protocol.md, "WebSocket".
 
 import { backoffDelay } from '../backoff.ts';
-import { PushClientError, isObject, parseJson } from '../errors.ts';
+import { PushClientError, parseJson } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { endpointUrl } from '../http.ts';
-import type { ClientTransport, TransportSession } from './contract.ts';
+import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
 
 /** The part of a browser `WebSocket` this transport uses; `ws`'s WebSocket fits too. */
 interface SocketLike {
@@ -13,6 +13,7 @@ interface SocketLike {
   onmessage: ((event: MessageEvent) => void) | null;
   onclose: ((event: CloseEvent) => void) | null;
   onerror: ((event: Event) => void) | null;
+  send(data: string): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -36,6 +37,8 @@ function openWebSocket(session: TransportSession): () => void {
   let stopped = false;
   let failures = 0;
   let socket: SocketLike | undefined;
+  /** Whether the socket's handshake is done, so that frames can be sent. */
+  let open = false;
   let openedAt = 0;
   let timer: unknown;
 
@@ -53,27 +56,52 @@ function openWebSocket(session: TransportSession): () => void {
         new PushClientError('SERVERPUSH_ERR_NETWORK', 'the WebSocket could not be opened', undefined, cause),
       );
     }
-    socket.onopen = socketOnOpen;
+    open = false;
+    socket.onopen = () => {
+      open = true;
+      socketOnOpen();
+    };
     socket.onmessage = socketOnMessage;
     socket.onclose = socketOnClose;
     // Every error is followed by a close event, which says what happened.
     socket.onerror = ignore;
   }
 
+  /** On a socket of many pages, the pages it carries, by key, with the token each was added with. */
+  let carried = new Map<string, string>();
+
   function socketOnOpen(): void {
     openedAt = Date.now();
+    carried = new Map();
+    syncPages();
     session.connected();
+  }
+
+  // Sends the frames that make the socket carry the session's pages: adds for new ones (and for
+  // pages whose token changed), removes for those gone.
+  function syncPages(): void {
+    const { pages } = session;
+    if (pages === undefined || socket === undefined || !open) return;
+    const wanted = pages();
+    const add = wanted.filter((page) => carried.get(page.key) !== page.token);
+    const keys = new Set(wanted.map((page) => page.key));
+    const remove = [...carried.keys()].filter((key) => !keys.has(key));
+    if (add.length === 0 && remove.length === 0) return;
+    for (const key of remove) carried.delete(key);
+    for (const page of add) carried.set(page.key, page.token);
+    socket.send(
+      JSON.stringify({ add: add.map(({ key, token, cursor }) => ({ key, token, cursor: cursor ?? null })), remove }),
+    );
   }
 
   function socketOnMessage(event: MessageEvent): void {
     const body = typeof event.data === 'string' ? parseJson(event.data) : undefined;
-    const messages = isObject(body) ? body['messages'] : undefined;
-    if (!Array.isArray(messages)) {
+    if (!isFrame(body)) {
       drop();
       return retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent a frame without messages'));
     }
     failures = 0;
-    if (messages.length > 0) session.receive(messages);
+    session.receive(body);
   }
 
   function socketOnClose(event: CloseEvent): void {
@@ -102,6 +130,7 @@ function openWebSocket(session: TransportSession): () => void {
     failures += 1;
   }
 
+  session.onPagesChange?.(syncPages);
   connect();
   return () => {
     stopped = true;

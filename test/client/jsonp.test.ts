@@ -17,6 +17,7 @@ import type { DomWindow } from '../helpers/jsdom.ts';
 import { listen } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { pushServer } from '../transports/conformance.ts';
+import { messagesOf, onePage } from '../helpers/session.ts';
 
 /** A page that loads and runs scripts for real, closed at teardown, with the errors it reported. */
 function scriptPage(t: ExecutionContext, url: string, head = ''): { window: DomWindow; errors: string[] } {
@@ -55,15 +56,14 @@ function openSession(
   };
   const session: TransportSession = {
     url,
-    token,
+    ...onePage(token, () => cursor),
     globals: resolveGlobals({ window, ...globals }),
     backoff,
-    cursor: () => cursor,
-    receive(messages) {
+    receive: messagesOf((messages) => {
       const changes = messages as ChangeMessage[];
       cursor = changes.at(-1)?.cursor ?? cursor;
       reports.push(['receive', changes.map((m) => (m.data as { title: string }).title)]);
-    },
+    }),
     connected: () => reports.push(['connected']),
     retrying: fail('retrying'),
     failed: fail('failed'),

@@ -13,6 +13,7 @@ import { sse } from '../../transports/sse.ts';
 import { pushServer } from '../transports/conformance.ts';
 import { countedGlobals } from '../helpers/counted-globals.ts';
 import { createPage, pageGlobals } from '../helpers/jsdom.ts';
+import { messagesOf, onePage } from '../helpers/session.ts';
 
 /** A request the server saw: the `cursor` parameter and the `Last-Event-ID` header. */
 type Seen = [cursor: string | null, lastEventId: string | undefined];
@@ -59,17 +60,16 @@ async function setup(t: ExecutionContext, options: Options = {}) {
   let stopped = false;
   const session: TransportSession = {
     url: `${server.base}/sse`,
-    token: options.token ?? (await server.page()),
+    ...onePage(options.token ?? (await server.page()), () => cursor),
     globals: resolveGlobals(counted.globals),
     backoff: { initialMs: 40, maxMs: 100 },
-    cursor: () => cursor,
-    receive(messages) {
+    receive: messagesOf((messages) => {
       for (const message of messages as Message[]) {
         if ('cursor' in message) cursor = message.cursor;
         log.push(['receive', 'data' in message ? (message.data as { title: string }).title : message.name]);
         if (message.name === 'refresh') stop();
       }
-    },
+    }),
     connected: () => log.push(['connected']),
     retrying: (error) => log.push(['retrying', error.code, error.message, error.status]),
     failed(error) {
@@ -282,11 +282,10 @@ function scriptedSession(
   const log: unknown[][] = [];
   const close = sseClient.open({
     url,
-    token,
+    ...onePage(token, () => cursor),
     globals,
     backoff: { initialMs: 40, maxMs: 100 },
-    cursor: () => cursor,
-    receive: () => log.push(['receive']),
+    receive: messagesOf(() => log.push(['receive'])),
     connected: () => log.push(['connected']),
     retrying: (error) => log.push(['retrying', error.code, error.message]),
     failed: (error) => log.push(['failed', error.code, error.message, error.status]),

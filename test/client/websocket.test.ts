@@ -14,6 +14,7 @@ import { countedGlobals } from '../helpers/counted-globals.ts';
 import { createPage, pageGlobals, type DomWindow } from '../helpers/jsdom.ts';
 import { until } from '../helpers/until.ts';
 import { pushServer } from '../transports/conformance.ts';
+import { messagesOf, onePage } from '../helpers/session.ts';
 
 /** A jsdom page at `url` whose `WebSocket` is `ws`'s. */
 function page(t: ExecutionContext, url: string): DomWindow {
@@ -39,11 +40,10 @@ function opened(
   let stop = () => {};
   const session: TransportSession = {
     url,
-    token,
+    ...onePage(token, () => cursor),
     globals: resolveGlobals(pageGlobals(window, options.globals)),
     backoff: { initialMs: 40, maxMs: 100 },
-    cursor: () => cursor,
-    receive(messages) {
+    receive: messagesOf((messages) => {
       events.push([
         'receive',
         messages.map((m) => (m as { data?: { title: string } }).data?.title ?? (m as { name: string }).name),
@@ -53,7 +53,7 @@ function opened(
         // As the client does: a refresh stops it.
         if (message.name === 'refresh') halt();
       }
-    },
+    }),
     connected: () => events.push(['connected']),
     retrying: (error) => events.push(['retrying', error.code, error.message, error.status]),
     failed(error) {
@@ -250,10 +250,9 @@ test('websocket.open() derives wss: from https: and sends the token and the curs
   } as unknown as typeof window.WebSocket;
   const session: TransportSession = {
     url: 'https://push.example/serverpush/websocket',
-    token: 'TO+KEN/=',
+    ...onePage('TO+KEN/=', () => 'a.1/+'),
     globals: resolveGlobals(pageGlobals(window)),
     backoff: { initialMs: 40, maxMs: 100 },
-    cursor: () => 'a.1/+',
     receive: () => {},
     connected: () => {},
     retrying: () => {},
