@@ -90,6 +90,8 @@ export interface PushClient {
    * of them), `single` when the tab connects on its own.
    */
   readonly mode: 'shared' | 'single';
+  /** Whether this tab holds the connection: always when `single`, one tab of many when `shared`. */
+  readonly leading: boolean;
   /** Calls `fn` on every state change. */
   on(name: 'connection', fn: (detail: ConnectionDetail) => void): void;
   /** Calls `fn` with the error that stopped the client. */
@@ -198,6 +200,9 @@ export function connect(options: PushClientOptions): PushClient {
       return page.cursor;
     },
     mode,
+    get leading() {
+      return source !== undefined && 'leading' in source ? source.leading === true : mode === 'single';
+    },
     on(name: string, fn: (...args: never[]) => void) {
       page.on(name, fn as Listener);
     },

@@ -24,6 +24,12 @@ export interface PageBatch {
 export interface ConnectionSink {
   /** Writes one frame: the batches of the pages that have messages, in the order they were added. */
   write(batches: readonly PageBatch[]): void;
+  /**
+   * Called when newer connections took every page of this one. A held poll then answers at once:
+   * its client has moved on, and a browser's connections are few (a JSONP script cannot be
+   * aborted, so the browser would keep the request until the hold ran out).
+   */
+  orphaned?(): void;
 }
 
 /** A connection carrying pages; made by `PushEndpoint.open()`. */
@@ -114,7 +120,7 @@ export class PushConnection implements Connection {
       this.host.schedule(this);
       return { fresh: true };
     }
-    const holder: Holder = { ready: () => this.ready() };
+    const holder: Holder = { ready: () => this.ready(), lost: () => this.lost() };
     const { page, fresh } = await this.host.pages.attach(admitted.claims, admitted.from, this.binding, holder);
     if (this.closed || this.adding.get(key) !== attempt) {
       this.host.pages.detach(page, holder);
@@ -134,6 +140,12 @@ export class PushConnection implements Connection {
 
   private ready(): void {
     if (!this.closed) this.host.schedule(this);
+  }
+
+  private lost(): void {
+    if (this.closed || this.sink.orphaned === undefined) return;
+    for (const { page, holder } of this.attached.values()) if (page.holder === holder) return;
+    this.sink.orphaned();
   }
 
   flush(force = false): void {

@@ -20,6 +20,8 @@ const debug = createDebug('serverpush:pages');
 export interface Holder {
   /** Called when the page has deliveries ready to take. */
   ready(): void;
+  /** Called when a newer connection took the page. */
+  lost(): void;
 }
 
 /** One page this process serves. */
@@ -194,7 +196,9 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
           continue;
         }
         if (mailbox.ended === undefined) mailbox.acknowledge(from);
+        const previous = page.holder;
         page.holder = holder;
+        if (previous !== undefined && previous !== holder) previous.lost();
         if (mailbox.hasReady) holder.ready();
         return { page, fresh };
       }

@@ -131,7 +131,8 @@ function homePage(hits: number, tag: string): string {
   <p><button id="increment" type="button">Increment</button></p>
   <p>Open this page in several tabs: every visit and every click shows up in all of them.</p>
   <p><a href="/todos">The auth demo: per-viewer to-dos</a> (log in as alice, bob or carol, password demo)</p>
-  <p class="status">transport: <span id="transport">none</span> (<span id="via">direct</span>), state: <span id="state">connecting</span>
+  <p class="status">transport: <span id="transport">none</span> (<span id="via">direct</span>), state: <span id="state">connecting</span>,
+    connection: <span id="mode">single</span>
     · force one: ${demoTransports.map((name) => `<a href="?transport=${name}">${name}</a>`).join(' ')}</p>
   <script>
     document.addEventListener('serverpush:hits', function (event) {
@@ -141,6 +142,9 @@ function homePage(hits: number, tag: string): string {
       document.getElementById('state').textContent = event.detail.state;
       document.getElementById('transport').textContent = window.serverpush ? window.serverpush.transport : 'none';
       document.getElementById('via').textContent = window.serverpush ? window.serverpush.via : 'direct';
+      document.getElementById('mode').textContent = !window.serverpush ? 'none'
+        : window.serverpush.mode === 'single' ? 'this tab only'
+        : window.serverpush.leading ? 'shared, held by this tab' : 'shared, held by another tab';
     });
     document.getElementById('increment').addEventListener('click', function () {
       fetch('/increment', { method: 'POST' });

@@ -91,6 +91,7 @@ export function answerPoll(
         if (!many) return finish(framing.frame(messagesFrame(batches[0]!.deliveries)));
         finish(framing.frame(pagesFrame(batches, errors)));
       },
+      orphaned: () => connection.flush(true),
     });
     let timer: NodeJS.Timeout | undefined;
     const requestOnAbort = () => connection.flush(true);
