@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createPush, type KoaPush } from '../../adapters/koa/index.ts';
+import type { ChangeLog } from '../../core/change-log.ts';
 import { memoryLog } from '../../core/memory-log.ts';
 import type { Transport } from '../../core/transport.ts';
 import type { ChangeInput, ChangeMessage, Message } from '../../core/types.ts';
@@ -38,14 +39,14 @@ export interface Driver {
 export async function pushServer(
   t: ExecutionContext,
   transports: readonly Transport[],
-  options: { maxCount?: number; origins?: string[]; attach?: boolean } = {},
+  options: { maxCount?: number; origins?: string[]; attach?: boolean; log?: ChangeLog } = {},
 ) {
   const router = new Router();
   const push: KoaPush = createPush({
     secret,
     router,
     transports,
-    log: memoryLog(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
+    log: options.log ?? memoryLog(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
     origins: options.origins,
     // `/mine?who=alice` is alice's page.
     identify: (ctx) => ctx.query['who'] ?? null,
