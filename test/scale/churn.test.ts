@@ -19,7 +19,11 @@ const tickMs = 50;
 test('pages that reconnect at random, across processes and transports, some leaving half-open connections, get every change once, in order', async (t) => {
   t.timeout(60_000);
   const log = memoryLog({ maxCount: 20_000 });
-  const transports = () => [longPoll({ timeoutMs: 1_000 }), sse({ heartbeatMs: 5_000 }), websocket({ heartbeatMs: 5_000 })];
+  const transports = () => [
+    longPoll({ timeoutMs: 1_000 }),
+    sse({ heartbeatMs: 5_000 }),
+    websocket({ heartbeatMs: 5_000 }),
+  ];
   const processes = [await pushServer(t, transports(), { log }), await pushServer(t, transports(), { log })];
   const kinds: ChurnTransport[] = ['long-poll', 'sse', 'websocket'];
   const records: ChurnRecord[] = [];
@@ -27,7 +31,9 @@ test('pages that reconnect at random, across processes and transports, some leav
   for (let i = 0; i < clients; i += 1) {
     const record: ChurnRecord = { ids: [], refreshes: [], errors: [] };
     records.push(record);
-    const client = churnClient(await processes[i % 2]!.page(), record, (data) => Number((data as { title: string }).title));
+    const client = churnClient(await processes[i % 2]!.page(), record, (data) =>
+      Number((data as { title: string }).title),
+    );
     t.teardown(() => client.close());
     client.connect(processes[i % 2]!.base, kinds[i % 3]!);
     followers.push(client);
@@ -39,7 +45,13 @@ test('pages that reconnect at random, across processes and transports, some leav
   const random = seeded(7);
   while (published < changes) {
     await processes[0]!.push.publish(
-      Array.from({ length: perTick }, (_, i) => ({ model: 'items', op: 'insert', id: published + i + 1, after: { id: published + i + 1, title: String(published + i + 1) }, before: null })),
+      Array.from({ length: perTick }, (_, i) => ({
+        model: 'items',
+        op: 'insert',
+        id: published + i + 1,
+        after: { id: published + i + 1, title: String(published + i + 1) },
+        before: null,
+      })),
     );
     published += perTick;
     for (const client of followers) {
@@ -52,7 +64,8 @@ test('pages that reconnect at random, across processes and transports, some leav
     await new Promise((resolve) => setTimeout(resolve, tickMs));
   }
   const deadline = Date.now() + 15_000;
-  while (records.some((record) => record.ids.length < changes) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (records.some((record) => record.ids.length < changes) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
   t.log(`${hops} reconnects, ${halfOpen} of them leaving the old connection half-open`);
   const expected = Array.from({ length: changes }, (_, i) => i + 1);
   for (const [index, record] of records.entries()) {
