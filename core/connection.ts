@@ -83,10 +83,10 @@ interface Attachment {
 export class PushConnection implements Connection {
   private readonly attached = new Map<string, Attachment>();
   /** Refreshes owed to keys that never had a page (an expired token, another epoch). */
-  private owed: PageBatch[] = [];
-  private settledWaiters: Array<() => void> = [];
+  private owed: PageBatch[] | undefined;
+  private settledWaiters: Array<() => void> | undefined;
   /** The newest `add()` per key: an older one still opening its page gives way. */
-  private readonly adding = new Map<string, symbol>();
+  private adding: Map<string, symbol> | undefined;
   private closed = false;
   private readonly host: ConnectionHost;
   private readonly sink: ConnectionSink;
@@ -100,7 +100,7 @@ export class PushConnection implements Connection {
   }
 
   get size(): number {
-    return this.attached.size + this.owed.length;
+    return this.attached.size + (this.owed?.length ?? 0);
   }
 
   async add(key: string, token: string, cursor: string | undefined): Promise<{ fresh: boolean }> {
@@ -112,21 +112,21 @@ export class PushConnection implements Connection {
     }
     const admitted = this.host.admit(token, cursor, this.binding);
     const attempt = Symbol(key);
-    this.adding.set(key, attempt);
+    (this.adding ??= new Map()).set(key, attempt);
     this.remove(key);
     if ('refresh' in admitted) {
       this.adding.delete(key);
-      this.owed.push({ key, deliveries: [admitted.refresh], cursor: undefined, ended: true });
+      (this.owed ??= []).push({ key, deliveries: [admitted.refresh], cursor: undefined, ended: true });
       this.host.schedule(this);
       return { fresh: true };
     }
     const holder: Holder = { ready: () => this.ready(), lost: () => this.lost() };
     const { page, fresh } = await this.host.pages.attach(admitted.claims, admitted.from, this.binding, holder);
-    if (this.closed || this.adding.get(key) !== attempt) {
+    if (this.closed || this.adding?.get(key) !== attempt) {
       this.host.pages.detach(page, holder);
       return { fresh };
     }
-    this.adding.delete(key);
+    this.adding?.delete(key);
     this.attached.set(key, { page, holder });
     return { fresh };
   }
@@ -151,9 +151,9 @@ export class PushConnection implements Connection {
   flush(force = false): void {
     if (this.closed) return;
     let batches: PageBatch[] | undefined;
-    if (this.owed.length > 0) {
+    if (this.owed !== undefined && this.owed.length > 0) {
       batches = this.owed;
-      this.owed = [];
+      this.owed = undefined;
     }
     for (const [key, { page, holder }] of this.attached) {
       // Another connection took the page, or it was forgotten: it is no longer this one's.
@@ -172,8 +172,9 @@ export class PushConnection implements Connection {
       (batches ??= []).push({ key, deliveries, cursor, ended });
       if (ended) this.remove(key);
     }
-    if (this.settledWaiters.length > 0 && !this.settling()) {
+    if (this.settledWaiters !== undefined && !this.settling()) {
       for (const resolve of this.settledWaiters.splice(0)) resolve();
+      this.settledWaiters = undefined;
     }
     if (batches !== undefined || force) this.sink.write(batches ?? []);
   }
@@ -191,7 +192,7 @@ export class PushConnection implements Connection {
         clearTimeout(timer);
         resolve();
       }
-      this.settledWaiters.push(done);
+      (this.settledWaiters ??= []).push(done);
     });
   }
 
@@ -199,8 +200,8 @@ export class PushConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     for (const key of [...this.attached.keys()]) this.remove(key);
-    this.owed = [];
-    for (const resolve of this.settledWaiters.splice(0)) resolve();
+    this.owed = undefined;
+    for (const resolve of this.settledWaiters?.splice(0) ?? []) resolve();
     this.host.closed(this);
   }
 }

@@ -27,8 +27,11 @@ interface ModelIndex<Owner> {
 export interface Hub<Owner> {
   add(subscription: Subscription<Owner>): void;
   remove(subscription: Subscription<Owner>): void;
-  /** Subscriptions whose params match the row after the change or the row before it. */
-  match(change: Change): Set<Subscription<Owner>>;
+  /**
+   * Subscriptions whose params match the row after the change or the row before it, each once.
+   * The array is the caller's.
+   */
+  match(change: Change): Array<Subscription<Owner>>;
   /** How many subscriptions are indexed. */
   readonly size: number;
 }
@@ -41,7 +44,7 @@ export interface Hub<Owner> {
  * @example
  * const hub = createHub<string>();
  * hub.add({ model: 'todos', equalities: [['ownerId', 7]], owner: 'page-1' });
- * hub.match(change); // Set { that subscription } when the todo's ownerId is 7 before or after
+ * hub.match(change); // [that subscription] when the todo's ownerId is 7 before or after
  */
 export function createHub<Owner>(): Hub<Owner> {
   const models = new Map<string, ModelIndex<Owner>>();
@@ -97,18 +100,32 @@ export function createHub<Owner>(): Hub<Owner> {
     },
 
     match(change) {
-      const found = new Set<Subscription<Owner>>();
+      const found: Array<Subscription<Owner>> = [];
       const index = models.get(change.model);
       if (index === undefined) return found;
-      const rows = [change.after, change.before ?? null].filter((row): row is Row => row !== null);
+      const { after } = change;
+      const before = change.before ?? null;
       for (const group of index.groups.values()) {
-        for (const row of rows) {
-          const members = group.byKey.get(keyOf(group.paths.map((path) => valueAt(row, path))));
-          if (members !== undefined) for (const member of members) found.add(member);
+        // A subscription sits under one key of one group: the members of two different keys are
+        // disjoint, so nothing is found twice unless both rows give the same key.
+        const afterKey = after === null ? undefined : keyOf(group.paths.map((path) => valueAt(after, path)));
+        const beforeKey = before === null ? undefined : keyOf(group.paths.map((path) => valueAt(before, path)));
+        if (afterKey !== undefined) {
+          const members = group.byKey.get(afterKey);
+          if (members !== undefined) for (const member of members) found.push(member);
+        }
+        if (beforeKey !== undefined && beforeKey !== afterKey) {
+          const members = group.byKey.get(beforeKey);
+          if (members !== undefined) for (const member of members) found.push(member);
         }
       }
       for (const subscription of index.scanned) {
-        if (rows.some((row) => matchesRow(subscription, row))) found.add(subscription);
+        if (
+          (after !== null && matchesRow(subscription, after)) ||
+          (before !== null && matchesRow(subscription, before))
+        ) {
+          found.push(subscription);
+        }
       }
       return found;
     },

@@ -37,8 +37,11 @@ export interface MailboxOptions {
 
 interface Slot {
   readonly cursor: string;
-  /** `undefined` while a serializer or `authorize` is still settling. */
-  deliveries: Delivery[] | undefined;
+  /**
+   * The change's messages: one, several, or `null` for none (dropped by `authorize`, or every
+   * serializer threw); `undefined` while a serializer or `authorize` is still settling.
+   */
+  out: Delivery | Delivery[] | null | undefined;
 }
 
 /** The changes waiting for one page. */
@@ -87,14 +90,12 @@ export class Mailbox {
 
   /** Whether the oldest waiting change is still being serialized (nothing after it can go before it). */
   get settling(): boolean {
-    return this.first < this.slots.length && this.slots[this.first]!.deliveries === undefined;
+    return this.first < this.slots.length && this.slots[this.first]!.out === undefined;
   }
 
   /** Whether something is ready to take. */
   get hasReady(): boolean {
-    return (
-      this.ended !== undefined || (this.first < this.slots.length && this.slots[this.first]!.deliveries !== undefined)
-    );
+    return this.ended !== undefined || (this.first < this.slots.length && this.slots[this.first]!.out !== undefined);
   }
 
   /**
@@ -116,7 +117,7 @@ export class Mailbox {
       }
     }
     if (this.slots.length - this.first >= this.options.maxPending) return this.overflow();
-    const slot: Slot = { cursor: change.cursor, deliveries: undefined };
+    const slot: Slot = { cursor: change.cursor, out: undefined };
     if (at === this.slots.length) this.slots.push(slot);
     else this.slots.splice(at, 0, slot);
     this.fill(slot, change, specs, shared);
@@ -134,7 +135,9 @@ export class Mailbox {
   private serialize(slot: Slot, change: Change, specs: readonly CompiledSpec[], shared: Routing): void {
     if (specs.length === 1) {
       const payload = specs[0]!.serialize(change, shared.serialized);
-      if (!isThenable(payload)) return this.settle(slot, change, specs, [payload], shared);
+      if (!isThenable(payload)) return this.settle(slot, change, specs, payload, shared);
+      void Promise.resolve(payload).then((settled) => this.settle(slot, change, specs, settled, shared));
+      return;
     }
     const payloads = specs.map((spec) => spec.serialize(change, shared.serialized));
     if (payloads.some(isThenable)) {
@@ -144,18 +147,25 @@ export class Mailbox {
     this.settle(slot, change, specs, payloads, shared);
   }
 
-  private settle(
-    slot: Slot,
-    change: Change,
-    specs: readonly CompiledSpec[],
-    payloads: readonly unknown[],
-    shared: Routing,
-  ): void {
-    const deliveries: Delivery[] = [];
+  private settle(slot: Slot, change: Change, specs: readonly CompiledSpec[], payloads: unknown, shared: Routing): void {
+    // One spec: `payloads` is its payload, not in an array.
+    let deliveries: Delivery | Delivery[] | null = null;
+    const add = (delivery: Delivery) => {
+      if (deliveries === null) deliveries = delivery;
+      else if (Array.isArray(deliveries)) deliveries.push(delivery);
+      else deliveries = [deliveries, delivery];
+    };
     for (let index = 0; index < specs.length; index += 1) {
-      const data = payloads[index];
+      const data = specs.length === 1 ? payloads : (payloads as readonly unknown[])[index];
       if (data === skipped) continue;
       const spec = specs[index]!;
+      // Pages whose specs have one signature get one message: found without working out the effect.
+      const { signature } = spec;
+      const same = signature === undefined ? undefined : shared.encoded.get(signature);
+      if (same !== undefined) {
+        add(same);
+        continue;
+      }
       const effect = effectOf(spec, change);
       // Pages whose spec shares its serialization, name and effect share the encoded message too.
       const key = spec.encodingKeys?.[effect];
@@ -173,9 +183,10 @@ export class Mailbox {
         delivery = changeDelivery(message);
         if (key !== undefined) shared.encoded.set(key, delivery);
       }
-      deliveries.push(delivery);
+      if (signature !== undefined) shared.encoded.set(signature, delivery);
+      add(delivery);
     }
-    slot.deliveries = deliveries;
+    slot.out = deliveries;
     // A slot that produced nothing (dropped by authorize, every serializer threw) is taken empty.
     if (this.hasReady) this.ready();
   }
@@ -233,9 +244,13 @@ export class Mailbox {
     }
     while (this.first < this.slots.length) {
       const slot = this.slots[this.first]!;
-      if (slot.deliveries === undefined) break;
-      for (const delivery of slot.deliveries) into.push(delivery);
-      this.written = slot.cursor;
+      const { out } = slot;
+      if (out === undefined) break;
+      if (Array.isArray(out)) for (const delivery of out) into.push(delivery);
+      else if (out !== null) into.push(out);
+      // A change that gave this page nothing moves nothing: the client's cursor will not be past
+      // it, and a client that comes back at its cursor is still served from here, not the log.
+      if (out !== null) this.written = slot.cursor;
       this.first += 1;
     }
     this.compact();

@@ -40,6 +40,8 @@ export interface Page {
   disposed: boolean;
   /** Whether its history since the client's cursor has been read (the page is open). */
   replayed: boolean;
+  /** The routing of the change last routed to it, to tell a page matched through several specs. */
+  routing: unknown;
 }
 
 interface Entry {
@@ -119,6 +121,7 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
         idleSince: Date.now(),
         disposed: false,
         replayed: false,
+        routing: undefined,
         mailbox: new Mailbox(ctx as PushContext<unknown>, specs, from, options, {
           ready: () => page.holder?.ready(),
           overflow: () => overflow(page),
@@ -212,31 +215,31 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
 
     route(change) {
       const matched = hub.match(change);
-      if (matched.size === 0) return;
-      // Most pages match through one spec: only those matching through several get a list.
-      const byPage = new Map<Page, Owner | Owner[]>();
-      for (const { owner } of matched) {
-        const held = byPage.get(owner.page);
-        if (held === undefined) byPage.set(owner.page, owner);
-        else if (Array.isArray(held)) held.push(owner);
-        else byPage.set(owner.page, [held, owner]);
-      }
+      if (matched.length === 0) return;
       // One routing per change: viewers whose specs allow sharing get one serialization between
       // them, and pages that share a serialization share its encoded message.
       const shared = routing();
-      for (const [page, owners] of byPage) {
+      // Most pages match through one spec; the few matched through several are grouped.
+      let repeated: Set<Page> | undefined;
+      for (const { owner } of matched) {
+        if (owner.page.routing === shared) (repeated ??= new Set()).add(owner.page);
+        else owner.page.routing = shared;
+      }
+      const groups = repeated === undefined ? undefined : new Map<Page, Owner[]>();
+      for (const { owner } of matched) {
+        const { page } = owner;
         // Until its history is read, a page takes live changes as replayed ones: compared, not appended.
-        const live = page.replayed;
-        if (!Array.isArray(owners)) {
-          page.mailbox.deliver(change, owners.alone, shared, live);
-          continue;
-        }
+        if (groups === undefined || !repeated!.has(page))
+          page.mailbox.deliver(change, owner.alone, shared, page.replayed);
+        else groups.set(page, [...(groups.get(page) ?? []), owner]);
+      }
+      for (const [page, owners] of groups ?? []) {
         owners.sort((a, b) => a.order - b.order);
         page.mailbox.deliver(
           change,
           owners.map((owner) => owner.spec),
           shared,
-          live,
+          page.replayed,
         );
       }
     },

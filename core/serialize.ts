@@ -26,6 +26,13 @@ export interface CompiledSpec {
   /** By effect, the key under which pages share this spec's encoded message; `undefined` when not shared. */
   readonly encodingKeys: Readonly<Record<Effect, string>> | undefined;
   /**
+   * Specs with equal signatures give every change the same message (same serialization, name and
+   * equalities, so the same effect): pages share it without working out the effect each. Interned,
+   * so that the keys of a routing's map are one string each. `undefined` for specs with a predicate
+   * or without a shared serialization.
+   */
+  readonly signature: string | undefined;
+  /**
    * Serializes `change` for this viewer, sharing through `shared` when the spec allows it: the
    * payload, or `skipped`, at once when the serializer is synchronous (field maps), else a promise
    * of either.
@@ -49,6 +56,7 @@ export function compileSpec<Viewer>(
   ctx: PushContext<Viewer>,
   modelName: (model: unknown) => string,
   render: RouteRenderer | undefined,
+  intern: (key: string) => string = (key) => key,
 ): CompiledSpec {
   const where = `update spec ${JSON.stringify(spec?.name)}${ctx.route === undefined ? '' : ` of route "${ctx.route}"`}`;
   if (spec === null || typeof spec !== 'object')
@@ -111,6 +119,16 @@ export function compileSpec<Viewer>(
     equalities,
     predicate,
     shareKey,
+    signature:
+      shareKey === undefined || predicate !== undefined
+        ? undefined
+        : intern(
+            JSON.stringify([
+              shareKey,
+              spec.name,
+              equalities.map(([path, value]) => [path, typeof value === 'bigint' ? String(value) : value]),
+            ]),
+          ),
     encodingKeys:
       shareKey === undefined
         ? undefined

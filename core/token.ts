@@ -112,7 +112,12 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
     verify(token, presented) {
       // Only successes are remembered, keyed by the token and the value presented with it; expiry
       // is checked on every call.
-      const key = token.length <= rememberedTokenLength ? `${token}\u0000${presented ?? ''}` : undefined;
+      const key =
+        token.length > rememberedTokenLength
+          ? undefined
+          : presented === undefined
+            ? token
+            : `${token}\u0000${presented}`;
       const known = key === undefined ? undefined : verified.get(key);
       if (known !== undefined) return { claims: known, expired: known.expires <= now() };
       const claims = verifyFully(token, presented);

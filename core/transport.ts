@@ -15,8 +15,14 @@ export interface PushRequest {
   /** The query string, without `?`. */
   readonly query: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** Aborted when the client goes away before the response is complete. */
-  readonly signal: AbortSignal;
+  /**
+   * Calls `listener` once if the client goes away before the response is complete; returns a
+   * function that stops listening. (A callback, not an AbortSignal: polls are many, and an
+   * AbortController each is not free.)
+   */
+  onClose(listener: () => void): () => void;
+  /** Whether the client has gone away already. */
+  readonly gone: boolean;
 }
 
 /** The open response a streaming transport writes to (an SSE stream). */

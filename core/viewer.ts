@@ -44,6 +44,15 @@ export interface ViewersOptions<Viewer> {
 export function createViewers<Viewer>({ routes, authenticate, modelName }: ViewersOptions<Viewer>): Viewers<Viewer> {
   const routeUpdates = new Map<string, UpdateFunction<Viewer>[]>();
   const globalUpdates: UpdateFunction<Viewer>[] = [];
+  // Spec signatures, one string each: pages of one route share theirs. Bounded: past the bound,
+  // signatures are no longer shared between pages, which costs speed, not correctness.
+  const signatures = new Map<string, string>();
+  const intern = (key: string): string => {
+    const known = signatures.get(key);
+    if (known !== undefined) return known;
+    if (signatures.size < 10_000) signatures.set(key, key);
+    return key;
+  };
 
   async function contextOf(claims: PageClaims, binding: string | undefined): Promise<PushContext<Viewer>> {
     const matched = routes?.match(claims.path);
@@ -80,7 +89,7 @@ export function createViewers<Viewer>({ routes, authenticate, modelName }: Viewe
       const functions = [...(ctx.route === undefined ? [] : (routeUpdates.get(ctx.route) ?? [])), ...globalUpdates];
       const specs: CompiledSpec[] = [];
       for (const fn of functions) {
-        for (const spec of await fn(ctx)) specs.push(compileSpec(spec, ctx, modelName, routes?.render));
+        for (const spec of await fn(ctx)) specs.push(compileSpec(spec, ctx, modelName, routes?.render, intern));
       }
       return { ctx, specs };
     },

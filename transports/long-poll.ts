@@ -75,27 +75,26 @@ export function answerPoll(
   }
   const { many, pages } = asked;
   return new Promise((resolve) => {
-    const errors = new Map<string, Failure>();
+    let errors: Map<string, Failure> | undefined;
     let done = false;
     const finish = (response: PushResponse) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      request.signal.removeEventListener('abort', requestOnAbort);
+      stopListening();
       connection.close();
       resolve(response);
     };
     const connection = push.open({
       write(batches: readonly PageBatch[]) {
-        if (batches.length === 0 && errors.size === 0) return finish(framing.frame(undefined));
+        if (batches.length === 0 && errors === undefined) return finish(framing.frame(undefined));
         if (!many) return finish(framing.frame(messagesFrame(batches[0]!.deliveries)));
         finish(framing.frame(pagesFrame(batches, errors)));
       },
       orphaned: () => connection.flush(true),
     });
     let timer: NodeJS.Timeout | undefined;
-    const requestOnAbort = () => connection.flush(true);
-    request.signal.addEventListener('abort', requestOnAbort);
+    const stopListening = request.onClose(() => connection.flush(true));
     let fresh = false;
     let settled = 0;
     for (const page of pages) {
@@ -107,7 +106,7 @@ export function answerPoll(
         (error: unknown) => {
           const failure = failed(error, push, 'answering a push request');
           if (!many) return finish(framing.error(failure));
-          errors.set(page.key, failure);
+          (errors ??= new Map()).set(page.key, failure);
           if (++settled === pages.length) opened();
         },
       );
@@ -116,7 +115,7 @@ export function answerPoll(
     // replay, so its client learns where it stands without waiting out a hold; the polls after it
     // are held.
     function opened() {
-      if (fresh || errors.size > 0 || request.signal.aborted) {
+      if (fresh || errors !== undefined || request.gone) {
         void connection.settled(settleMs).then(() => connection.flush(true));
       } else if (!done) {
         // The hold starts once every page is open.

@@ -175,7 +175,7 @@ export function sse(options: SseOptions = {}): Transport {
       } catch (error) {
         return failureResponse(failed(error, push, 'answering a push request'));
       }
-      if (request.signal.aborted)
+      if (request.gone)
         return failureResponse({
           status: 400,
           error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'the client left' },

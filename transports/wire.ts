@@ -22,29 +22,34 @@ export const keyPattern = /^[A-Za-z0-9_-]{1,16}$/;
 
 /** The parameters of a query string, decoded; repeated ones in order. */
 export class Query {
-  private readonly values = new Map<string, string[]>();
+  // Names and values, alternating: a query has a few parameters, and a poll parses one each time.
+  private readonly pairs: string[] = [];
 
   constructor(query: string) {
-    if (query === '') return;
-    for (const part of query.split('&')) {
-      if (part === '') continue;
-      const equals = part.indexOf('=');
-      const name = decode(equals < 0 ? part : part.slice(0, equals));
-      const value = equals < 0 ? '' : decode(part.slice(equals + 1));
-      const held = this.values.get(name);
-      if (held === undefined) this.values.set(name, [value]);
-      else held.push(value);
+    let at = 0;
+    while (at < query.length) {
+      let end = query.indexOf('&', at);
+      if (end < 0) end = query.length;
+      if (end > at) {
+        const equals = query.indexOf('=', at);
+        const split = equals < 0 || equals > end ? end : equals;
+        this.pairs.push(decode(query.slice(at, split)), split === end ? '' : decode(query.slice(split + 1, end)));
+      }
+      at = end + 1;
     }
   }
 
   /** The first value of `name`, or `undefined`. */
   get(name: string): string | undefined {
-    return this.values.get(name)?.[0];
+    for (let at = 0; at < this.pairs.length; at += 2) if (this.pairs[at] === name) return this.pairs[at + 1];
+    return undefined;
   }
 
   /** Every value of `name`. */
   all(name: string): readonly string[] {
-    return this.values.get(name) ?? [];
+    const values: string[] = [];
+    for (let at = 0; at < this.pairs.length; at += 2) if (this.pairs[at] === name) values.push(this.pairs[at + 1]!);
+    return values;
   }
 }
 

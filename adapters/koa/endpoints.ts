@@ -111,12 +111,21 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
 /** Answers one request to a transport: its status, headers and body, a stream written as it comes. */
 async function respond(ctx: Koa.Context, transport: Transport, endpoint: PushEndpoint): Promise<void> {
   const { res } = ctx;
-  const controller = new AbortController();
-  // The response's close, not the request's: a request emits 'close' once its body is read.
-  // Only a response cut short aborts: aborting builds a DOMException, costly on every poll.
-  res.once('close', () => res.writableFinished || controller.abort());
   const response = await transport.handle(
-    { method: ctx.method, query: ctx.querystring, headers: ctx.headers, signal: controller.signal },
+    {
+      method: ctx.method,
+      query: ctx.querystring,
+      headers: ctx.headers,
+      // The response's close, not the request's: a request emits 'close' once its body is read.
+      onClose(listener) {
+        const resOnClose = () => res.writableFinished || listener();
+        res.once('close', resOnClose);
+        return () => void res.off('close', resOnClose);
+      },
+      get gone() {
+        return res.destroyed && !res.writableFinished;
+      },
+    },
     endpoint,
   );
   ctx.status = response.status;

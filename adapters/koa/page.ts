@@ -18,6 +18,8 @@ export interface PageConfig {
   readonly endpoint: string | ((ctx: Koa.Context) => string);
   /** Whether the app's origin forwards the prefix (`push.proxy()`), for transports that cannot go cross-origin. */
   readonly proxied: boolean;
+  /** Whether pages share one connection between a browser's tabs, unless a tag says otherwise. */
+  readonly share: boolean;
   /** Called with the app of each request, for re-rendering routes with it. */
   readonly seen: (app: Koa) => void;
 }
@@ -76,7 +78,8 @@ export function pageMiddleware({
         const base = typeof endpoint === 'string' ? endpoint : endpoint(ctx);
         const crossOrigin = /^https?:/.test(base) && new URL(base).origin !== ctx.origin;
         const proxy = crossOrigin && proxied ? ` data-proxy="${attribute(prefix)}"` : '';
-        return `<script src="${attribute(`${base}/client.js`)}" data-serverpush data-token="${attribute(this.token)}" data-base="${attribute(base)}"${proxy} data-transports="${attribute(names.join(','))}" defer></script>`;
+        const alone = (tagOptions.share ?? share) ? '' : ' data-share="false"';
+        return `<script src="${attribute(`${base}/client.js`)}" data-serverpush data-token="${attribute(this.token)}" data-base="${attribute(base)}"${proxy} data-transports="${attribute(names.join(','))}"${alone} defer></script>`;
       },
     };
     ctx.state.serverpush = helper;

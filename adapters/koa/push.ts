@@ -46,6 +46,12 @@ export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewe
    */
   readonly proxied?: boolean | undefined;
   /**
+   * Whether the tabs of one browser share one push connection (per push origin): one tab holds it
+   * and carries the others' pages. `false` makes every tab connect on its own (`tag({ share })`
+   * decides per page). Default: `true`.
+   */
+  readonly share?: boolean | undefined;
+  /**
    * Binds each page token to this cookie (the app's session cookie, e.g. `'koa.sess'`): a push
    * request must present the same value as the page request did, so a token shown to user A is
    * refused with user B's session. Its value must stay the same for a login session (koa-session
@@ -113,6 +119,8 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
     throw new TypeError('The `endpoint` option must be a string or a function');
   const proxied = options.proxied ?? false;
   if (typeof proxied !== 'boolean') throw new TypeError('The `proxied` option must be a boolean');
+  const share = options.share ?? true;
+  if (typeof share !== 'boolean') throw new TypeError('The `share` option must be a boolean');
   const { bindCookie } = options;
   if (bindCookie !== undefined && (typeof bindCookie !== 'string' || !/^[!#$%&'*+.^`|~\w-]+$/.test(bindCookie))) {
     throw new TypeError('The `bindCookie` option must be a cookie name');
@@ -136,7 +144,7 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
 
   return Object.assign(push, {
     prefix,
-    middleware: () => pageMiddleware({ push, routes, prefix, identify, binding, endpoint, proxied, seen }),
+    middleware: () => pageMiddleware({ push, routes, prefix, identify, binding, endpoint, proxied, share, seen }),
     routes: endpoints.routes,
     attach: endpoints.attach,
     proxy(proxyOptions: Omit<ProxyOptions, 'prefix'>) {

@@ -7,6 +7,11 @@ import type { Change, PushContext, Row, TransportName } from '../../core/types.t
 export interface TagOptions {
   /** The transports this page may use, in order; each must be offered. Default: all offered. */
   readonly transports?: readonly TransportName[] | undefined;
+  /**
+   * Whether this page may share one connection with the browser's other tabs of this app
+   * (`data-share`). Default: the `share` option of `createPush()`, itself `true`.
+   */
+  readonly share?: boolean | undefined;
 }
 
 /** What a page handler finds in `ctx.state.serverpush`. */

@@ -18,7 +18,7 @@ const sub = (
   equalities: Subscription<string>['equalities'] = [],
   model = 'todos',
 ): Subscription<string> => ({ model, equalities, owner });
-const owners = (found: Set<Subscription<string>>) => [...found].map((s) => s.owner).sort();
+const owners = (found: Iterable<Subscription<string>>) => [...found].map((s) => s.owner).sort();
 
 test('createHub() match() finds subscriptions without params for every row of their model', (t) => {
   const hub = createHub<string>();
@@ -91,4 +91,14 @@ test('createHub() remove() drops a subscription and size follows', (t) => {
   hub.remove(b);
   t.is(hub.size, 0);
   t.deepEqual(owners(hub.match(change({ id: 1 }))), []);
+});
+
+test('createHub() match() finds a subscription once when the rows before and after both match it', (t) => {
+  const hub = createHub<string>();
+  hub.add(sub('team', [['teamId', 1]]));
+  hub.add(sub('all'));
+  t.deepEqual(owners(hub.match(change({ id: 1, teamId: 1, title: 'b' }, { id: 1, teamId: 1, title: 'a' }))), [
+    'all',
+    'team',
+  ]);
 });

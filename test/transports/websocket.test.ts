@@ -196,7 +196,8 @@ test('websocket().handle() names attach() when an upgrade request reaches the HT
     method: 'GET',
     query: '',
     headers: { upgrade: 'websocket' },
-    signal: new AbortController().signal,
+    onClose: () => () => {},
+    gone: false,
   };
   const response = await websocket().handle(request, server.push.endpoint(undefined));
   t.is(response.status, 426);
