@@ -36,6 +36,7 @@ export function pageMiddleware({
   binding,
   endpoint,
   proxied,
+  share,
   seen,
 }: PageConfig): Koa.Middleware {
   const offered = push.transports.map((transport) => transport.name as TransportName);
