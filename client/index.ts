@@ -151,33 +151,47 @@ export function connect(options: PushClientOptions): PushClient {
   const proxyUrl = proxy === undefined ? undefined : absolute(proxy);
   const attempts = plan(transports, globals, baseUrl, proxyUrl);
   const page = createPage(globals, pageKey(), token);
-  const mode = share && canShare(globals) ? 'shared' : 'single';
+  let mode: 'shared' | 'single' = share && canShare(globals) ? 'shared' : 'single';
   let source:
     | { readonly transport: string | undefined; readonly via: 'direct' | 'proxy' | undefined; close(): void }
     | undefined;
+
+  function connectAlone(): void {
+    const connection = openConnection({
+      globals,
+      backoff,
+      attempts,
+      offered: transports,
+      connectTimeoutMs,
+      many: false,
+      listener: {
+        messages: (_key, messages) => page.receive(messages),
+        refused: (_key, error) => page.stop(error),
+        state: (state: ConnectionState, error?: PushClientError) => page.follow(state, error),
+      },
+    });
+    connection.add(page.key, token, page.cursor);
+    source = connection;
+    mode = 'single';
+  }
 
   function start(): void {
     if (page.state === 'closed') return;
     if (mode === 'shared') {
       // One connection per push origin and choice of transports: tabs that differ in either do not share.
       const name = `serverpush:${baseUrl}|${proxyUrl ?? ''}|${transports.join(',')}`;
-      source = sharePage({ globals, page, name, backoff, attempts, offered: transports, connectTimeoutMs });
-    } else {
-      const connection = openConnection({
+      source = sharePage({
         globals,
+        page,
+        name,
         backoff,
         attempts,
         offered: transports,
         connectTimeoutMs,
-        many: false,
-        listener: {
-          messages: (_key, messages) => page.receive(messages),
-          refused: (_key, error) => page.stop(error),
-          state: (state: ConnectionState, error?: PushClientError) => page.follow(state, error),
-        },
+        alone: connectAlone,
       });
-      connection.add(page.key, token, undefined);
-      source = connection;
+    } else {
+      connectAlone();
     }
     page.onStop(() => source?.close());
     // A tab that goes away takes its page with it: a shared connection carries it no more.
@@ -199,7 +213,9 @@ export function connect(options: PushClientOptions): PushClient {
     get cursor() {
       return page.cursor;
     },
-    mode,
+    get mode() {
+      return mode;
+    },
     get leading() {
       return source !== undefined && 'leading' in source ? source.leading === true : mode === 'single';
     },

@@ -44,6 +44,9 @@ interface ErrorNote {
   readonly status: number | null;
 }
 
+/** The code of a page refused because its connection carries as many as it may. */
+const tooMany = 'SERVERPUSH_ERR_LIMIT';
+
 /** How often a page that does not lead says it is still there, in ms. */
 const aliveMs = 10_000;
 /** How long the leader carries a page it has not heard from, in ms: tabs in the background are throttled. */
@@ -60,6 +63,8 @@ export interface ShareOptions {
   readonly attempts: readonly Attempt[];
   readonly offered: readonly string[];
   readonly connectTimeoutMs: number;
+  /** Called when the shared connection cannot carry this page (too many pages): it must connect on its own. */
+  readonly alone: () => void;
 }
 
 /** This tab's part in a shared connection. */
@@ -114,8 +119,9 @@ export function sharePage(options: ShareOptions): Sharing {
         },
         refused(key, error) {
           members.delete(key);
-          if (key === page.key) page.stop(error);
-          else post({ t: 'refused', key, error: errorNote(error) });
+          if (key !== page.key) return post({ t: 'refused', key, error: errorNote(error) });
+          if (error.code === tooMany) return leaveAlone();
+          page.stop(error);
         },
         state(state, error) {
           transport = connection?.transport;
@@ -179,8 +185,9 @@ export function sharePage(options: ShareOptions): Sharing {
         if (note.key === page.key) page.receive(note.messages);
         return;
       case 'refused':
-        if (note.key === page.key)
-          page.stop(new PushClientError(note.error.code, note.error.message, note.error.status ?? undefined));
+        if (note.key !== page.key) return;
+        if (note.error.code === tooMany) return leaveAlone();
+        page.stop(new PushClientError(note.error.code, note.error.message, note.error.status ?? undefined));
         return;
       case 'state':
         transport = note.transport ?? undefined;
@@ -225,6 +232,13 @@ export function sharePage(options: ShareOptions): Sharing {
     abandon.abort();
     release?.();
     channel.close();
+  }
+
+  // The shared connection carries as many pages as the server allows: past that, this page
+  // connects on its own.
+  function leaveAlone(): void {
+    close();
+    options.alone();
   }
 
   page.onStop(close);

@@ -137,3 +137,22 @@ test('connect() with share: false, or without Web Locks, connects each tab on it
   t.is(lone.client.mode, 'single');
   await until(() => lone.client.state === 'connected');
 });
+
+test('connect() in a tab past the pages one connection may carry connects that tab on its own', async (t) => {
+  const server = await pushServer(t, [transports.websocket()], { maxPagesPerConnection: 2 });
+  const profile = browserProfile();
+  const tabs: Array<Awaited<ReturnType<typeof openTab>>> = [];
+  for (const viewer of ['alice', 'bob', 'carol']) tabs.push(await openTab(t, server, profile, 'websocket', viewer));
+  await until(() => tabs.every((tab) => tab.client.state === 'connected') && tabs[2]!.client.mode === 'single');
+  t.deepEqual(
+    tabs.map((tab) => tab.client.mode),
+    ['shared', 'shared', 'single'],
+  );
+  await server.publishOwned(['alice', 'a'], ['bob', 'b'], ['carol', 'c']);
+  await until(() => tabs.every((tab) => tab.heard.length === 1));
+  t.deepEqual(
+    tabs.map((tab) => tab.titles()),
+    [['a'], ['b'], ['c']],
+  );
+  t.is(server.push.stats().connections, 2);
+});

@@ -39,7 +39,13 @@ export interface Driver {
 export async function pushServer(
   t: ExecutionContext,
   transports: readonly Transport[],
-  options: { maxCount?: number; origins?: string[]; attach?: boolean; log?: ChangeLog } = {},
+  options: {
+    maxCount?: number;
+    origins?: string[];
+    attach?: boolean;
+    log?: ChangeLog;
+    maxPagesPerConnection?: number;
+  } = {},
 ) {
   const router = new Router();
   const push: KoaPush = createPush({
@@ -48,6 +54,7 @@ export async function pushServer(
     transports,
     log: options.log ?? memoryLog(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
     origins: options.origins,
+    ...(options.maxPagesPerConnection === undefined ? {} : { maxPagesPerConnection: options.maxPagesPerConnection }),
     // `/mine?who=alice` is alice's page.
     identify: (ctx) => ctx.query['who'] ?? null,
   });
