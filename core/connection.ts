@@ -73,15 +73,10 @@ export interface ConnectionHost {
   closed(connection: PushConnection): void;
 }
 
-/** A page on a connection: the page, and the holder handle that tells the page where to push. */
-interface Attachment {
-  readonly page: Page;
-  readonly holder: Holder;
-}
-
 /** The connection implementation: see `Connection`. */
-export class PushConnection implements Connection {
-  private readonly attached = new Map<string, Attachment>();
+export class PushConnection implements Connection, Holder {
+  /** The pages it carries, by key. It is their holder itself: a page it carries pushes into it. */
+  private readonly attached = new Map<string, Page>();
   /** Refreshes owed to keys that never had a page (an expired token, another epoch). */
   private owed: PageBatch[] | undefined;
   private settledWaiters: Array<() => void> | undefined;
@@ -120,31 +115,32 @@ export class PushConnection implements Connection {
       this.host.schedule(this);
       return { fresh: true };
     }
-    const holder: Holder = { ready: () => this.ready(), lost: () => this.lost() };
-    const { page, fresh } = await this.host.pages.attach(admitted.claims, admitted.from, this.binding, holder);
+    const { page, fresh } = await this.host.pages.attach(admitted.claims, admitted.from, this.binding, this);
     if (this.closed || this.adding?.get(key) !== attempt) {
-      this.host.pages.detach(page, holder);
+      if ([...this.attached.values()].every((other) => other !== page)) this.host.pages.detach(page, this);
       return { fresh };
     }
     this.adding?.delete(key);
-    this.attached.set(key, { page, holder });
+    this.attached.set(key, page);
     return { fresh };
   }
 
   remove(key: string): void {
-    const attachment = this.attached.get(key);
-    if (attachment === undefined) return;
+    const page = this.attached.get(key);
+    if (page === undefined) return;
     this.attached.delete(key);
-    this.host.pages.detach(attachment.page, attachment.holder);
+    this.host.pages.detach(page, this);
   }
 
-  private ready(): void {
+  /** A page it carries has deliveries ready. */
+  ready(): void {
     if (!this.closed) this.host.schedule(this);
   }
 
-  private lost(): void {
+  /** A newer connection took one of its pages. */
+  lost(): void {
     if (this.closed || this.sink.orphaned === undefined) return;
-    for (const { page, holder } of this.attached.values()) if (page.holder === holder) return;
+    for (const page of this.attached.values()) if (page.holder === this) return;
     this.sink.orphaned();
   }
 
@@ -155,9 +151,9 @@ export class PushConnection implements Connection {
       batches = this.owed;
       this.owed = undefined;
     }
-    for (const [key, { page, holder }] of this.attached) {
+    for (const [key, page] of this.attached) {
       // Another connection took the page, or it was forgotten: it is no longer this one's.
-      if (page.holder !== holder || page.disposed) {
+      if (page.holder !== this || page.disposed) {
         this.attached.delete(key);
         continue;
       }
@@ -180,7 +176,7 @@ export class PushConnection implements Connection {
   }
 
   private settling(): boolean {
-    for (const { page } of this.attached.values()) if (page.mailbox.settling) return true;
+    for (const page of this.attached.values()) if (page.mailbox.settling) return true;
     return false;
   }
 

@@ -35,6 +35,14 @@ export interface MailboxOptions {
   readonly authorize?: Authorize | undefined;
 }
 
+/** What a mailbox tells its owner; one object for every mailbox of a push instance. */
+export interface MailboxHooks<Owner> {
+  /** Deliveries became ready to take. */
+  ready(owner: Owner): void;
+  /** More changes wait than `maxPending`. */
+  overflow(owner: Owner): void;
+}
+
 interface Slot {
   readonly cursor: string;
   /**
@@ -63,24 +71,34 @@ export class Mailbox {
    */
   private mayLead = true;
   private readonly options: MailboxOptions;
-  /** Called when deliveries become ready to take. */
-  private readonly ready: () => void;
-  /** Called when more changes wait than `maxPending`. */
-  private readonly overflow: () => void;
+  /** Whom `hooks` are called for: the page (one object shared by every mailbox, not closures each). */
+  private readonly owner: object;
+  private readonly hooks: MailboxHooks<object>;
 
   constructor(
     ctx: PushContext<unknown>,
     specs: readonly CompiledSpec[],
     from: string,
     options: MailboxOptions,
-    hooks: { ready: () => void; overflow: () => void },
+    owner: object,
+    hooks: MailboxHooks<object>,
   ) {
     this.ctx = ctx;
     this.specs = specs;
     this.written = from;
     this.options = options;
-    this.ready = hooks.ready;
-    this.overflow = hooks.overflow;
+    this.owner = owner;
+    this.hooks = hooks;
+  }
+
+  /** Deliveries became ready to take. */
+  private ready(): void {
+    this.hooks.ready(this.owner);
+  }
+
+  /** More changes wait than `maxPending`. */
+  private overflow(): void {
+    this.hooks.overflow(this.owner);
   }
 
   /** How many changes wait. */

@@ -8,7 +8,7 @@
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
 import { createHub, matchesChange, type Subscription } from './hub.ts';
-import { Mailbox, routing, type MailboxOptions } from './mailbox.ts';
+import { Mailbox, routing, type MailboxHooks, type MailboxOptions } from './mailbox.ts';
 import type { CompiledSpec } from './serialize.ts';
 import type { PageClaims } from './token.ts';
 import type { Change, PushContext, RefreshReason } from './types.ts';
@@ -93,6 +93,10 @@ export interface Pages {
 export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, options: MailboxOptions): Pages {
   const hub = createHub<Owner>();
   const entries = new Map<string, Entry>();
+  const hooks: MailboxHooks<object> = {
+    ready: (page) => (page as Page).holder?.ready(),
+    overflow: (page) => overflow(page as Page),
+  };
 
   /** Puts a page's specs into the hub, in place of any it had. */
   function subscribe(entry: Entry, page: Page): Subscription<Owner>[] {
@@ -113,7 +117,7 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
     const entry: Entry = { opening: undefined as never, page: undefined, subscriptions: [] };
     const opening = (async () => {
       const { ctx, specs } = await viewers.specsFor(claims, binding);
-      const page: Page = {
+      const page = {
         id: claims.page,
         claims,
         binding,
@@ -122,11 +126,15 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
         disposed: false,
         replayed: false,
         routing: undefined,
-        mailbox: new Mailbox(ctx as PushContext<unknown>, specs, from, options, {
-          ready: () => page.holder?.ready(),
-          overflow: () => overflow(page),
-        }),
-      };
+      } as Omit<Page, 'mailbox'> as Page;
+      (page as { mailbox: Mailbox }).mailbox = new Mailbox(
+        ctx as PushContext<unknown>,
+        specs,
+        from,
+        options,
+        page,
+        hooks,
+      );
       entry.page = page;
       // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
       // mailbox keeps one copy of each cursor.

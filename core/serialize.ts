@@ -40,6 +40,52 @@ export interface CompiledSpec {
   serialize(change: Change, shared: Map<string, unknown>): unknown;
 }
 
+/**
+ * Shares the keys that many pages' specs have in common (one string, one object each), so a page's
+ * specs hold references, not copies. A push instance keeps one, bounded; past its bound it makes
+ * fresh ones, which costs memory, not correctness.
+ */
+export interface Interner {
+  string(key: string): string;
+  encodingKeys(shareKey: string, name: string): Readonly<Record<Effect, string>>;
+}
+
+const noInterner: Interner = {
+  string: (key) => key,
+  encodingKeys: (shareKey, name) => encodingKeysOf(shareKey, name),
+};
+
+/** By effect, the key under which pages share the encoded message of a spec `name` with `shareKey`. */
+export function encodingKeysOf(shareKey: string, name: string): Readonly<Record<Effect, string>> {
+  return {
+    enter: `${shareKey}\u0000${name}\u0000enter`,
+    update: `${shareKey}\u0000${name}\u0000update`,
+    leave: `${shareKey}\u0000${name}\u0000leave`,
+  };
+}
+
+/** Creates an interner that keeps at most `max` strings and `max` key sets. */
+export function createInterner(max = 10_000): Interner {
+  const strings = new Map<string, string>();
+  const keys = new Map<string, Readonly<Record<Effect, string>>>();
+  return {
+    string(key) {
+      const known = strings.get(key);
+      if (known !== undefined) return known;
+      if (strings.size < max) strings.set(key, key);
+      return key;
+    },
+    encodingKeys(shareKey, name) {
+      const id = `${shareKey}\u0000${name}`;
+      const known = keys.get(id);
+      if (known !== undefined) return known;
+      const made = encodingKeysOf(shareKey, name);
+      if (keys.size < max) keys.set(id, made);
+      return made;
+    },
+  };
+}
+
 /** Returned by `serialize()` when the serializer threw: the viewer gets no message for the change. */
 export const skipped: unique symbol = Symbol('serverpush.skipped');
 
@@ -56,7 +102,7 @@ export function compileSpec<Viewer>(
   ctx: PushContext<Viewer>,
   modelName: (model: unknown) => string,
   render: RouteRenderer | undefined,
-  intern: (key: string) => string = (key) => key,
+  intern: Interner = noInterner,
 ): CompiledSpec {
   const where = `update spec ${JSON.stringify(spec?.name)}${ctx.route === undefined ? '' : ` of route "${ctx.route}"`}`;
   if (spec === null || typeof spec !== 'object')
@@ -81,6 +127,7 @@ export function compileSpec<Viewer>(
     });
   }
   if (vary !== undefined && typeof vary !== 'function') throw new TypeError(`${where}: \`vary\` must be a function`);
+  const shareOf = (key: string | undefined) => (key === undefined ? undefined : intern.string(key));
   const varyKey = vary === undefined ? undefined : String(vary(ctx));
   const dataKey = stableKey(data);
 
@@ -91,24 +138,26 @@ export function compileSpec<Viewer>(
     produce = (row) =>
       fields === undefined ? null : Object.fromEntries(fields.map(([key, path]) => [key, valueAt(row, path) ?? null]));
     // A field map reads only the row, so every viewer with the same map can share its output.
-    shareKey = dataKey === undefined ? undefined : JSON.stringify(['map', dataKey]);
+    shareKey = shareOf(dataKey === undefined ? undefined : JSON.stringify(['map', dataKey]));
   } else if (typeof serializer === 'function') {
     const fn = serializer as SerializerFunction<Viewer>;
     produce = (row, change) => fn(ctx, row, data, change);
     // Update functions build inline closures anew for every page, so the key is the spec's
     // source, not the closure's identity; `vary` is the app's word that nothing else differs.
-    shareKey =
+    shareKey = shareOf(
       varyKey === undefined || dataKey === undefined
         ? undefined
-        : JSON.stringify(['fn', ctx.route, spec.name, fn.toString(), dataKey, varyKey]);
+        : JSON.stringify(['fn', ctx.route, spec.name, fn.toString(), dataKey, varyKey]),
+    );
   } else if (typeof serializer === 'string') {
     if (render === undefined)
       throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
     produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row, data, change });
-    shareKey =
+    shareKey = shareOf(
       varyKey === undefined || dataKey === undefined
         ? undefined
-        : JSON.stringify(['route', serializer, dataKey, varyKey]);
+        : JSON.stringify(['route', serializer, dataKey, varyKey]),
+    );
   } else {
     throw new TypeError(`${where}: \`serializer\` must be a function or a route name`);
   }
@@ -122,21 +171,14 @@ export function compileSpec<Viewer>(
     signature:
       shareKey === undefined || predicate !== undefined
         ? undefined
-        : intern(
+        : intern.string(
             JSON.stringify([
               shareKey,
               spec.name,
               equalities.map(([path, value]) => [path, typeof value === 'bigint' ? String(value) : value]),
             ]),
           ),
-    encodingKeys:
-      shareKey === undefined
-        ? undefined
-        : {
-            enter: `${shareKey}\u0000${spec.name}\u0000enter`,
-            update: `${shareKey}\u0000${spec.name}\u0000update`,
-            leave: `${shareKey}\u0000${spec.name}\u0000leave`,
-          },
+    encodingKeys: shareKey === undefined ? undefined : intern.encodingKeys(shareKey, spec.name),
     serialize(change, shared) {
       const row = change.after ?? change.before;
       if (row === null || row === undefined) return skipped;

@@ -122,7 +122,8 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
       if (known !== undefined) return { claims: known, expired: known.expires <= now() };
       const claims = verifyFully(token, presented);
       if (key !== undefined) {
-        if (verified.size >= verifiedMax) verified.clear();
+        // The oldest goes first: clearing all at once would have every page verify anew at once.
+        if (verified.size >= verifiedMax) verified.delete(verified.keys().next().value!);
         verified.set(key, claims);
       }
       return { claims, expired: claims.expires <= now() };

@@ -2,7 +2,7 @@
 // specs its route's and the global update functions return for it.
 
 import { PushError } from './errors.ts';
-import { compileSpec, type CompiledSpec, type RouteRenderer } from './serialize.ts';
+import { compileSpec, createInterner, type CompiledSpec, type RouteRenderer } from './serialize.ts';
 import type { PageClaims } from './token.ts';
 import type { PushContext, UpdateFunction } from './types.ts';
 
@@ -44,15 +44,8 @@ export interface ViewersOptions<Viewer> {
 export function createViewers<Viewer>({ routes, authenticate, modelName }: ViewersOptions<Viewer>): Viewers<Viewer> {
   const routeUpdates = new Map<string, UpdateFunction<Viewer>[]>();
   const globalUpdates: UpdateFunction<Viewer>[] = [];
-  // Spec signatures, one string each: pages of one route share theirs. Bounded: past the bound,
-  // signatures are no longer shared between pages, which costs speed, not correctness.
-  const signatures = new Map<string, string>();
-  const intern = (key: string): string => {
-    const known = signatures.get(key);
-    if (known !== undefined) return known;
-    if (signatures.size < 10_000) signatures.set(key, key);
-    return key;
-  };
+  // What the specs of many pages have in common, held once: pages of one route share theirs.
+  const intern = createInterner();
 
   async function contextOf(claims: PageClaims, binding: string | undefined): Promise<PushContext<Viewer>> {
     const matched = routes?.match(claims.path);

@@ -112,7 +112,8 @@ export function websocket(options: WebSocketOptions = {}): Transport {
     many: boolean,
     asked?: { token: string; cursor: string | undefined },
   ) {
-    const keys = new Set<string>();
+    // The pages of a shared socket, for the refreshes of a slow reader.
+    const keys = many ? new Set<string>() : undefined;
     const connection = push.open({
       write(batches: readonly PageBatch[]) {
         if (batches.length === 0 || socket.readyState !== socket.OPEN) return;
@@ -124,8 +125,8 @@ export function websocket(options: WebSocketOptions = {}): Transport {
           if (batch.ended) end(socket, closeCode.refresh, 'refresh');
           return;
         }
-        for (const batch of batches) if (batch.ended) keys.delete(batch.key);
-        send(socket, connection, pagesFrame(batches), () => slowPages(keys));
+        for (const batch of batches) if (batch.ended) keys!.delete(batch.key);
+        send(socket, connection, pagesFrame(batches), () => slowPages(keys!));
       },
     });
     const peer: Peer = { alive: true, connection };
@@ -164,7 +165,7 @@ export function websocket(options: WebSocketOptions = {}): Transport {
         return refuse(socket, error, push);
       }
       for (const key of frame.remove) {
-        keys.delete(key);
+        keys!.delete(key);
         connection.remove(key);
       }
       for (const page of frame.add) {
@@ -185,9 +186,9 @@ export function websocket(options: WebSocketOptions = {}): Transport {
           continue;
         }
         adds.push(now);
-        keys.add(page.key);
+        keys!.add(page.key);
         connection.add(page.key, page.token, page.cursor).catch((error: unknown) => {
-          keys.delete(page.key);
+          keys!.delete(page.key);
           refuseKey(page.key, failed(error, push, 'serving a WebSocket'));
         });
       }
