@@ -3,7 +3,7 @@
 // one has deliveries ready, the connection is flushed once per tick, and the messages of every page
 // leave together as one frame.
 
-import type { Delivery } from './delivery.ts';
+import { type Delivery, refreshDelivery } from './delivery.ts';
 import { PushError } from './errors.ts';
 import type { Holder, Page, Pages } from './pages.ts';
 import type { PageClaims } from './token.ts';
@@ -25,9 +25,10 @@ export interface ConnectionSink {
   /** Writes one frame: the batches of the pages that have messages, in the order they were added. */
   write(batches: readonly PageBatch[]): void;
   /**
-   * Called when newer connections took every page of this one. A held poll then answers at once:
-   * its client has moved on, and a browser's connections are few (a JSONP script cannot be
-   * aborted, so the browser would keep the request until the hold ran out).
+   * Called when newer connections took every page of this one. A held poll then answers at once,
+   * and a stream ends (`SERVERPUSH_ERR_SUPERSEDED`): its client has moved on, a browser's
+   * connections are few (a JSONP script cannot even be aborted), and one page must not hold a
+   * stream per reconnect.
    */
   orphaned?(): void;
 }
@@ -61,16 +62,22 @@ export interface ConnectionHost {
   readonly pages: Pages;
   /** How many pages one connection may carry. */
   readonly maxPages: number;
-  /** The token's claims and where to serve from, or the refresh it gets at once; throws the client's mistake. */
+  /**
+   * The token's claims and where to serve from, the refresh it gets at once, or `recover` for a
+   * page rendered while the log was down; throws the client's mistake.
+   */
   admit(
     token: string,
     cursor: string | undefined,
     binding: string | undefined,
-  ): { claims: PageClaims; from: string } | { refresh: Delivery };
+  ): { claims: PageClaims; from: string } | { refresh: Delivery } | { recover: true };
+  /** Resolves once the change log answers again. */
+  logBack(): Promise<void>;
   /** Flushes `connection` after the current tick (with every other connection that has something). */
   schedule(connection: PushConnection): void;
-  opened(connection: PushConnection): void;
-  closed(connection: PushConnection): void;
+  /** Counts a new connection; returns the error that refuses it when a bound is reached. */
+  opened(connection: PushConnection, address: string | undefined): PushError | undefined;
+  closed(connection: PushConnection, address: string | undefined): void;
 }
 
 /** The connection implementation: see `Connection`. */
@@ -86,12 +93,16 @@ export class PushConnection implements Connection, Holder {
   private readonly host: ConnectionHost;
   private readonly sink: ConnectionSink;
   private readonly binding: string | undefined;
+  private readonly address: string | undefined;
+  /** Set when a bound refuses the connection: every page added to it is refused with it. */
+  private readonly refused: PushError | undefined;
 
-  constructor(host: ConnectionHost, sink: ConnectionSink, binding: string | undefined) {
+  constructor(host: ConnectionHost, sink: ConnectionSink, binding: string | undefined, address?: string) {
     this.host = host;
     this.sink = sink;
     this.binding = binding;
-    host.opened(this);
+    this.address = address;
+    this.refused = host.opened(this, address);
   }
 
   get size(): number {
@@ -99,6 +110,7 @@ export class PushConnection implements Connection, Holder {
   }
 
   async add(key: string, token: string, cursor: string | undefined): Promise<{ fresh: boolean }> {
+    if (this.refused !== undefined) throw this.refused;
     if (this.size >= this.host.maxPages && !this.attached.has(key)) {
       throw new PushError(
         'SERVERPUSH_ERR_LIMIT',
@@ -109,6 +121,15 @@ export class PushConnection implements Connection, Holder {
     const attempt = Symbol(key);
     (this.adding ??= new Map()).set(key, attempt);
     this.remove(key);
+    if ('recover' in admitted) {
+      // Held until the log answers, then told to reload: it gets a token with a cursor then.
+      await this.host.logBack();
+      if (this.closed || this.adding.get(key) !== attempt) return { fresh: true };
+      this.adding.delete(key);
+      (this.owed ??= []).push({ key, deliveries: [refreshDelivery('unavailable')], cursor: undefined, ended: true });
+      this.host.schedule(this);
+      return { fresh: true };
+    }
     if ('refresh' in admitted) {
       this.adding.delete(key);
       (this.owed ??= []).push({ key, deliveries: [admitted.refresh], cursor: undefined, ended: true });
@@ -198,7 +219,7 @@ export class PushConnection implements Connection, Holder {
     for (const key of [...this.attached.keys()]) this.remove(key);
     this.owed = undefined;
     for (const resolve of this.settledWaiters?.splice(0) ?? []) resolve();
-    this.host.closed(this);
+    this.host.closed(this, this.address);
   }
 }
 

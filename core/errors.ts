@@ -17,8 +17,12 @@ export const errorCodes = {
   SERVERPUSH_ERR_PROXY: 502,
   /** The push server sent nothing for the proxy's `timeoutMs`. */
   SERVERPUSH_ERR_PROXY_TIMEOUT: 504,
-  /** A bound was reached (pages on one connection, pages added a minute…); the message names it. */
+  /** A bound was reached (pages on one connection, connections from one address…); the message names it. */
   SERVERPUSH_ERR_LIMIT: 429,
+  /** The push process holds as many connections or pages as it may: retry after `Retry-After` seconds. */
+  SERVERPUSH_ERR_BUSY: 503,
+  /** A newer connection of the same page took it over: this one carries nothing any more. */
+  SERVERPUSH_ERR_SUPERSEDED: 409,
   /** A reader could not keep up with its messages (a WebSocket closes with 1008 after a `slow` refresh). */
   SERVERPUSH_ERR_SLOW_READER: 429,
   /** The server failed (an update function threw, …); the details are in the server log only. */
@@ -32,6 +36,8 @@ export type ErrorCode = keyof typeof errorCodes;
 export interface PushErrorOptions extends ErrorOptions {
   /** The HTTP status when it is not the code's own, e.g. 405 for `SERVERPUSH_ERR_BAD_REQUEST`. */
   readonly status?: number | undefined;
+  /** When a retry may succeed, in seconds: sent as `Retry-After`. */
+  readonly retryAfter?: number | undefined;
 }
 
 /** A runtime failure of serverpush, with a stable `code` and the HTTP `status` it maps to. */
@@ -39,11 +45,14 @@ export class PushError extends Error {
   override readonly name = 'PushError';
   readonly code: ErrorCode;
   readonly status: number;
+  /** When a retry may succeed, in seconds (`Retry-After`); `undefined` when no retry helps or no time is known. */
+  readonly retryAfter: number | undefined;
 
   constructor(code: ErrorCode, message: string, options?: PushErrorOptions) {
     super(message, options);
     this.code = code;
     this.status = options?.status ?? errorCodes[code];
+    this.retryAfter = options?.retryAfter;
   }
 }
 
@@ -56,10 +65,15 @@ export function isPushError(error: unknown, code?: ErrorCode): error is PushErro
 export interface Failure {
   readonly status: number;
   readonly error: { readonly code: ErrorCode; readonly message: string };
+  /** Seconds after which a retry may succeed (`Retry-After`). */
+  readonly retryAfter?: number | undefined;
 }
 
 /** The failure to tell a client for `error`: a `PushError` as it is, anything else as an internal error. */
 export function failureOf(error: unknown): Failure {
-  if (isPushError(error)) return { status: error.status, error: { code: error.code, message: error.message } };
+  if (isPushError(error)) {
+    const failure = { status: error.status, error: { code: error.code, message: error.message } };
+    return error.retryAfter === undefined ? failure : { ...failure, retryAfter: error.retryAfter };
+  }
   return { status: 500, error: { code: 'SERVERPUSH_ERR_INTERNAL', message: 'internal error; see the server log' } };
 }

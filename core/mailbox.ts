@@ -32,6 +32,8 @@ export interface MailboxOptions {
   readonly compare: (a: string, b: string) => number;
   /** Past this many changes waiting, `deliver()` reports an overflow instead of taking more. */
   readonly maxPending: number;
+  /** Past this many bytes of messages waiting, the mailbox reports an overflow. */
+  readonly maxPendingBytes: number;
   readonly authorize?: Authorize | undefined;
 }
 
@@ -50,6 +52,10 @@ interface Slot {
    * serializer threw); `undefined` while a serializer or `authorize` is still settling.
    */
   out: Delivery | Delivery[] | null | undefined;
+  /** Set while nobody holds the page: what to serialize once someone does. */
+  deferred: { readonly change: Change; readonly specs: readonly CompiledSpec[]; readonly shared: Routing } | undefined;
+  /** The bytes of its messages, once serialized. */
+  bytes: number;
 }
 
 /** The changes waiting for one page. */
@@ -70,6 +76,13 @@ export class Mailbox {
    * Once a live change is past it, the tail's order alone places the next ones.
    */
   private mayLead = true;
+  /**
+   * Whether a connection holds the page. While none does, changes are kept but not serialized: a
+   * page no client reads costs no serializer calls until one comes back.
+   */
+  private holding = false;
+  /** The bytes of the serialized messages waiting. */
+  private bytes = 0;
   private readonly options: MailboxOptions;
   /** Whom `hooks` are called for: the page (one object shared by every mailbox, not closures each). */
   private readonly owner: object;
@@ -135,10 +148,30 @@ export class Mailbox {
       }
     }
     if (this.slots.length - this.first >= this.options.maxPending) return this.overflow();
-    const slot: Slot = { cursor: change.cursor, out: undefined };
+    const slot: Slot = { cursor: change.cursor, out: undefined, deferred: undefined, bytes: 0 };
     if (at === this.slots.length) this.slots.push(slot);
     else this.slots.splice(at, 0, slot);
-    this.fill(slot, change, specs, shared);
+    if (this.holding) this.fill(slot, change, specs, shared);
+    else slot.deferred = { change, specs, shared };
+  }
+
+  /**
+   * Says whether a connection holds the page. Taken hold of, the changes that waited are serialized,
+   * in order.
+   */
+  hold(holding: boolean): void {
+    if (this.holding === holding) return;
+    this.holding = holding;
+    if (!holding) return;
+    for (let at = this.first; at < this.slots.length; at += 1) {
+      const slot = this.slots[at]!;
+      const { deferred } = slot;
+      if (deferred === undefined) continue;
+      slot.deferred = undefined;
+      this.fill(slot, deferred.change, deferred.specs, deferred.shared);
+      // Filling may end the mailbox (too many bytes): then there is nothing left to fill.
+      if (this.ended !== undefined) return;
+    }
   }
 
   private fill(slot: Slot, change: Change, specs: readonly CompiledSpec[], shared: Routing): void {
@@ -205,6 +238,12 @@ export class Mailbox {
       add(delivery);
     }
     slot.out = deliveries;
+    if (deliveries !== null) {
+      const list: readonly Delivery[] = Array.isArray(deliveries) ? deliveries : [deliveries];
+      for (const delivery of list) slot.bytes += delivery.json.length;
+      this.bytes += slot.bytes;
+      if (this.bytes > this.options.maxPendingBytes) return this.overflow();
+    }
     // A slot that produced nothing (dropped by authorize, every serializer threw) is taken empty.
     if (this.hasReady) this.ready();
   }
@@ -236,6 +275,7 @@ export class Mailbox {
     this.ended = refreshDelivery(reason);
     this.slots = [];
     this.first = 0;
+    this.bytes = 0;
     this.ready();
   }
 
@@ -269,6 +309,7 @@ export class Mailbox {
       // A change that gave this page nothing moves nothing: the client's cursor will not be past
       // it, and a client that comes back at its cursor is still served from here, not the log.
       if (out !== null) this.written = slot.cursor;
+      this.bytes -= slot.bytes;
       this.first += 1;
     }
     this.compact();

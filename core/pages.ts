@@ -7,6 +7,7 @@
 
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
+import { PushError } from './errors.ts';
 import { createHub, matchesChange, type Subscription } from './hub.ts';
 import { Mailbox, routing, type MailboxHooks, type MailboxOptions } from './mailbox.ts';
 import type { CompiledSpec } from './serialize.ts';
@@ -15,6 +16,9 @@ import type { Change, PushContext, RefreshReason } from './types.ts';
 import type { Viewers } from './viewer.ts';
 
 const debug = createDebug('serverpush:pages');
+
+/** How often a page may be served anew from the log, a minute, for a client behind what it was sent. */
+const replaysPerMinute = 20;
 
 /** Whoever holds a page: a connection, and the page's key on it. */
 export interface Holder {
@@ -90,9 +94,16 @@ export interface Pages {
 }
 
 /** Creates the page registry of a push instance. */
-export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, options: MailboxOptions): Pages {
+export function createPages<Viewer>(
+  log: ChangeLog,
+  viewers: Viewers<Viewer>,
+  options: MailboxOptions,
+  maxPages = 100_000,
+): Pages {
   const hub = createHub<Owner>();
   const entries = new Map<string, Entry>();
+  /** When each page was last opened anew from the log for a client behind it, for the replay budget. */
+  const reopened = new Map<string, number[]>();
   const hooks: MailboxHooks<object> = {
     ready: (page) => (page as Page).holder?.ready(),
     overflow: (page) => overflow(page as Page),
@@ -158,6 +169,26 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
     return entry;
   }
 
+  /** Counts a re-opening of `id` from the log; throws `SERVERPUSH_ERR_LIMIT` past the budget. */
+  function spendReplay(id: string): void {
+    const now = Date.now();
+    const times = (reopened.get(id) ?? []).filter((at) => at > now - 60_000);
+    if (times.length >= replaysPerMinute) {
+      throw new PushError(
+        'SERVERPUSH_ERR_LIMIT',
+        `a page may resume from behind what it was sent ${replaysPerMinute} times a minute`,
+        {
+          retryAfter: Math.ceil((times[0]! + 60_000 - now) / 1_000),
+        },
+      );
+    }
+    times.push(now);
+    reopened.delete(id);
+    reopened.set(id, times);
+    // The oldest go first: the budget is kept for the pages seen lately.
+    if (reopened.size > maxPages) reopened.delete(reopened.keys().next().value!);
+  }
+
   // More changes wait than a page may hold. A page nobody holds is forgotten (its client, when it
   // comes back, is served from the log); one whose history alone is too long, or whose connection
   // cannot take them, is told to refresh.
@@ -190,6 +221,13 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
         let entry = entries.get(claims.page);
         let fresh = false;
         if (entry === undefined) {
+          if (entries.size >= maxPages) {
+            throw new PushError(
+              'SERVERPUSH_ERR_BUSY',
+              `this push process serves ${maxPages} pages (maxPages); retry later`,
+              { retryAfter: 5 },
+            );
+          }
           entry = open(claims, from, binding);
           fresh = true;
         }
@@ -201,7 +239,10 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
         }
         const { mailbox } = page;
         if (mailbox.ended === undefined && options.compare(from, mailbox.written) < 0) {
-          // The client lacks changes the page handed to an earlier connection: serve it from the log.
+          // The client lacks changes the page handed to an earlier connection: serve it from the log,
+          // a few times a minute at most (a client alternating two cursors would make the process
+          // read the log for each request).
+          spendReplay(claims.page);
           debug('page %s resumes from %s, behind %s: opened anew', claims.page, from, mailbox.written);
           dispose(claims.page);
           continue;
@@ -210,6 +251,8 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
         const previous = page.holder;
         page.holder = holder;
         if (previous !== undefined && previous !== holder) previous.lost();
+        // Held again: the changes that waited unserialized while nobody held it are serialized now.
+        mailbox.hold(true);
         if (mailbox.hasReady) holder.ready();
         return { page, fresh };
       }
@@ -219,6 +262,7 @@ export function createPages<Viewer>(log: ChangeLog, viewers: Viewers<Viewer>, op
       if (page.holder !== holder) return;
       page.holder = undefined;
       page.idleSince = Date.now();
+      page.mailbox.hold(false);
     },
 
     route(change) {

@@ -49,7 +49,11 @@ export interface PushOptions<Viewer = unknown> {
   readonly routes?: RouteTable | undefined;
   /** How long a page token stays valid, in ms. Default: `86_400_000` (a day). */
   readonly tokenTtlMs?: number | undefined;
-  /** How long a page's mailbox outlives its last request, in ms. Default: `60_000`. */
+  /**
+   * How long a page is kept after no connection holds it (its poll was answered, its stream ended),
+   * in ms; it serializes nothing meanwhile. Past it the page is forgotten, and its client is served
+   * from the change log when it comes back. Default: `15_000`.
+   */
   readonly pageIdleMs?: number | undefined;
   /**
    * Changes a page may hold for its client. Past it, a page no connection holds is forgotten (its
@@ -59,6 +63,25 @@ export interface PushOptions<Viewer = unknown> {
   readonly maxPending?: number | undefined;
   /** Pages one connection (a browser's shared connection) may carry. Default: `32`. */
   readonly maxPagesPerConnection?: number | undefined;
+  /**
+   * The bytes of messages a page may wait to hand to its client (the same bound as `maxPending`,
+   * counted in bytes: a message shared by many pages counts for each). Default: `1_048_576`.
+   */
+  readonly maxPendingBytes?: number | undefined;
+  /** Pages this process serves at most; past it new pages get 503 `SERVERPUSH_ERR_BUSY`. Default: `100_000`. */
+  readonly maxPages?: number | undefined;
+  /**
+   * Connections (held polls, streams, sockets) this process holds at most; past it new ones get
+   * 503 `SERVERPUSH_ERR_BUSY` with `Retry-After`. Default: `10_000`.
+   */
+  readonly maxConnections?: number | undefined;
+  /**
+   * Connections one client address may hold; past it 429 `SERVERPUSH_ERR_LIMIT`. The address is
+   * the one the adapter can trust (the Koa adapter: the socket's, or the forwarded one when
+   * `app.proxy` is set; none behind an untrusted proxy, where the limit does not apply).
+   * Default: `256`.
+   */
+  readonly maxConnectionsPerAddress?: number | undefined;
   /**
    * Receives internal errors (the server's faults, not a client's mistakes: those are answered 4xx
    * and logged under `DEBUG=serverpush:*`), with where they happened ("serving a WebSocket").
@@ -92,6 +115,12 @@ export interface IdentityFilter {
 }
 
 export { controlModel };
+
+/**
+ * The cursor a page token carries when the change log did not answer while the page rendered: its
+ * first request waits for the log, then tells it to refresh (reason `unavailable`).
+ */
+export const unknownCursor = '-';
 
 /** Options of `poll()`. */
 export interface PollOptions {
@@ -131,8 +160,11 @@ export interface Push<Viewer = unknown> {
    * the number of this process's pages ended.
    */
   disconnect(filter: PageFilter<Viewer> | IdentityFilter): Promise<number>;
-  /** The transports' way in, for a request that presents `binding` (the session cookie of a bound token). */
-  endpoint(binding: string | undefined): PushEndpoint;
+  /**
+   * The transports' way in, for a request that presents `binding` (the session cookie of a bound
+   * token) and comes from `address` (a client address the adapter trusts, or `undefined`).
+   */
+  endpoint(binding: string | undefined, address?: string | undefined): PushEndpoint;
   /**
    * One page's messages after `cursor` (the token's own when `undefined`), waiting up to `waitMs`
    * when none are ready; the request that opens the page on this process is answered at once. A
@@ -184,15 +216,25 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     names.add(transport.name);
   }
   const tokens = createTokens(secret, positiveInteger(options.tokenTtlMs ?? 86_400_000, 'tokenTtlMs'));
-  const pageIdleMs = positiveInteger(options.pageIdleMs ?? 60_000, 'pageIdleMs');
+  const pageIdleMs = positiveInteger(options.pageIdleMs ?? 15_000, 'pageIdleMs');
   const maxPagesPerConnection = positiveInteger(options.maxPagesPerConnection ?? 32, 'maxPagesPerConnection');
+  const maxConnections = positiveInteger(options.maxConnections ?? 10_000, 'maxConnections');
+  const maxConnectionsPerAddress = positiveInteger(options.maxConnectionsPerAddress ?? 256, 'maxConnectionsPerAddress');
   const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
   const viewers = createViewers<Viewer>({ routes, authenticate, modelName });
-  const pages = createPages(log, viewers, {
-    compare: log.compare,
-    maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending'),
-    authorize: authorize as Authorize | undefined,
-  });
+  const pages = createPages(
+    log,
+    viewers,
+    {
+      compare: log.compare,
+      maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending'),
+      maxPendingBytes: positiveInteger(options.maxPendingBytes ?? 1_048_576, 'maxPendingBytes'),
+      authorize: authorize as Authorize | undefined,
+    },
+    positiveInteger(options.maxPages ?? 100_000, 'maxPages'),
+  );
+  /** Open connections by client address, for `maxConnectionsPerAddress`. */
+  const byAddress = new Map<string, number>();
   /** Tells this instance's control entries from those of other processes. */
   const instance = randomBytes(8).toString('base64url');
   const connections = new Set<PushConnection>();
@@ -229,32 +271,87 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 128)) {
       throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the `cursor` parameter is malformed');
     }
-    const from = cursor ?? claims.cursor;
-    const known = log.check(from);
     // A long-lived page whose token expired reloads to get a new one, rather than loop on errors.
     if (expired) return { refresh: refreshDelivery('expired') };
-    if (!known) return { refresh: refreshDelivery('epoch') };
+    // Rendered while the log did not answer: the page does not know where it stands. It reloads
+    // once the log is back.
+    if (cursor === undefined && claims.cursor === unknownCursor) return { recover: true };
+    const from = cursor ?? claims.cursor;
+    if (!log.check(from)) return { refresh: refreshDelivery('epoch') };
+    // A client resumes from what it received since its page rendered: never from before that, which
+    // would have the process read history no page needs.
+    if (
+      cursor !== undefined &&
+      claims.cursor !== unknownCursor &&
+      log.check(claims.cursor) &&
+      log.compare(cursor, claims.cursor) < 0
+    ) {
+      throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', 'the cursor is older than its page');
+    }
     return { claims, from };
+  }
+
+  /** Resolves once the log answers again (one probe a second, each time-boxed, shared by every caller). */
+  let probing: Promise<void> | undefined;
+  function logBack(): Promise<void> {
+    probing ??= (async () => {
+      while (!closed) {
+        let timer: NodeJS.Timeout | undefined;
+        const waited = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, 1_000, 'timeout')));
+        try {
+          if ((await Promise.race([log.head(), waited])) !== 'timeout') return;
+        } catch {
+          await waited;
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    })().finally(() => (probing = undefined));
+    return probing;
   }
 
   const host: ConnectionHost = {
     pages,
     maxPages: maxPagesPerConnection,
     admit,
+    logBack,
     schedule(connection) {
       dirty.add(connection);
       flushing ??= setImmediate(flushDirty);
     },
-    opened: (connection) => void connections.add(connection),
-    closed: (connection) => {
-      connections.delete(connection);
+    opened(connection, address) {
+      // A refused connection is not counted: it carries nothing, and its transport ends it.
+      if (connections.size >= maxConnections) {
+        return new PushError(
+          'SERVERPUSH_ERR_BUSY',
+          `this push process holds ${maxConnections} connections (maxConnections); retry later`,
+          { retryAfter: 5 },
+        );
+      }
+      if (address !== undefined && (byAddress.get(address) ?? 0) >= maxConnectionsPerAddress) {
+        return new PushError(
+          'SERVERPUSH_ERR_LIMIT',
+          `one address may hold ${maxConnectionsPerAddress} connections (maxConnectionsPerAddress)`,
+          { retryAfter: 5 },
+        );
+      }
+      connections.add(connection);
+      if (address !== undefined) byAddress.set(address, (byAddress.get(address) ?? 0) + 1);
+      return undefined;
+    },
+    closed(connection, address) {
+      if (!connections.delete(connection)) return;
       dirty.delete(connection);
+      if (address === undefined) return;
+      const held = (byAddress.get(address) ?? 1) - 1;
+      if (held > 0) byAddress.set(address, held);
+      else byAddress.delete(address);
     },
   };
 
-  function endpoint(binding: string | undefined): PushEndpoint {
+  function endpoint(binding: string | undefined, address?: string): PushEndpoint {
     return {
-      open: (sink) => new PushConnection(host, sink, binding),
+      open: (sink) => new PushConnection(host, sink, binding, address),
       check: (token, cursor) => void admit(token, cursor, binding),
       reportError,
     };

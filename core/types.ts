@@ -129,9 +129,10 @@ export type GapReason = 'history' | 'epoch';
  * Why a page is told to refresh: a gap in the log; more unacknowledged changes than it may hold
  * (`overflow`); a reader too slow for its connection (`slow`); its token expired (`expired`); its
  * viewer could no longer be authenticated or its update functions failed on `revalidate()`
- * (`revalidate`); the app ended it (`disconnect`).
+ * (`revalidate`); the app ended it (`disconnect`); the change log did not answer while the page
+ * rendered (`unavailable`).
  */
-export type RefreshReason = GapReason | 'overflow' | 'slow' | 'expired' | 'revalidate' | 'disconnect';
+export type RefreshReason = GapReason | 'overflow' | 'slow' | 'expired' | 'revalidate' | 'disconnect' | 'unavailable';
 
 /** Tells the page it cannot be brought up to date and should reload. */
 export interface RefreshMessage {

@@ -93,7 +93,8 @@ export function answerPoll(
       },
       orphaned: () => connection.flush(true),
     });
-    let timer: NodeJS.Timeout | undefined;
+    // The hold runs from the request's start: also a page whose log is down is answered in time.
+    const timer = setTimeout(() => connection.flush(true), timeoutMs);
     const stopListening = request.onClose(() => connection.flush(true));
     let fresh = false;
     let settled = 0;
@@ -117,9 +118,6 @@ export function answerPoll(
     function opened() {
       if (fresh || errors !== undefined || request.gone) {
         void connection.settled(settleMs).then(() => connection.flush(true));
-      } else if (!done) {
-        // The hold starts once every page is open.
-        timer = setTimeout(() => connection.flush(true), timeoutMs);
       }
     }
   });

@@ -3,7 +3,7 @@
 // (`Last-Event-ID`) resumes each page exactly where it stopped. See docs/protocol.md.
 
 import { positiveInteger } from '../core/options.ts';
-import type { Failure } from '../core/errors.ts';
+import { type Failure, failureOf, PushError } from '../core/errors.ts';
 import type { PageBatch, PushEndpoint, PushRequest, PushResponse, StreamOut, Transport } from '../core/transport.ts';
 import { type Delivery, refreshDelivery } from '../core/delivery.ts';
 import { failed, failureResponse, refusal } from './respond.ts';
@@ -139,6 +139,9 @@ export function sse(options: SseOptions = {}): Transport {
         }
         send(`${eventId(idOf(cursors))}data: ${pagesFrame(batches)}\n\n`);
       },
+      // A newer connection took every page of this stream: it ends with a 409, which stops an
+      // EventSource rather than have it come back and take the pages back.
+      orphaned: () => finish(errorEvent(supersededFailure)),
     });
     streams.add(stream);
     heartbeat ??= setInterval(heartbeatOnTick, heartbeatMs).unref();
@@ -188,6 +191,10 @@ export function sse(options: SseOptions = {}): Transport {
     },
   };
 }
+
+const supersededFailure = failureOf(
+  new PushError('SERVERPUSH_ERR_SUPERSEDED', 'a newer connection of this page took it over'),
+);
 
 /** An error after the stream started: `{ status, error: { code, message } }`, as long-poll would answer it. */
 function errorEvent({ status, error }: Failure): string {

@@ -48,6 +48,7 @@ const maxSingleInboundBytes = 1_024;
 
 const shutdownReason = 'SERVERPUSH_ERR_CLOSED: the push server is shutting down; reconnect';
 const slowReason = 'SERVERPUSH_ERR_SLOW_READER: the client read too slowly and must reload';
+const supersededReason = 'SERVERPUSH_ERR_SUPERSEDED: a newer connection of this page took it over';
 
 /** One open socket, as the heartbeat and `close()` see it. */
 interface Peer {
@@ -127,6 +128,12 @@ export function websocket(options: WebSocketOptions = {}): Transport {
         }
         for (const batch of batches) if (batch.ended) keys!.delete(batch.key);
         send(socket, connection, pagesFrame(batches), () => slowPages(keys!));
+      },
+      // A newer connection took every page of this socket: it closes with 4409, which stops a
+      // client rather than have it come back and take the pages back.
+      orphaned: () => {
+        connection.close();
+        end(socket, closeCode.errorBase + 409, supersededReason);
       },
     });
     const peer: Peer = { alive: true, connection };

@@ -34,7 +34,8 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
   const byPath = new Map(push.transports.map((transport) => [`${prefix}/${transport.name}`, transport]));
 
   /** The push endpoint as one request sees it: with the binding its cookies present. */
-  const endpointFor = (cookieHeader: string | undefined): PushEndpoint => push.endpoint(binding(cookieHeader));
+  const endpointFor = (cookieHeader: string | undefined, address: string | undefined): PushEndpoint =>
+    push.endpoint(binding(cookieHeader), address);
 
   /** Whether a browser request from `origin` may be answered: same host, no Origin, or allowed. */
   function originAllowed(origin: string | undefined, host: string | undefined): boolean {
@@ -77,7 +78,11 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
         ctx.status = 204;
         return;
       }
-      await respond(ctx, transport, endpointFor(ctx.get('Cookie')));
+      await respond(
+        ctx,
+        transport,
+        endpointFor(ctx.get('Cookie'), clientAddress(ctx.req, ctx.app.proxy ? ctx.ip : undefined)),
+      );
     };
   }
 
@@ -99,7 +104,7 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
         debug('refused upgrade from origin %s', origin);
         return refuseSocket(socket, 403, 'SERVERPUSH_ERR_ORIGIN', originRefusal(origin));
       }
-      transport.upgrade(request, socket, head, endpointFor(request.headers.cookie));
+      transport.upgrade(request, socket, head, endpointFor(request.headers.cookie, clientAddress(request, undefined)));
     };
     server.on('upgrade', serverOnUpgrade);
     return () => server.off('upgrade', serverOnUpgrade);
@@ -148,4 +153,17 @@ async function respond(ctx: Koa.Context, transport: Transport, endpoint: PushEnd
     end: () => res.end(),
     onClose: (listener) => void res.once('close', listener),
   });
+}
+
+/**
+ * The client address the per-address bounds may count: the one Koa derives from the forwarding
+ * headers when the app trusts its proxy (`app.proxy`), else the socket's own when the request came
+ * straight from the client. A request forwarded through a proxy the app does not trust has none:
+ * every client would look like the proxy.
+ */
+function clientAddress(request: IncomingMessage, trusted: string | undefined): string | undefined {
+  if (trusted !== undefined && trusted !== '') return trusted;
+  const { headers } = request;
+  if (headers['x-forwarded-for'] !== undefined || headers['forwarded'] !== undefined) return undefined;
+  return request.socket.remoteAddress;
 }

@@ -2,7 +2,7 @@
 // with update functions) and gives the handler `ctx.state.serverpush`: the page token and tag.
 
 import type Koa from 'koa';
-import type { Push } from '../../core/push.ts';
+import { type Push, unknownCursor } from '../../core/push.ts';
 import type { TransportName } from '../../core/types.ts';
 import type { RouteTable } from '../../core/viewer.ts';
 import type { PageHelper } from './state.ts';
@@ -27,6 +27,9 @@ export interface PageConfig {
 /** How long a cursor read for a route without update functions is reused, in ms. */
 const reuseCursorMs = 1_000;
 
+/** How long a page request waits for the change log's cursor before it renders without one, in ms. */
+const headTimeoutMs = 1_000;
+
 /** Creates the page middleware. */
 export function pageMiddleware({
   push,
@@ -44,12 +47,43 @@ export function pageMiddleware({
   // epoch serves them, so a recent one is reused rather than read for each request.
   let recent: { cursor: string; at: number } | undefined;
 
+  // Whether the log failed to answer the last time; its outage is reported once, and its end once.
+  let outage: { since: number; failures: number } | undefined;
+
   async function cursorFor(path: string): Promise<string> {
     if (!push.concerns(routes.match(path)?.name) && recent !== undefined && Date.now() - recent.at < reuseCursorMs)
       return recent.cursor;
-    const cursor = await push.log.head();
-    recent = { cursor, at: Date.now() };
-    return cursor;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // Time-boxed: a page renders even when the log is down, with a token that has its page reload
+      // once the log is back (`unknownCursor`).
+      const cursor = await Promise.race([
+        push.log.head(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${headTimeoutMs} ms`)), headTimeoutMs);
+        }),
+      ]);
+      if (outage !== undefined) {
+        console.warn(
+          `serverpush: the change log answers again after ${Date.now() - outage.since} ms; ${outage.failures} page(s) rendered meanwhile reload once it is back`,
+        );
+        outage = undefined;
+      }
+      recent = { cursor, at: Date.now() };
+      return cursor;
+    } catch (error) {
+      if (outage === undefined) {
+        outage = { since: Date.now(), failures: 0 };
+        console.warn(
+          'serverpush: the change log did not answer when a page rendered; pages render meanwhile and reload once it is back:',
+          error,
+        );
+      }
+      outage.failures += 1;
+      return unknownCursor;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   return async (ctx, next) => {

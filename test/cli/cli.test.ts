@@ -349,10 +349,10 @@ test('serverpush answers a held long-poll at once on SIGTERM and exits 0', async
 test('serverpush ends an open SSE stream and WebSocket with a reconnect hint on SIGINT, and exits 0', async (t) => {
   const { child, listening, exited } = cli(t, ['--app', 'counter.ts', '--port', '0', '--shutdown-timeout-ms', '5000']);
   const base = await listening;
-  const token = homeToken(t);
-  const stream = await fetch(`${base}/sse?token=${token}&cursor=cli.1`);
+  // Two pages: a newer connection of one page would take it over from the stream.
+  const stream = await fetch(`${base}/sse?token=${homeToken(t)}&cursor=cli.1`);
   const blocks = sseBlocks(stream.body!);
-  const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/websocket?token=${token}&cursor=cli.1`);
+  const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/websocket?token=${homeToken(t)}&cursor=cli.1`);
   t.teardown(() => socket.terminate());
   const closed = new Promise<[number, string]>((resolve) =>
     socket.once('close', (code, reason) => resolve([code, String(reason)])),
