@@ -45,6 +45,8 @@ export async function pushServer(
     attach?: boolean;
     log?: ChangeLog;
     maxPagesPerConnection?: number;
+    /** Koa's own error log (a client's broken request body, say) off. */
+    silent?: boolean;
   } = {},
 ) {
   const router = new Router();
@@ -77,6 +79,7 @@ export async function pushServer(
   ]);
   let ids = 0;
   const app = new Koa().use(push.routes()).use(push.middleware()).use(router.routes());
+  if (options.silent === true) app.silent = true;
   const { url, server } = await listen(t, app.callback());
   if (options.attach !== false) push.attach(server);
   return {
