@@ -3,28 +3,43 @@
 // unread: every client gets every change once, in order, and no page that was never behind is
 // told to refresh. (Bounded: 24 clients, 1,200 changes in about 6 s. bench/churn.ts runs more.)
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { knexLog } from '../../adapters/knex-log/index.ts';
+import { knexLogMigrations } from '../../adapters/knex-log/migration.ts';
+import { redisLog } from '../../adapters/redis/index.ts';
+import type { ChangeLog } from '../../core/change-log.ts';
 import { memoryLog } from '../../core/memory-log.ts';
 import { longPoll } from '../../transports/long-poll.ts';
 import { sse } from '../../transports/sse.ts';
 import { websocket } from '../../transports/websocket.ts';
 import { churnClient, type ChurnRecord, type ChurnTransport } from '../helpers/churn-client.ts';
+import { testDatabases } from '../helpers/databases.ts';
+import { redisSkip, testRedis } from '../helpers/redis.ts';
 import { pushServer } from '../transports/conformance.ts';
+
+// Read before any test is declared: ava takes only tests declared at once.
+const postgres = (await testDatabases()).find((db) => db.dialect === 'postgresql')!;
 
 const clients = 24;
 const changes = 1_200;
 const perTick = 10;
 const tickMs = 50;
 
-test('pages that reconnect at random, across processes and transports, some leaving half-open connections, get every change once, in order', async (t) => {
+/** Two push processes' change logs on one store: each process opens its own, as separate processes would. */
+type Logs = (t: ExecutionContext) => Promise<[ChangeLog, ChangeLog]>;
+
+async function churn(t: ExecutionContext, logs: Logs) {
   t.timeout(60_000);
-  const log = memoryLog({ maxCount: 20_000 });
+  const [first, second] = await logs(t);
   const transports = () => [
     longPoll({ timeoutMs: 1_000 }),
     sse({ heartbeatMs: 5_000 }),
     websocket({ heartbeatMs: 5_000 }),
   ];
-  const processes = [await pushServer(t, transports(), { log }), await pushServer(t, transports(), { log })];
+  const processes = [
+    await pushServer(t, transports(), { log: first }),
+    await pushServer(t, transports(), { log: second }),
+  ];
   const kinds: ChurnTransport[] = ['long-poll', 'sse', 'websocket'];
   const records: ChurnRecord[] = [];
   const followers = [];
@@ -78,7 +93,31 @@ test('pages that reconnect at random, across processes and transports, some leav
     );
   }
   t.true(hops > 20, `clients hopped ${hops} times`);
-});
+}
+
+const title =
+  'pages that reconnect at random, across processes and transports, some leaving half-open connections, get every change once, in order';
+
+test(`${title} (memory log)`, (t) =>
+  churn(t, async () => {
+    const log = memoryLog({ maxCount: 20_000 });
+    return [log, log];
+  }));
+
+(redisSkip() === undefined ? test : test.skip)(`${title} (Redis log)`, (t) =>
+  churn(t, async () => {
+    const redis = await testRedis(t);
+    return [await redisLog({ url: redis.url, key: 'churn' }), await redisLog({ url: redis.url, key: 'churn' })];
+  }),
+);
+
+(postgres.skip === undefined ? test : test.skip)(`${title} (knex log on PostgreSQL)`, (t) =>
+  churn(t, async () => {
+    const knex = await postgres.connect(t);
+    await knex.migrate.latest({ migrationSource: knexLogMigrations(), tableName: 'churn_migrations' });
+    return [await knexLog({ knex, pollIntervalMs: 20 }), await knexLog({ knex, pollIntervalMs: 20 })];
+  }),
+);
 
 /** A small deterministic random source, so a failing run can be repeated. */
 function seeded(seed: number): () => number {
