@@ -25,7 +25,13 @@ export const errorCodes = {
   SERVERPUSH_ERR_SUPERSEDED: 409,
   /** A reader could not keep up with its messages (a WebSocket closes with 1008 after a `slow` refresh). */
   SERVERPUSH_ERR_SLOW_READER: 429,
-  /** The server failed (an update function threw, …); the details are in the server log only. */
+  /**
+   * The page's update specs cannot be built (an update function threw, a spec is malformed): the
+   * app's bug, in the server log. A 4xx, so that the client stops instead of retrying what will
+   * fail again.
+   */
+  SERVERPUSH_ERR_PAGE: 422,
+  /** The server failed (`authenticate` threw, …); the details are in the server log only. */
   SERVERPUSH_ERR_INTERNAL: 500,
 } as const;
 

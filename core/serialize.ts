@@ -15,6 +15,13 @@ export type RouteRenderer = (
   update: { readonly row: Row; readonly data: unknown; readonly change: Change },
 ) => Promise<unknown>;
 
+/** What compiling a route-name serializer needs of the router; `RouteTable` has it. */
+export interface RouteLookup {
+  readonly render?: RouteRenderer | undefined;
+  /** Whether the router has a route named `name`; not checked when absent. */
+  has?(name: string): boolean;
+}
+
 /** A spec validated and bound to one viewer's context. */
 export interface CompiledSpec {
   readonly name: string;
@@ -101,7 +108,7 @@ export function compileSpec<Viewer>(
   spec: UpdateSpec<Viewer>,
   ctx: PushContext<Viewer>,
   modelName: (model: unknown) => string,
-  render: RouteRenderer | undefined,
+  routes: RouteLookup | undefined,
   intern: Interner = noInterner,
 ): CompiledSpec {
   const where = `update spec ${JSON.stringify(spec?.name)}${ctx.route === undefined ? '' : ` of route "${ctx.route}"`}`;
@@ -110,7 +117,14 @@ export function compileSpec<Viewer>(
   if (typeof spec.name !== 'string' || !namePattern.test(spec.name) || reservedNames.has(spec.name)) {
     throw new TypeError(`${where}: \`name\` must match ${String(namePattern)} and not be refresh, connection or error`);
   }
-  const model = modelName(spec.model);
+  let model: string;
+  try {
+    model = modelName(spec.model);
+  } catch (error) {
+    throw new TypeError(`${where}: \`model\`: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
   if (model === controlModel) throw new TypeError(`${where}: \`model\` "${controlModel}" is reserved`);
   const { params, serializer, data, vary } = spec;
   let equalities: Array<readonly [string, Scalar]> = [];
@@ -150,8 +164,11 @@ export function compileSpec<Viewer>(
         : JSON.stringify(['fn', ctx.route, spec.name, fn.toString(), dataKey, varyKey]),
     );
   } else if (typeof serializer === 'string') {
+    const render = routes?.render;
     if (render === undefined)
       throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
+    if (routes?.has?.(serializer) === false)
+      throw new TypeError(`${where}: \`serializer\` names route "${serializer}", which the router does not have`);
     produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row, data, change });
     shareKey = shareOf(
       varyKey === undefined || dataKey === undefined

@@ -1,19 +1,23 @@
 // createPush() for Koa: the core push instance with the page middleware, the push endpoints, the
-// WebSocket upgrades and the proxy, configured from the app's router.
+// WebSocket upgrades and the proxy, configured from the app's router; and the warnings, once each,
+// about a setup that would otherwise fail silently.
 
 import type { Server } from 'node:http';
 import type Router from '@koa/router';
 import Koa from 'koa';
 import { checkPrefix } from '../../core/options.ts';
 import { createPush as createCorePush, type Push, type PushOptions } from '../../core/push.ts';
-import type { RouteTable } from '../../core/viewer.ts';
+import { createReport, type Report } from '../../core/report.ts';
+import { isThenable } from '../../core/serialize.ts';
+import type { UpdateFunction } from '../../core/types.ts';
+import { createParamsCheck, hasColumns, type RouteTable } from '../../core/viewer.ts';
 import { jsonp } from '../../transports/jsonp.ts';
 import { longPoll } from '../../transports/long-poll.ts';
 import { sse } from '../../transports/sse.ts';
 import { proxy as proxyMiddleware, type ProxyOptions } from '../proxy/index.ts';
 import { createEndpoints } from './endpoints.ts';
 import { pageMiddleware } from './page.ts';
-import { matchRoute, renderer } from './routes.ts';
+import { matchRoute, renderer, routeChecks } from './routes.ts';
 
 /** Options of the Koa `createPush()`: the core options, plus how to reach the app. */
 export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewer>, 'routes'> {
@@ -24,7 +28,8 @@ export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewe
   /**
    * The viewer's identity for the page token, a JSON value (e.g. `ctx.session.userId`); it is
    * signed, not encrypted, so it must hold nothing secret. Called synchronously when the page
-   * first reads its token. Default: `null`, an anonymous viewer.
+   * first reads its token: returning a Promise throws a `TypeError` there. Default: `null`, an
+   * anonymous viewer.
    */
   readonly identify?: ((ctx: Koa.Context) => unknown) | undefined;
   /**
@@ -56,7 +61,8 @@ export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewe
    * request must present the same value as the page request did, so a token shown to user A is
    * refused with user B's session. Its value must stay the same for a login session (koa-session
    * keeps it while the session's data does not change). Pages rendered without the cookie are not
-   * bound. Default: no binding.
+   * bound; when none of the first 20 pages rendered with cookies carried this one, a warning names
+   * it. Default: no binding.
    */
   readonly bindCookie?: string | undefined;
 }
@@ -94,9 +100,14 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
  * app.use(push.routes()).use(push.middleware()).use(router.routes());
  */
 export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): KoaPush<Viewer> {
-  const { router } = options;
+  const { router, secret } = options;
   if (typeof router?.match !== 'function' || typeof router.route !== 'function') {
     throw new TypeError('The `router` option must be a @koa/router instance');
+  }
+  if ((typeof secret === 'string' || Buffer.isBuffer(secret)) && publicSecrets.has(secret.toString())) {
+    throw new TypeError(
+      'The `secret` option is the example from the README, which anyone can read: pass a random secret of at least 32 bytes from your configuration (`openssl rand -base64 32`)',
+    );
   }
   const prefix = checkPrefix(options.prefix ?? '/serverpush');
   const identify = options.identify ?? (() => null);
@@ -127,6 +138,7 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
   }
   const binding = (cookieHeader: string | undefined) =>
     bindCookie === undefined ? undefined : cookieValue(cookieHeader, bindCookie);
+  const report = createReport();
 
   // Route re-renders run in the app of the requests seen, for its context extensions.
   let app: Koa | undefined;
@@ -134,25 +146,156 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
   const routes: RouteTable = {
     match: (path) => matchRoute(router, path),
     render: renderer(router, () => (app ??= new Koa())),
+    has: (name) => router.route(name) !== false,
   };
   const push = createCorePush<Viewer>({
     ...options,
     transports: options.transports ?? [sse(), longPoll(), jsonp()],
     routes,
+    // The default logs a kind of error once a minute; the app's own `onError` gets every one.
+    onError: options.onError === undefined ? report.error : options.onError,
   });
   const endpoints = createEndpoints({ push, prefix, origins, binding, seen });
+  const checks = setupChecks({ router, orm: options.orm, bindCookie, report });
+  const checkedIdentify = (ctx: Koa.Context): unknown => {
+    checks.rendered(ctx);
+    const identity = identify(ctx);
+    if (isThenable(identity)) {
+      // Its outcome is dropped: a rejection must not surface as an unhandled one besides.
+      Promise.resolve(identity).catch(() => {});
+      throw new TypeError(
+        'The `identify` option returned a Promise: it must return the identity itself, as the page token is signed synchronously; load what it needs in a middleware mounted before push.middleware()',
+      );
+    }
+    return identity;
+  };
+  const pageSeen = (requestApp: Koa) => {
+    seen(requestApp);
+    checks.pageRequest();
+  };
+  // Requests that push.routes() (or push.proxy()) answers: one that reaches push.middleware() and
+  // the rest of the app unanswered means push.routes() is not mounted in front of them.
+  const pushPaths = new Set([`${prefix}/client.js`, ...push.transports.map(({ name }) => `${prefix}/${name}`)]);
+  const answered = new WeakSet<Koa.Context>();
+  const answering =
+    (middleware: Koa.Middleware): Koa.Middleware =>
+    (ctx, next) => {
+      if (pushPaths.has(ctx.path)) answered.add(ctx);
+      return middleware(ctx, next);
+    };
+  const { updates, global } = push;
 
   return Object.assign(push, {
     prefix,
-    middleware: () => pageMiddleware({ push, routes, prefix, identify, binding, endpoint, proxied, share, seen }),
-    routes: endpoints.routes,
+    middleware(): Koa.Middleware {
+      const page = pageMiddleware({
+        push,
+        routes,
+        prefix,
+        identify: checkedIdentify,
+        binding,
+        endpoint,
+        proxied,
+        share,
+        seen: pageSeen,
+      });
+      return async (ctx, next) => {
+        if (!pushPaths.has(ctx.path)) return page(ctx, next);
+        await page(ctx, next);
+        if (!answered.has(ctx)) {
+          report.warnOnce(
+            'routes',
+            `${ctx.method} ${ctx.path} reached push.middleware(), but no push.routes() answered it: mount app.use(push.routes()) before push.middleware() and the router (or, when another process serves the push endpoints, set \`endpoint\`)`,
+          );
+        }
+      };
+    },
+    routes: () => answering(endpoints.routes()),
     attach: endpoints.attach,
     proxy(proxyOptions: Omit<ProxyOptions, 'prefix'>) {
       if (!proxied)
         throw new TypeError('push.proxy(): set `proxied: true` in createPush(), so that page tags name the proxy');
-      return proxyMiddleware({ ...proxyOptions, prefix });
+      return answering(proxyMiddleware({ ...proxyOptions, prefix }));
+    },
+    updates(route: string, fn: UpdateFunction<Viewer>) {
+      updates.call(push, route, checks.specs(fn));
+      checks.registered(route);
+      return push;
+    },
+    global(fn: UpdateFunction<Viewer>) {
+      global.call(push, checks.specs(fn));
+      return push;
     },
   });
+}
+
+/** Secrets printed in this package's documentation: anyone can sign tokens with them. */
+const publicSecrets = new Set(['at least 32 bytes, the same in every process']);
+
+/** Pages rendered with cookies but without `bindCookie`'s before the warning that it may be misnamed. */
+const unboundRendersBeforeWarning = 20;
+
+/** The checks of one Koa push instance: each mistake is warned about once, naming what to fix. */
+function setupChecks({
+  router,
+  orm,
+  bindCookie,
+  report,
+}: {
+  readonly router: Router;
+  readonly orm: KoaPushOptions['orm'];
+  readonly bindCookie: string | undefined;
+  readonly report: Report;
+}) {
+  const routes = routeChecks(router, report.warnOnce);
+  const params = hasColumns(orm) ? createParamsCheck(orm, report.warnOnce) : undefined;
+  let bound = bindCookie === undefined;
+  let unbound = 0;
+  const cookieNames = new Set<string>();
+
+  /** Counts a page rendered with cookies but not the bound one; the 20th such warns. */
+  function cookies(header: string) {
+    if (bound || header === '') return;
+    if (cookieValue(header, bindCookie!) !== undefined) {
+      bound = true;
+      return;
+    }
+    for (const pair of header.split(';')) {
+      const name = pair.split('=', 1)[0]!.trim();
+      if (name !== '' && cookieNames.size < 10) cookieNames.add(name);
+    }
+    unbound += 1;
+    if (unbound < unboundRendersBeforeWarning) return;
+    bound = true;
+    report.warnOnce(
+      'bindCookie',
+      `bindCookie "${bindCookie}": none of the first ${unboundRendersBeforeWarning} pages rendered with cookies carried it, so their tokens are bound to no session (their cookies: ${[...cookieNames].join(', ')}); is it the name of the session cookie?`,
+    );
+  }
+
+  return {
+    registered: (route: string) => routes.registered(route),
+    pageRequest: () => routes.pageRequest(),
+    rendered(ctx: Koa.Context) {
+      routes.rendered(ctx.path);
+      cookies(ctx.get('Cookie'));
+    },
+    /** `fn`, checking the params of the specs it returns against their model's columns. */
+    specs<Viewer>(fn: UpdateFunction<Viewer>): UpdateFunction<Viewer> {
+      if (params === undefined || typeof fn !== 'function') return fn;
+      return (ctx) => {
+        const specs = fn(ctx);
+        if (!isThenable(specs)) {
+          params(specs, ctx.route);
+          return specs;
+        }
+        return Promise.resolve(specs).then((resolved) => {
+          params(resolved, ctx.route);
+          return resolved;
+        });
+      };
+    },
+  };
 }
 
 /** The raw value of cookie `name` in a Cookie header, as the page request's `ctx.cookies` would read it. */

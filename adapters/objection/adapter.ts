@@ -1,6 +1,6 @@
-// The `OrmAdapter` for objection: model names are table names, and the changes of `pushable()`
-// models written on the adapter's knex go to the push instance (or, with `knexLog()`, into its
-// outbox within the write's transaction).
+// The `OrmAdapter` for objection: model names are table names, the changes of `pushable()` models
+// written on the adapter's knex go to the push instance (or, with `knexLog()`, into its outbox
+// within the write's transaction), and a model's columns are known, for checking specs' params.
 
 import createDebug from 'debug';
 import type { Knex } from 'knex';
@@ -8,6 +8,7 @@ import { Model } from 'objection';
 import type { ChangeLog, Outbox } from '../../core/change-log.ts';
 import type { ChangeSink, OrmAdapter } from '../../core/orm.ts';
 import type { Row } from '../../core/types.ts';
+import type { ModelColumns } from '../../core/viewer.ts';
 import { inputsOf, isModelClass, isPushable, tableNameOf } from './pushable.ts';
 import { subscribe, type Audience, type Pending, type Subscriber } from './registry.ts';
 
@@ -31,6 +32,12 @@ export interface ObjectionOptions {
 const defaultToRow = (model: Model): Row => model.$toJson();
 
 /**
+ * The Objection adapter: an `OrmAdapter` that can also tell a model's columns, against which the
+ * Koa `createPush()` checks the params of update specs.
+ */
+export interface ObjectionAdapter extends OrmAdapter, ModelColumns {}
+
+/**
  * Makes the ORM adapter for Objection: the changes of `pushable()` models written on its knex reach
  * the push instance once their transaction commits, or, with a `knexLog()` on the same knex, go
  * into the log inside it (a transactional outbox). Model names are table names. See docs/adapters.md#objection.
@@ -40,7 +47,7 @@ const defaultToRow = (model: Model): Row => model.$toJson();
  * // A process that writes to two databases: report the writes made on one of them.
  * const orm = objection({ knex: ordersKnex });
  */
-export function objection(options: ObjectionOptions = {}): OrmAdapter {
+export function objection(options: ObjectionOptions = {}): ObjectionAdapter {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('objection() options must be an object');
   }
@@ -51,6 +58,7 @@ export function objection(options: ObjectionOptions = {}): OrmAdapter {
 
   return {
     modelName,
+    columns: (model) => columnsOf(model, options),
     attach(sink: ChangeSink, log?: ChangeLog): () => void {
       if (typeof sink !== 'function') throw new TypeError('attach() expects a sink function');
       const outbox = log?.outbox as Outbox<Knex, Knex> | undefined;
@@ -75,6 +83,34 @@ function modelName(model: unknown): string {
     return table;
   }
   throw new TypeError(`modelName() expects an Objection model class or a model name, got ${describe(model)}`);
+}
+
+/**
+ * The property names a model's rows carry: its `jsonSchema` properties and virtual attributes and,
+ * when its knex is known, its table's columns (knex `columnInfo()`, through its
+ * `columnNameMappers`). `undefined` when it cannot tell: not a model class, a custom `toRow`
+ * (whose rows are the app's), or neither a schema nor a readable table.
+ */
+async function columnsOf(model: unknown, options: ObjectionOptions): Promise<readonly string[] | undefined> {
+  if (!isModelClass(model) || options.toRow !== undefined) return undefined;
+  const schema: unknown = model.jsonSchema?.properties;
+  const names = new Set<string>(typeof schema === 'object' && schema !== null ? Object.keys(schema) : []);
+  const fromSchema = names.size > 0;
+  for (const name of model.virtualAttributes ?? []) names.add(name);
+  const knex = options.knex ?? (model.knex() as Knex | undefined);
+  let fromTable = false;
+  if (knex !== undefined) {
+    try {
+      const info: Record<string, unknown> = await knex(tableNameOf(model)).columnInfo();
+      const mappers = model.columnNameMappers;
+      const columns = Object.fromEntries(Object.keys(info).map((column) => [column, null]));
+      for (const name of Object.keys(mappers ? mappers.parse(columns) : columns)) names.add(name);
+      fromTable = Object.keys(info).length > 0;
+    } catch (error) {
+      debug('cannot read the columns of %s: %O', model.name, error);
+    }
+  }
+  return fromSchema || fromTable ? [...names] : undefined;
 }
 
 function deliver(audience: Audience, changes: readonly Pending[]): void {

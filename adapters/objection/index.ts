@@ -1,5 +1,5 @@
 // The Objection ORM adapter: `pushable()` makes a model class report its row changes, and
 // `objection()` is the `OrmAdapter` that hands them to serverpush.
 
-export { objection, type ObjectionOptions } from './adapter.ts';
+export { objection, type ObjectionAdapter, type ObjectionOptions } from './adapter.ts';
 export { pushable } from './pushable.ts';
