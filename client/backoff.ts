@@ -33,3 +33,14 @@ export function resolveBackoff(options: BackoffOptions = {}): Backoff {
 export function backoffDelay(backoff: Backoff, attempt: number, random: () => number): number {
   return Math.floor(random() * Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt));
 }
+
+/** The wait before retrying after `error`: the backoff wait, and no less than the server's `retryAfter`. */
+export function retryDelay(
+  backoff: Backoff,
+  attempt: number,
+  random: () => number,
+  error: { readonly retryAfter?: number | undefined },
+): number {
+  const delay = backoffDelay(backoff, attempt, random);
+  return error.retryAfter === undefined ? delay : Math.max(delay, error.retryAfter * 1_000);
+}

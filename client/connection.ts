@@ -3,8 +3,8 @@
 // of every tab that shares it (the many-page protocol), and hands each page its own messages.
 
 import type { ChangeMessage, Message } from '../core/types.ts';
-import { backoffDelay, type Backoff } from './backoff.ts';
-import { PushClientError, isObject } from './errors.ts';
+import { backoffDelay, retryDelay, type Backoff } from './backoff.ts';
+import { PushClientError, isObject, retryAfterOf } from './errors.ts';
 import type { ClientGlobals } from './globals.ts';
 import { rememberAttempt, type Attempt } from './negotiate.ts';
 import type { PageRef, TransportSession } from './transports/contract.ts';
@@ -20,7 +20,10 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'clo
 export interface ConnectionListener {
   /** A page's messages, in order (a refresh last: the page has left the connection). */
   messages(key: string, messages: readonly Message[]): void;
-  /** The server refused a page: it has left the connection. */
+  /**
+   * The server refused a page: it has left the connection. A refusal that says when to retry
+   * (`retryAfter`: a limit or a busy server) is not reported: the page rejoins after that wait.
+   */
   refused(key: string, error: PushClientError): void;
   /** The connection's state changed; `closed` with an error ends every page. */
   state(state: ConnectionState, error?: PushClientError): void;
@@ -65,6 +68,8 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
   const { globals, backoff, attempts, connectTimeoutMs, many, listener } = options;
   const pages = new Map<string, { token: string; cursor: string | undefined }>();
   const pageListeners = new Set<() => void>();
+  /** Pages refused with a `retryAfter`, by key: the timer that adds each back. */
+  const rejoining = new Map<string, unknown>();
   let state: ConnectionState = 'connecting';
   let closed = false;
   let stopTransport: (() => void) | undefined;
@@ -83,6 +88,8 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
     if (closed) return;
     closed = true;
     globals.clearTimeout(connectTimer);
+    for (const timer of rejoining.values()) globals.clearTimeout(timer);
+    rejoining.clear();
     stopTransport?.();
     stopTransport = undefined;
     setState('closed', error);
@@ -124,19 +131,51 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
     if (isObject(batches)) for (const [key, messages] of Object.entries(batches)) deliver(key, messages);
     if (isObject(errors)) {
       for (const [key, detail] of Object.entries(errors)) {
-        if (!pages.has(key) || !isObject(detail)) continue;
+        const page = pages.get(key);
+        if (page === undefined || !isObject(detail)) continue;
         drop(key);
-        const { code, message, status } = detail;
-        listener.refused(
-          key,
-          new PushClientError(
-            typeof code === 'string' ? code : 'SERVERPUSH_ERR_HTTP',
-            typeof message === 'string' ? message : 'the server refused the page',
-            typeof status === 'number' ? status : undefined,
-          ),
+        const { code, message, status, retryAfter } = detail;
+        const error = new PushClientError(
+          typeof code === 'string' ? code : 'SERVERPUSH_ERR_HTTP',
+          typeof message === 'string' ? message : 'the server refused the page',
+          typeof status === 'number' ? status : undefined,
+          undefined,
+          retryAfterOf(retryAfter),
         );
+        if (error.retryAfter === undefined) listener.refused(key, error);
+        else rejoin(key, page, error);
       }
     }
+  }
+
+  /** Adds a page the server asked to come back later back after the wait it named. */
+  function rejoin(key: string, page: { token: string; cursor: string | undefined }, error: PushClientError): void {
+    const timer = globals.setTimeout(
+      () => {
+        rejoining.delete(key);
+        add(key, page.token, page.cursor);
+      },
+      retryDelay(backoff, 0, globals.random, error),
+    );
+    rejoining.set(key, timer);
+  }
+
+  function cancelRejoin(key: string): void {
+    const waiting = rejoining.get(key);
+    if (waiting === undefined) return;
+    globals.clearTimeout(waiting);
+    rejoining.delete(key);
+  }
+
+  function add(key: string, token: string, cursor: string | undefined): void {
+    if (closed) return;
+    cancelRejoin(key);
+    const held = pages.get(key);
+    pages.set(key, { token, cursor });
+    if (held !== undefined || pages.size > 1) {
+      for (const changed of pageListeners) changed();
+    }
+    if (stopTransport === undefined) void Promise.resolve().then(start);
   }
 
   function drop(key: string): void {
@@ -213,16 +252,11 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
   }
 
   return {
-    add(key, token, cursor) {
-      if (closed) return;
-      const held = pages.get(key);
-      pages.set(key, { token, cursor });
-      if (held !== undefined || pages.size > 1) {
-        for (const changed of pageListeners) changed();
-      }
-      if (stopTransport === undefined) void Promise.resolve().then(start);
+    add,
+    remove(key) {
+      cancelRejoin(key);
+      drop(key);
     },
-    remove: drop,
     get transport() {
       return current?.transport.name;
     },

@@ -7,6 +7,13 @@
 // | SERVERPUSH_ERR_BAD_TOKEN        | server: 401, the page token does not verify           | stops       |
 // | SERVERPUSH_ERR_BAD_CURSOR       | server: 400, the cursor is not one the server issued  | stops       |
 // | SERVERPUSH_ERR_BAD_REQUEST      | server: 400, a parameter is missing or malformed      | stops       |
+// | SERVERPUSH_ERR_PAGE             | server: 422, the page's update specs cannot be built  | stops       |
+// | SERVERPUSH_ERR_SUPERSEDED       | server: 409, a newer connection took the page over    | stops       |
+// | SERVERPUSH_ERR_LIMIT            | server: 429, a bound was reached (the message names it)| waits out   |
+// |                                 |                                                       | retryAfter, |
+// |                                 |                                                       | else stops  |
+// | SERVERPUSH_ERR_BUSY             | server: 503, the push process is full                 | waits out   |
+// |                                 |                                                       | retryAfter  |
 // | SERVERPUSH_ERR_CLOSED           | server: 503, the push instance is shutting down       | retries     |
 // | SERVERPUSH_ERR_HTTP             | client: an error status whose body names no code      | 4xx: stops; |
 // |                                 | (a proxy's 502 page, a 404 from a wrong `base`)       | else retries|
@@ -17,7 +24,9 @@
 // | SERVERPUSH_ERR_TIMEOUT          | client: a transport did not connect in connectTimeoutMs | next transport |
 //
 // Server codes are passed through as the response body names them, so a newer server's codes
-// arrive unchanged. Errors that stop the client are dispatched as `serverpush:error`; errors the
+// arrive unchanged. A refusal that says when to retry (`retryAfter`, in seconds) is retried after
+// that wait (and no sooner than the backoff), whatever its status; a page of a shared connection
+// refused so rejoins the connection after it. Errors that stop the client are dispatched as `serverpush:error`; errors the
 // client retries ride on the `serverpush:connection` event of the `reconnecting` state.
 
 import type { ErrorCode } from '../core/errors.ts';
@@ -43,13 +52,30 @@ export class PushClientError extends Error {
   readonly code: PushClientErrorCode;
   /** The HTTP status of the response that failed, if there was a response. */
   readonly status: number | undefined;
+  /** Seconds the server asked to wait before retrying (`Retry-After`), if it said. */
+  readonly retryAfter: number | undefined;
 
-  constructor(code: PushClientErrorCode, message: string, status?: number, cause?: unknown) {
+  constructor(code: PushClientErrorCode, message: string, status?: number, cause?: unknown, retryAfter?: number) {
     // `cause` is where browsers put their own wording of a network error, which differs by browser.
     super(message, cause === undefined ? undefined : { cause });
     this.code = code;
     this.status = status;
+    this.retryAfter = retryAfter;
   }
+}
+
+/**
+ * Whether retrying cannot help, so the client stops: a 4xx, unless the server said when to retry
+ * (`retryAfter`: a limit or a busy server, which pass).
+ */
+export function stopsClient(error: PushClientError): boolean {
+  const { status } = error;
+  return status !== undefined && status >= 400 && status < 500 && error.retryAfter === undefined;
+}
+
+/** A `retryAfter` the server sent, when it is a sensible number of seconds (at most an hour). */
+export function retryAfterOf(value: unknown): number | undefined {
+  return typeof value === 'number' && value >= 0 && value <= 3_600 ? value : undefined;
 }
 
 /** Whether `error` is a `PushClientError`, optionally with the given code. */
@@ -67,9 +93,10 @@ export function errorFromResponse(status: number, text: string): PushClientError
   const body = parseJson(text);
   const error = isObject(body) ? body['error'] : undefined;
   if (isObject(error)) {
-    const { code, message } = error;
+    const { code, message, retryAfter } = error;
     if (typeof code === 'string' && serverCode.test(code)) {
-      return new PushClientError(code, typeof message === 'string' ? message : code, status);
+      const text = typeof message === 'string' ? message : code;
+      return new PushClientError(code, text, status, undefined, retryAfterOf(retryAfter));
     }
   }
   return new PushClientError('SERVERPUSH_ERR_HTTP', `the server answered ${status}`, status);

@@ -70,16 +70,19 @@ export function isPushError(error: unknown, code?: ErrorCode): error is PushErro
 /** What a client is told of a failed request, before its transport frames it: never a stack or a cause. */
 export interface Failure {
   readonly status: number;
-  readonly error: { readonly code: ErrorCode; readonly message: string };
-  /** Seconds after which a retry may succeed (`Retry-After`). */
-  readonly retryAfter?: number | undefined;
+  readonly error: {
+    readonly code: ErrorCode;
+    readonly message: string;
+    /** Seconds after which a retry may succeed (also sent as `Retry-After` where there are headers). */
+    readonly retryAfter?: number;
+  };
 }
 
 /** The failure to tell a client for `error`: a `PushError` as it is, anything else as an internal error. */
 export function failureOf(error: unknown): Failure {
   if (isPushError(error)) {
-    const failure = { status: error.status, error: { code: error.code, message: error.message } };
-    return error.retryAfter === undefined ? failure : { ...failure, retryAfter: error.retryAfter };
+    const { status, code, message, retryAfter } = error;
+    return { status, error: retryAfter === undefined ? { code, message } : { code, message, retryAfter } };
   }
   return { status: 500, error: { code: 'SERVERPUSH_ERR_INTERNAL', message: 'internal error; see the server log' } };
 }

@@ -11,6 +11,7 @@ import { decode, refreshDelivery } from './delivery.ts';
 import { PushError } from './errors.ts';
 import type { Authorize } from './mailbox.ts';
 import { memoryLog } from './memory-log.ts';
+import { createReport } from './report.ts';
 import { optionalFunction, positiveInteger } from './options.ts';
 import type { OrmAdapter } from './orm.ts';
 import { createPages, type Page } from './pages.ts';
@@ -203,9 +204,15 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   if ((typeof secret !== 'string' && !Buffer.isBuffer(secret)) || Buffer.byteLength(secret) < 32) {
     throw new TypeError('The `secret` option must be a string or Buffer of at least 32 bytes');
   }
+  if (publicSecrets.has(secret.toString())) {
+    throw new TypeError(
+      'The `secret` option is the example from the README, which anyone can read: pass a random secret of at least 32 bytes from your configuration (`openssl rand -base64 32`)',
+    );
+  }
   const authenticate = optionalFunction(options.authenticate, 'authenticate');
   const authorize = optionalFunction(options.authorize, 'authorize');
-  const onError = optionalFunction(options.onError, 'onError') ?? logError;
+  // The default logs a kind of error once a minute; the app's own `onError` gets every one.
+  const onError = optionalFunction(options.onError, 'onError') ?? createReport().error;
   const log = options.log ?? memoryLog();
   const transports = options.transports ?? [];
   const names = new Set<string>();
@@ -221,7 +228,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   const maxConnections = positiveInteger(options.maxConnections ?? 10_000, 'maxConnections');
   const maxConnectionsPerAddress = positiveInteger(options.maxConnectionsPerAddress ?? 256, 'maxConnectionsPerAddress');
   const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
-  const viewers = createViewers<Viewer>({ routes, authenticate, modelName });
+  const viewers = createViewers<Viewer>({ routes, authenticate, modelName, onError: reportError });
   const pages = createPages(
     log,
     viewers,
@@ -321,20 +328,8 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     },
     opened(connection, address) {
       // A refused connection is not counted: it carries nothing, and its transport ends it.
-      if (connections.size >= maxConnections) {
-        return new PushError(
-          'SERVERPUSH_ERR_BUSY',
-          `this push process holds ${maxConnections} connections (maxConnections); retry later`,
-          { retryAfter: 5 },
-        );
-      }
-      if (address !== undefined && (byAddress.get(address) ?? 0) >= maxConnectionsPerAddress) {
-        return new PushError(
-          'SERVERPUSH_ERR_LIMIT',
-          `one address may hold ${maxConnectionsPerAddress} connections (maxConnectionsPerAddress)`,
-          { retryAfter: 5 },
-        );
-      }
+      const refused = noRoom(address);
+      if (refused !== undefined) return refused;
       connections.add(connection);
       if (address !== undefined) byAddress.set(address, (byAddress.get(address) ?? 0) + 1);
       return undefined;
@@ -349,10 +344,33 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     },
   };
 
+  /** Why one more connection from `address` is refused, if it is. */
+  function noRoom(address: string | undefined): PushError | undefined {
+    if (connections.size >= maxConnections) {
+      return new PushError(
+        'SERVERPUSH_ERR_BUSY',
+        `this push process holds ${maxConnections} connections (maxConnections); retry later`,
+        { retryAfter: 5 },
+      );
+    }
+    if (address !== undefined && (byAddress.get(address) ?? 0) >= maxConnectionsPerAddress) {
+      return new PushError(
+        'SERVERPUSH_ERR_LIMIT',
+        `one address may hold ${maxConnectionsPerAddress} connections (maxConnectionsPerAddress)`,
+        { retryAfter: 5 },
+      );
+    }
+    return undefined;
+  }
+
   function endpoint(binding: string | undefined, address?: string): PushEndpoint {
     return {
       open: (sink) => new PushConnection(host, sink, binding, address),
-      check: (token, cursor) => void admit(token, cursor, binding),
+      check(token, cursor) {
+        const refused = noRoom(address);
+        if (refused !== undefined) throw refused;
+        if (token !== undefined) admit(token, cursor, binding);
+      },
       reportError,
     };
   }
@@ -517,6 +535,9 @@ function stringModelName(model: unknown): string {
   if (typeof model === 'string' && model !== '') return model;
   throw new TypeError('A spec `model` must be a model name when no ORM adapter is configured');
 }
+
+/** Secrets printed in this package's documentation: anyone can sign tokens with them. */
+const publicSecrets = new Set(['at least 32 bytes, the same in every process']);
 
 function logError(error: unknown, where: string): void {
   console.error(`serverpush: internal error while ${where}:`, error);

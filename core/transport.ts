@@ -54,10 +54,11 @@ export interface PushEndpoint {
   /** Opens a connection whose frames go to `sink`. */
   open(sink: ConnectionSink): Connection;
   /**
-   * Throws the `PushError` that adding the page of `token` at `cursor` would throw, without opening
+   * Throws the `PushError` that opening a connection (no room for one more: busy, or too many from
+   * this address) and, given a `token`, adding its page at `cursor` would throw, without opening
    * anything: streaming transports check before they answer 200.
    */
-  check(token: string, cursor: string | undefined): void;
+  check(token: string | undefined, cursor: string | undefined): void;
   /**
    * Reports an internal error (not a client's mistake) met while serving `where` ("answering a push
    * request", "serving a WebSocket"): to the push instance's `onError`.

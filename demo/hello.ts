@@ -1,4 +1,5 @@
 // The seed's hello page: "Hey, alice!" updates in every open tab when alice is renamed.
+import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import knexFactory from 'knex';
 import Koa from 'koa';
@@ -22,7 +23,7 @@ await User.query().insert({ username: 'alice' });
 
 const router = new Router();
 const push = createPush({
-  secret: process.env['PUSH_SECRET'] ?? 'at least 32 bytes, the same in every process',
+  secret: process.env['PUSH_SECRET'] ?? randomBytes(32).toString('hex'),
   router,
   orm: objection(),
 });

@@ -35,12 +35,13 @@ export function failed(error: unknown, push: Pick<PushEndpoint, 'reportError'>, 
   return failureOf(error);
 }
 
-/** A failure as JSON: its status, and `{ "error": { "code", "message" } }`. */
+/** A failure as JSON: its status, `{ "error": { "code", "message", "retryAfter"? } }`, and `Retry-After` with it. */
 export function failureResponse(
   { status, error }: Failure,
   headers: Readonly<Record<string, string>> = {},
 ): PushResponse {
-  return json(status, { error }, headers);
+  const retry = error.retryAfter === undefined ? headers : { ...headers, 'Retry-After': String(error.retryAfter) };
+  return json(status, { error }, retry);
 }
 
 /** A refusal before any work: the status, code and message as a JSON failure. */

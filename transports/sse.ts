@@ -174,7 +174,8 @@ export function sse(options: SseOptions = {}): Transport {
         const query = new Query(request.query);
         asked = pagesOf(query, resumeCursors(request.headers, query.all('p').length > 0));
         // Before the 200: an EventSource cannot read an error status, but a plain GET can.
-        if (!asked.many) push.check(asked.pages[0]!.token, asked.pages[0]!.cursor);
+        if (asked.many) push.check(undefined, undefined);
+        else push.check(asked.pages[0]!.token, asked.pages[0]!.cursor);
       } catch (error) {
         return failureResponse(failed(error, push, 'answering a push request'));
       }

@@ -227,7 +227,8 @@ export function websocket(options: WebSocketOptions = {}): Transport {
       try {
         const query = new Query(at < 0 ? '' : url.slice(at + 1));
         many = query.get('mux') === '1';
-        if (!many) {
+        if (many) push.check(undefined, undefined);
+        else {
           const [page] = pagesOf(query).pages;
           asked = { token: page!.token, cursor: page!.cursor };
           push.check(asked.token, asked.cursor);
@@ -314,28 +315,36 @@ function socketOnError(error: Error) {
   debug('socket error: %s', error.message);
 }
 
-/** Closes `socket` for `error`: a `PushError` with `4000 + status`, anything else with 1011 (reported). */
+/**
+ * Closes `socket` for `error`: a `PushError` with `4000 + status`, anything else with 1011
+ * (reported). The reason is `CODE: message`, and ` (Retry-After: N)` when a retry may succeed in N
+ * seconds; the client reads both.
+ */
 function refuse(socket: WebSocket, error: unknown, push: PushEndpoint) {
   const {
     status,
-    error: { code, message },
+    error: { code, message, retryAfter },
   } = failed(error, push, 'serving a WebSocket');
-  end(socket, isPushError(error) ? closeCode.errorBase + status : closeCode.internal, `${code}: ${message}`);
+  const suffix = retryAfter === undefined ? '' : ` (Retry-After: ${retryAfter})`;
+  end(socket, isPushError(error) ? closeCode.errorBase + status : closeCode.internal, `${code}: ${message}`, suffix);
 }
 
-/** Starts the closing handshake; the reason is cut to the 123 bytes a close frame can carry. */
-function end(socket: WebSocket, code: number, reason: string) {
-  socket.close(code, fitReason(reason));
+/**
+ * Starts the closing handshake; the reason is cut to the 123 bytes a close frame can carry, and
+ * `suffix` is kept whole after it.
+ */
+function end(socket: WebSocket, code: number, reason: string, suffix = '') {
+  socket.close(code, fitReason(reason, 123 - Buffer.byteLength(suffix)) + suffix);
 }
 
-/** `reason`, cut at a character boundary to at most 123 UTF-8 bytes (RFC 6455, section 5.5). */
-function fitReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= 123) return reason;
+/** `reason`, cut at a character boundary to at most `room` UTF-8 bytes (RFC 6455, section 5.5). */
+function fitReason(reason: string, room: number): string {
+  if (Buffer.byteLength(reason) <= room) return reason;
   let fitted = '';
   let bytes = 3; // the ellipsis
   for (const char of reason) {
     bytes += Buffer.byteLength(char);
-    if (bytes > 123) break;
+    if (bytes > room) break;
     fitted += char;
   }
   return `${fitted}…`;

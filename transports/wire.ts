@@ -133,7 +133,7 @@ export function pagesFrame(batches: readonly PageBatch[], errors: ReadonlyMap<st
     parts.push(`"pages":{${pages}}`);
   }
   if (errors.size > 0) {
-    const refused: Record<string, { status: number; code: string; message: string }> = {};
+    const refused: Record<string, { status: number; code: string; message: string; retryAfter?: number }> = {};
     for (const [key, { status, error }] of errors) refused[key] = { status, ...error };
     parts.push(`"errors":${JSON.stringify(refused)}`);
   }

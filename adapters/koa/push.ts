@@ -100,14 +100,9 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
  * app.use(push.routes()).use(push.middleware()).use(router.routes());
  */
 export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): KoaPush<Viewer> {
-  const { router, secret } = options;
+  const { router } = options;
   if (typeof router?.match !== 'function' || typeof router.route !== 'function') {
     throw new TypeError('The `router` option must be a @koa/router instance');
-  }
-  if ((typeof secret === 'string' || Buffer.isBuffer(secret)) && publicSecrets.has(secret.toString())) {
-    throw new TypeError(
-      'The `secret` option is the example from the README, which anyone can read: pass a random secret of at least 32 bytes from your configuration (`openssl rand -base64 32`)',
-    );
   }
   const prefix = checkPrefix(options.prefix ?? '/serverpush');
   const identify = options.identify ?? (() => null);
@@ -228,9 +223,6 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
     },
   });
 }
-
-/** Secrets printed in this package's documentation: anyone can sign tokens with them. */
-const publicSecrets = new Set(['at least 32 bytes, the same in every process']);
 
 /** Pages rendered with cookies but without `bindCookie`'s before the warning that it may be misnamed. */
 const unboundRendersBeforeWarning = 20;

@@ -6,7 +6,7 @@
 // `{ error, status }` because a browser runs no script answered with an error status. A script
 // that fails to load says nothing about why, so it is retried like a network error.
 
-import { PushClientError, errorFromResponse, isObject } from '../errors.ts';
+import { PushClientError, errorFromResponse, isObject, stopsClient } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { endpointUrl } from '../http.ts';
 import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
@@ -55,7 +55,7 @@ function openJsonp(session: TransportSession): () => void {
     if (error !== undefined && typeof status === 'number') {
       // The same reading as an HTTP error body: a code the server names, else SERVERPUSH_ERR_HTTP.
       const failure = errorFromResponse(status, JSON.stringify({ error }));
-      return status >= 400 && status < 500 ? session.failed(failure) : loop.retry(failure);
+      return stopsClient(failure) ? session.failed(failure) : loop.retry(failure);
     }
     loop.retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server called back without messages'));
   }

@@ -1,7 +1,7 @@
 // The long-poll transport, browser half: one GET at a time, each held by the server until
 // something happens. See docs/protocol.md, "Long-poll".
 
-import { PushClientError, errorFromResponse, parseJson } from '../errors.ts';
+import { PushClientError, errorFromResponse, parseJson, stopsClient } from '../errors.ts';
 import { canGet, get, type HttpResult, endpointUrl } from '../http.ts';
 import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
 import { pollLoop } from './poll-loop.ts';
@@ -34,7 +34,7 @@ function openLongPoll(session: TransportSession): () => void {
       );
     }
     const error = errorFromResponse(status, text);
-    if (status >= 400 && status < 500) return session.failed(error);
+    if (stopsClient(error)) return session.failed(error);
     if (status >= 200 && status < 300) {
       return loop.retry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', `the server answered ${status}`, status));
     }

@@ -1,7 +1,7 @@
 // The loop of the polling transports (long-poll, JSONP): one request at a time, the next at once
 // after a good answer, the next after a backoff wait after a failure.
 
-import { backoffDelay } from '../backoff.ts';
+import { retryDelay } from '../backoff.ts';
 import type { PushClientError } from '../errors.ts';
 import type { TransportSession } from './contract.ts';
 
@@ -69,7 +69,7 @@ export function pollLoop(session: TransportSession, send: (report: PollReport) =
       cancel = undefined;
       session.retrying(error);
       if (stopped) return;
-      timer = globals.setTimeout(poll, backoffDelay(session.backoff, failures, globals.random));
+      timer = globals.setTimeout(poll, retryDelay(session.backoff, failures, globals.random, error));
       failures += 1;
     },
     restart() {

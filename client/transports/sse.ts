@@ -2,8 +2,8 @@
 // resends the last event id; when it gives up, one plain GET of the same URL finds out why, since
 // an EventSource never shows an error status or body. See docs/protocol.md, "Server-Sent Events".
 
-import { backoffDelay } from '../backoff.ts';
-import { PushClientError, errorFromResponse, isObject, parseJson } from '../errors.ts';
+import { retryDelay } from '../backoff.ts';
+import { PushClientError, errorFromResponse, isObject, parseJson, stopsClient } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { canGet, endpointUrl, get, type HttpResult } from '../http.ts';
 import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
@@ -69,12 +69,9 @@ function openSse(session: TransportSession): () => void {
     // An error after the stream started: `{ status, error }`, as a long-poll response would say it.
     if (isObject(body) && isObject(body['error'])) {
       const status = typeof body['status'] === 'number' ? body['status'] : 500;
-      return giveUpOrRetry(errorFromResponse(status, data as string), status);
+      return giveUpOrRetry(errorFromResponse(status, data as string));
     }
-    giveUpOrRetry(
-      new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent an event without messages', 200),
-      200,
-    );
+    giveUpOrRetry(new PushClientError('SERVERPUSH_ERR_BAD_RESPONSE', 'the server sent an event without messages', 200));
   }
 
   function sourceOnError(current: EventSource): void {
@@ -121,7 +118,7 @@ function openSse(session: TransportSession): () => void {
         ),
       );
     }
-    giveUpOrRetry(errorFromResponse(status, text), status);
+    giveUpOrRetry(errorFromResponse(status, text));
   }
 
   function probeOnError(cause: unknown): void {
@@ -130,10 +127,10 @@ function openSse(session: TransportSession): () => void {
     retry(new PushClientError('SERVERPUSH_ERR_NETWORK', 'the request failed without a response', undefined, cause));
   }
 
-  /** A 4xx cannot succeed by retrying: stop, with the server's code. Anything else: retry later. */
-  function giveUpOrRetry(error: PushClientError, status: number): void {
+  /** A 4xx cannot succeed by retrying (unless the server said when): stop, with the server's code. Anything else: retry later. */
+  function giveUpOrRetry(error: PushClientError): void {
     closeSource();
-    if (status >= 400 && status < 500) return session.failed(error);
+    if (stopsClient(error)) return session.failed(error);
     retry(error);
   }
 
@@ -141,7 +138,7 @@ function openSse(session: TransportSession): () => void {
     closeSource();
     session.retrying(error);
     if (stopped) return;
-    timer = globals.setTimeout(start, backoffDelay(session.backoff, failures, globals.random));
+    timer = globals.setTimeout(start, retryDelay(session.backoff, failures, globals.random, error));
     failures += 1;
   }
 

@@ -1,8 +1,8 @@
 // The WebSocket transport, browser half: one socket, each text frame a batch of messages, the close
 // code saying whether to reconnect. See docs/protocol.md, "WebSocket".
 
-import { backoffDelay } from '../backoff.ts';
-import { PushClientError, parseJson } from '../errors.ts';
+import { retryDelay } from '../backoff.ts';
+import { PushClientError, parseJson, retryAfterOf, stopsClient } from '../errors.ts';
 import type { ClientGlobals } from '../globals.ts';
 import { endpointUrl } from '../http.ts';
 import { type ClientTransport, isFrame, type TransportSession } from './contract.ts';
@@ -111,7 +111,7 @@ function openWebSocket(session: TransportSession): () => void {
     if (openedAt > 0 && Date.now() - openedAt >= backoff.maxMs) failures = 0;
     openedAt = 0;
     const error = errorFromClose(event.code, event.reason);
-    if (event.code >= 4400 && event.code <= 4499) return session.failed(error);
+    if (stopsClient(error)) return session.failed(error);
     retry(error);
   }
 
@@ -126,7 +126,7 @@ function openWebSocket(session: TransportSession): () => void {
   function retry(error: PushClientError): void {
     session.retrying(error);
     if (stopped) return;
-    timer = globals.setTimeout(connect, backoffDelay(backoff, failures, globals.random));
+    timer = globals.setTimeout(connect, retryDelay(backoff, failures, globals.random, error));
     failures += 1;
   }
 
@@ -146,15 +146,19 @@ function socketUrl(session: TransportSession): string {
   return endpointUrl(session, session.url.replace(/^http/, 'ws'));
 }
 
-const closeReason = /^(SERVERPUSH_ERR_[A-Z0-9_]+): (.*)$/s;
+const closeReason = /^(SERVERPUSH_ERR_[A-Z0-9_]+): (.*?)(?: \(Retry-After: (\d+)\))?$/s;
 
 /**
  * The error a close stands for: the server's `CODE: message` reason when it has one (with
- * `status` = code − 4000 for codes 4000–4999), else `SERVERPUSH_ERR_NETWORK`.
+ * `status` = code − 4000 for codes 4000–4999, and `retryAfter` from a ` (Retry-After: N)` suffix),
+ * else `SERVERPUSH_ERR_NETWORK`.
  */
 function errorFromClose(code: number, reason: string): PushClientError {
   const status = code >= 4000 && code <= 4999 ? code - 4000 : undefined;
   const match = closeReason.exec(reason);
-  if (match !== null) return new PushClientError(match[1]!, match[2]!, status);
+  if (match !== null) {
+    const retryAfter = match[3] === undefined ? undefined : retryAfterOf(Number(match[3]));
+    return new PushClientError(match[1]!, match[2]!, status, undefined, retryAfter);
+  }
   return new PushClientError('SERVERPUSH_ERR_NETWORK', `the connection closed (code ${code})`, status);
 }

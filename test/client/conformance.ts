@@ -20,6 +20,7 @@ import {
   type PushEvent,
   type RefreshDetail,
 } from '../../client/index.ts';
+import { PushError } from '../../core/errors.ts';
 import type { Transport } from '../../core/transport.ts';
 import type { TransportName } from '../../core/types.ts';
 import { countedGlobals } from '../helpers/counted-globals.ts';
@@ -71,6 +72,8 @@ function openPage(t: ExecutionContext, server: FaultyServer, name: TransportName
      * the load event to end, and each poll arms a 45 s timeout.
      */
     backoffs: () => counted.waits().filter((ms) => ms > 0 && ms <= backoff.maxMs),
+    /** Every wait the client asked for. */
+    waits: counted.waits,
   };
 }
 
@@ -177,6 +180,31 @@ export function clientConformance(
       t.is(page.client.state, 'connected');
     },
   );
+
+  conformance(`connect() over ${name} waits out a refusal's Retry-After instead of stopping`, async (t) => {
+    const server = await setup(t);
+    const token = await server.page();
+    await server.publish('meanwhile');
+    // Refused for half a second: the first request (and SSE's probe of why its stream failed).
+    const refusedUntil = Date.now() + 500;
+    const limit = () =>
+      new PushError('SERVERPUSH_ERR_LIMIT', 'one address may hold 2 connections (maxConnectionsPerAddress)', {
+        retryAfter: 1,
+      });
+    server.failWhile(() => Date.now() < refusedUntil, limit);
+    const page = openPage(t, server, name, token);
+    await until(() => page.heard.length === 1, 5_000);
+
+    t.deepEqual(titles(page.heard), ['meanwhile']);
+    t.true(page.waits().includes(1_000), 'the retry waited the second the server asked for');
+    t.like(page.connection.find(({ state }) => state === 'reconnecting')?.error, {
+      code: 'SERVERPUSH_ERR_LIMIT',
+      status: 429,
+      retryAfter: 1,
+    });
+    t.deepEqual(page.errors, [], 'a refusal with Retry-After does not stop the client');
+    t.is(page.client.state, 'connected');
+  });
 
   conformance(`connect() over ${name} retries a 503 with growing backoff, then connects and delivers`, async (t) => {
     const server = await setup(t);

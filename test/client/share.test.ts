@@ -6,6 +6,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { JSDOM, VirtualConsole } from 'jsdom';
 import { connect, type ChangeMessage, type PushClientError } from '../../client/index.ts';
+import { PushError } from '../../core/errors.ts';
+import type { Transport } from '../../core/transport.ts';
 import type { TransportName } from '../../core/types.ts';
 import { jsonp } from '../../transports/jsonp.ts';
 import { longPoll } from '../../transports/long-poll.ts';
@@ -155,4 +157,49 @@ test('connect() in a tab past the pages one connection may carry connects that t
     [['a'], ['b'], ['c']],
   );
   t.is(server.push.stats().connections, 2);
+});
+
+test('connect() in a tab whose page the shared connection refused with Retry-After rejoins it after that wait', async (t) => {
+  const inner = transports['long-poll']();
+  let refusals = 0;
+  const bobAdds: number[] = [];
+  // Bob's page is refused once, as a push process at its maxPages would refuse it.
+  const refusing: Transport = {
+    name: inner.name,
+    handle: (request, push) =>
+      inner.handle(request, {
+        ...push,
+        open(sink) {
+          const connection = push.open(sink);
+          return Object.assign(Object.create(connection) as typeof connection, {
+            add(key: string, token: string, cursor: string | undefined) {
+              if (token === bobToken) bobAdds.push(Date.now());
+              if (token === bobToken && refusals++ === 0) {
+                return Promise.reject(
+                  new PushError('SERVERPUSH_ERR_BUSY', 'this push process serves 1 pages (maxPages); retry later', {
+                    retryAfter: 1,
+                  }),
+                );
+              }
+              return connection.add(key, token, cursor);
+            },
+          });
+        },
+      }),
+  };
+  const server = await pushServer(t, [refusing]);
+  const bobToken = await server.pageOf('bob');
+  const profile = browserProfile();
+  const alice = await openTab(t, server, profile, 'long-poll', 'alice');
+  await until(() => alice.client.state === 'connected');
+  const bob = await openTab(t, server, profile, 'long-poll', 'bob', bobToken);
+  await until(() => refusals === 1);
+  await server.publishOwned(['alice', 'a1'], ['bob', 'b1']);
+  await until(() => bob.heard.length === 1, 5_000);
+
+  t.deepEqual(alice.titles(), ['a1']);
+  t.deepEqual(bob.titles(), ['b1'], 'the refused page came back and resumed from its cursor');
+  t.is(bob.client.mode, 'shared');
+  t.deepEqual(bob.errors, [], 'a refusal with Retry-After is not reported as an error');
+  t.true(bobAdds[1]! - bobAdds[0]! >= 950, 'asked for again after the second the server named');
 });

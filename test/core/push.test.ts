@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createPush, type RouteTable } from '../../core/push.ts';
 import { memoryLog } from '../../core/memory-log.ts';
+import { PushError } from '../../core/errors.ts';
 import type { ChangeMessage, ChangeInput, Message } from '../../core/types.ts';
 import { closing, page, secret } from '../helpers/push.ts';
 import { until } from '../helpers/until.ts';
@@ -225,11 +226,19 @@ test('createPush() rejects bad options and specs with a TypeError naming the pro
   });
   const push = closing(t, createPush({ secret, routes }));
   push.updates('home', () => [{ name: 'refresh', model: 'counters' }]);
+  const logged: unknown[][] = [];
+  const { error } = console;
+  console.error = (...args: unknown[]) => void logged.push(args);
+  t.teardown(() => void (console.error = error));
   await t.throwsAsync(push.poll(await page(push), undefined, { waitMs: 300 }), {
-    instanceOf: TypeError,
-    message:
-      'update spec "refresh" of route "home": `name` must match /^[A-Za-z_][\\w.:-]{0,63}$/ and not be refresh, connection or error',
+    instanceOf: PushError,
+    message: 'the update specs of route "home" cannot be built; see the server log',
   });
+  t.is(logged.length, 1, 'the cause is logged once');
+  t.is(
+    (logged[0]?.[1] as Error).message,
+    'update spec "refresh" of route "home": `name` must match /^[A-Za-z_][\\w.:-]{0,63}$/ and not be refresh, connection or error',
+  );
 });
 
 test('createPush() close() answers waiting polls empty, so clients resume elsewhere, and refuses new ones 503', async (t) => {

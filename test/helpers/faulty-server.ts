@@ -26,12 +26,13 @@ export type FaultyServer = Awaited<ReturnType<typeof faultyServer>>;
 export async function faultyServer(t: ExecutionContext, transport: Transport) {
   const requests: SeenRequest[] = [];
   let failing = () => false;
+  let failure = () => new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
   let gate = Promise.resolve();
   let release = () => {};
   // What a push instance answers while it shuts down, framed by each transport its own way: 503,
   // a JSONP payload with `status: 503`, a WebSocket closed with 4503.
   const refuse = () => {
-    if (failing()) throw new PushError('SERVERPUSH_ERR_CLOSED', 'the push server is shutting down');
+    if (failing()) throw failure();
   };
   const faulty = (push: PushEndpoint): PushEndpoint => ({
     open(sink) {
@@ -89,9 +90,13 @@ export async function faultyServer(t: ExecutionContext, transport: Transport) {
     requests,
     /** The requests made with `token`. */
     requestsOf: (token: string) => requests.filter((request) => request.token === token),
-    /** Answers every request 503 (`SERVERPUSH_ERR_CLOSED`) for as long as `predicate()` holds. */
-    failWhile(predicate: () => boolean) {
+    /**
+     * Answers every request with `error()` for as long as `predicate()` holds; by default 503
+     * `SERVERPUSH_ERR_CLOSED`.
+     */
+    failWhile(predicate: () => boolean, error?: () => PushError) {
       failing = predicate;
+      if (error !== undefined) failure = error;
     },
     /** Lets requests arrive, but answers none until `release()`. */
     hold() {

@@ -45,6 +45,7 @@ export async function pushServer(
     attach?: boolean;
     log?: ChangeLog;
     maxPagesPerConnection?: number;
+    maxConnectionsPerAddress?: number;
     /** Koa's own error log (a client's broken request body, say) off. */
     silent?: boolean;
   } = {},
@@ -57,6 +58,9 @@ export async function pushServer(
     log: options.log ?? memoryLog(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
     origins: options.origins,
     ...(options.maxPagesPerConnection === undefined ? {} : { maxPagesPerConnection: options.maxPagesPerConnection }),
+    ...(options.maxConnectionsPerAddress === undefined
+      ? {}
+      : { maxConnectionsPerAddress: options.maxConnectionsPerAddress }),
     // `/mine?who=alice` is alice's page.
     identify: (ctx) => ctx.query['who'] ?? null,
   });

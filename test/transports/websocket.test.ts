@@ -92,7 +92,7 @@ test('websocket() sends a refresh as a frame, then closes with 1000', async (t) 
   t.deepEqual(frames, [{ messages: [{ name: 'refresh', reason: 'history' }] }]);
 });
 
-test('websocket() closes with 1011 when serving the page fails, and logs the cause', async (t) => {
+test('websocket() closes with 4422 when the update specs cannot be built, and logs the cause', async (t) => {
   const server = await pushServer(t, [websocket()]);
   const failure = new Error('an update function failed on purpose');
   server.push.global(() => {
@@ -103,8 +103,13 @@ test('websocket() closes with 1011 when serving the page fails, and logs the cau
   console.error = (...args: unknown[]) => logged.push(args);
   t.teardown(() => void (console.error = error));
   const { closed } = client(t, socketUrl(server.base, await server.page()));
-  t.deepEqual(await closed, { code: 1011, reason: 'SERVERPUSH_ERR_INTERNAL: internal error; see the server log' });
-  t.deepEqual(logged, [['serverpush: internal error while serving a WebSocket:', failure]]);
+  t.deepEqual(await closed, {
+    code: 4422,
+    reason: 'SERVERPUSH_ERR_PAGE: the update specs of the global update functions cannot be built; see the server log',
+  });
+  t.deepEqual(logged, [
+    ['serverpush: internal error while building the update specs of the global update functions:', failure],
+  ]);
 });
 
 test('websocket() close() closes open sockets with 1001 and a reconnect hint, and refuses new ones so', async (t) => {
