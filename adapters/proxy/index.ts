@@ -65,7 +65,8 @@ class TargetTimeoutError extends Error {
 }
 
 /**
- * Forwards requests under `prefix` to the push server at `target`, streaming both ways, so a page
+ * Forwards requests under `prefix` to the push server at `target` (without their bodies, which no
+ * push endpoint takes), streaming the answers and WebSockets, over reused connections, so a page
  * reaches push through its own origin; mount it before body parsers. What it forwards and refuses:
  * docs/deployment.md#same-origin-proxy.
  *
