@@ -10,6 +10,8 @@ export interface CliOptions {
   /** The prefix the instance must have, and the flag or variable that says so. */
   readonly prefix: { readonly value: string; readonly source: string } | undefined;
   readonly shutdownTimeoutMs: number;
+  /** Connections served at once (WebSockets and streams included); one past it is closed unanswered. */
+  readonly maxConnections: number;
 }
 
 /** A failure with its message and exit code: 2 for bad usage, 1 for the rest. */
@@ -27,6 +29,7 @@ const flags = {
   host: { flag: '--host', variable: 'SERVERPUSH_HOST' },
   prefix: { flag: '--prefix', variable: 'SERVERPUSH_PREFIX' },
   shutdownTimeoutMs: { flag: '--shutdown-timeout-ms', variable: 'SERVERPUSH_SHUTDOWN_TIMEOUT_MS' },
+  maxConnections: { flag: '--max-connections', variable: 'SERVERPUSH_MAX_CONNECTIONS' },
 } as const;
 
 /** The `--help` text. */
@@ -41,11 +44,18 @@ Options (a flag wins over its environment variable):
   --host <host>               SERVERPUSH_HOST                 default 127.0.0.1
   --prefix <path>             SERVERPUSH_PREFIX               checked against the instance's prefix; default: the instance's
   --shutdown-timeout-ms <ms>  SERVERPUSH_SHUTDOWN_TIMEOUT_MS  default 10000
+  --max-connections <n>       SERVERPUSH_MAX_CONNECTIONS      default 10000; connections served at once,
+                                                              WebSockets and streams included
   -h, --help                                                  print this and exit
 
 The module exports the instance made by createPush() from serverpush/koa as \`push\` or as its default
 export, or a function (possibly async) that returns it. A TypeScript module needs a loader: run
 serverpush under tsx (node --import=tsx), or compile the module.
+
+The server closes a connection past --max-connections at once, unanswered. It waits at most 10 s
+for a request's headers and 30 s for the whole request (answers are not timed: held polls and
+streams stay open as long as they need), and keeps an idle connection open for 65 s, above the
+long-poll hold and the 60 s idle timeout of common load balancers.
 
 On SIGTERM or SIGINT it stops accepting connections, answers held polls, ends streams and sockets
 with a reconnect hint, closes the change log and exits 0; past --shutdown-timeout-ms it exits 1.
@@ -94,6 +104,7 @@ export function parseOptions(
     host: given.host?.value ?? '127.0.0.1',
     prefix,
     shutdownTimeoutMs: integer(given.shutdownTimeoutMs, 10_000, 1, 2_147_483_647),
+    maxConnections: integer(given.maxConnections, 10_000, 1, 2_147_483_647),
   };
 }
 

@@ -8,6 +8,26 @@ import Koa from 'koa';
 import { loadPush } from './load.ts';
 import { CliError, type CliOptions } from './options.ts';
 
+/**
+ * The push server's limits on its connections, over Node's defaults (docs/deployment.md, "Node
+ * server settings for app servers"). The timeouts bound receiving a request, not answering it:
+ * held polls, SSE streams and WebSockets are not cut by them.
+ */
+const serverLimits = {
+  /** How long a request's headers may take to arrive (Node: 60 s): slow-header clients hold no slot. */
+  headersTimeoutMs: 10_000,
+  /** How long a whole request may take (Node: 300 s). Push requests have no body. */
+  requestTimeoutMs: 30_000,
+  /**
+   * How long an idle connection stays open (Node: 5 s): above the long-poll hold (25 s, JSONP at
+   * most 30 s) and the 60 s idle timeout of common load balancers and proxies, so that the server
+   * never closes a connection they are about to reuse.
+   */
+  keepAliveTimeoutMs: 65_000,
+  /** How often the two timeouts above are checked (Node: 30 s, which would let them run 30 s late). */
+  connectionsCheckingIntervalMs: 1_000,
+} as const;
+
 /** Loads the app module, serves its push endpoints, and shuts down on `signal`; resolves with the exit code. */
 export async function run(
   options: CliOptions,
@@ -45,7 +65,17 @@ export async function run(
         `${options.app}: its push instance is mounted at ${push.prefix}, but ${options.prefix.source} says ${options.prefix.value}`,
       );
     }
-    const server = createServer(new Koa().use(push.routes()).callback());
+    const server = createServer(
+      {
+        headersTimeout: serverLimits.headersTimeoutMs,
+        requestTimeout: serverLimits.requestTimeoutMs,
+        connectionsCheckingInterval: serverLimits.connectionsCheckingIntervalMs,
+      },
+      new Koa().use(push.routes()).callback(),
+    );
+    server.keepAliveTimeout = serverLimits.keepAliveTimeoutMs;
+    // Past it Node closes a new connection at once; upgraded ones (WebSockets) still count.
+    server.maxConnections = options.maxConnections;
     const detach = push.attach(server);
     const connections = track(server);
     if (!signal.aborted) {

@@ -56,19 +56,19 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
   const mac = (data: string) => createHmac('sha256', secret).update(data).digest();
   // A separate domain for bindings, so a binding MAC can never pass for a token signature.
   const bindingOf = (value: string) => mac(`binding\u0000${value}`).subarray(0, 16).toString('base64url');
-  const sameMac = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
   const verified = new Map<string, PageClaims>();
 
   /** Checks the signature and shape of a token and its binding; throws `SERVERPUSH_ERR_BAD_TOKEN`. */
   function verifyFully(token: string, presented: string | undefined): PageClaims {
     const dot = token.indexOf('.');
     if (token.length > maxTokenLength || dot < 1) throw badToken('the page token is malformed');
+    // The signature is compared as written, not decoded: Buffer.from(x, 'base64url') skips
+    // characters outside the alphabet, padding and a last character's unused low bits, so `sig=`,
+    // `sig!!` and others would verify the same MAC. The MAC covers the body as written, so the body
+    // has one spelling too, and a token verifies in exactly one spelling: equal tokens are equal strings.
     const body = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1), 'base64url');
-    const expected = mac(body);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!sameMac(token.slice(dot + 1), mac(body).toString('base64url')))
       throw badToken('the page token signature does not verify');
-    }
     let wire: Wire;
     try {
       wire = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Wire;
@@ -132,3 +132,11 @@ export function createTokens(secret: string | Buffer, ttlMs: number, now: () => 
 }
 
 const badToken = (message: string) => new PushError('SERVERPUSH_ERR_BAD_TOKEN', message);
+
+/** Whether `given` is the string `expected`, in time that does not depend on where they differ. */
+function sameMac(given: string, expected: string): boolean {
+  // Compared as bytes of equal length: a multi-byte character makes `given` longer than it looks.
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -11,8 +11,11 @@
 // callback is a short identifier path, so no attacker-chosen bytes lead the body; the `/**/`
 // prefix; `nosniff`; `Content-Disposition: attachment`; and U+2028/U+2029 escaped, because
 // engines before ES2019 end a string literal at them (https://github.com/tc39/proposal-json-superset).
-// The page token alone says who the viewer is: no cookie is read, so another site including
-// the script learns nothing it did not already hold.
+// The page token says who the viewer is; with `bindCookie`, a bound token is also checked against
+// the session cookie the script request carries, as on every transport (the endpoints read the
+// Cookie header, not the transport). Script requests carry no Origin, so any site can include the
+// script, cookie and all; it learns nothing without the page's token, which the same-origin policy
+// keeps from it.
 
 import createDebug from 'debug';
 import { positiveInteger } from '../core/options.ts';

@@ -3,6 +3,7 @@
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import createDebug from 'debug';
 import type Koa from 'koa';
 import type { Push } from '../../core/push.ts';
@@ -37,11 +38,16 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
   const endpointFor = (cookieHeader: string | undefined, address: string | undefined): PushEndpoint =>
     push.endpoint(binding(cookieHeader), address);
 
-  /** Whether a browser request from `origin` may be answered: same host, no Origin, or allowed. */
-  function originAllowed(origin: string | undefined, host: string | undefined): boolean {
+  /**
+   * Whether a browser request from `origin` may be answered: no Origin (not a browser, or a
+   * same-origin GET), an origin listed in `origins`, or the request's own origin, its scheme, host
+   * and port all equal. Comparing the host alone would let an `http:` page of an `https:` site in.
+   */
+  function originAllowed(origin: string | undefined, protocol: string, host: string | undefined): boolean {
     if (origin === undefined || origins.has(origin)) return true;
+    if (!host) return false;
     try {
-      return new URL(origin).host === host;
+      return new URL(origin).origin === new URL(`${protocol}://${host}`).origin;
     } catch {
       return false;
     }
@@ -58,7 +64,8 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
       const transport = byPath.get(ctx.path);
       if (transport === undefined) return next();
       const origin = ctx.get('Origin') || undefined;
-      if (!originAllowed(origin, ctx.host)) {
+      // ctx.protocol is the connection's scheme, or X-Forwarded-Proto when app.proxy trusts it.
+      if (!originAllowed(origin, ctx.protocol, ctx.host)) {
         ctx.status = 403;
         ctx.set(answerHeaders);
         ctx.body = { error: { code: 'SERVERPUSH_ERR_ORIGIN', message: originRefusal(origin) } };
@@ -100,7 +107,9 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
         return;
       }
       const origin = request.headers.origin;
-      if (!originAllowed(origin, request.headers.host)) {
+      // An upgrade has no Koa context: its scheme is its connection's, whatever its headers say.
+      const protocol = (request.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
+      if (!originAllowed(origin, protocol, request.headers.host)) {
         debug('refused upgrade from origin %s', origin);
         return refuseSocket(socket, 403, 'SERVERPUSH_ERR_ORIGIN', originRefusal(origin));
       }

@@ -2,19 +2,21 @@
 // under it, to a push server on another port or host, so pages reach push on their own origin.
 
 import {
+  Agent as HttpAgent,
   ServerResponse,
-  STATUS_CODES,
   type ClientRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
   type Server,
 } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
-import type { Duplex } from 'node:stream';
+import { Agent as HttpsAgent, type Server as HttpsServer } from 'node:https';
+import { type Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import createDebug from 'debug';
 import type { ProxyServer } from 'http-proxy-3';
 import type Koa from 'koa';
+import type { ErrorCode } from '../../core/errors.ts';
+import { answerHeaders, refuseSocket } from '../../transports/respond.ts';
 
 const debug = createDebug('serverpush:proxy');
 
@@ -31,6 +33,12 @@ export interface ProxyOptions {
    * ms; keep it above the long-poll hold and the SSE heartbeat. Default: `60_000`.
    */
   readonly timeoutMs?: number | undefined;
+  /**
+   * How many idle connections to the push server are kept for reuse; past it, a connection whose
+   * request ended is closed. Busy connections are not capped: every held poll and stream needs
+   * its own. Default: `256`.
+   */
+  readonly maxFreeSockets?: number | undefined;
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the request. `Expect` is
@@ -38,6 +46,16 @@ export interface ProxyOptions {
 const hopByHop = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 
 const segmentPattern = /^(?:[\w.~-]|%[\da-fA-F]{2})*$/;
+
+/** Methods whose requests have no body (RFC 9110 §9.3): one that comes with a body is refused. */
+const bodyless = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
+
+/**
+ * How long an idle connection to the push server is kept, in ms: below Node's default
+ * `keepAliveTimeout` (5 s), so the proxy lets go of a connection before the push server closes it
+ * and never sends a request into a socket that is closing.
+ */
+const freeSocketTimeoutMs = 4_000;
 
 /** A request target's verdict: not under the prefix, refused with a reason, or the path and query to forward. */
 type Verdict = undefined | { readonly refuse: string } | { readonly forward: string };
@@ -47,7 +65,8 @@ class TargetTimeoutError extends Error {
 }
 
 /**
- * Forwards requests under `prefix` to the push server at `target`, streaming both ways, so a page
+ * Forwards requests under `prefix` to the push server at `target` (without their bodies, which no
+ * push endpoint takes), streaming the answers and WebSockets, over reused connections, so a page
  * reaches push through its own origin; mount it before body parsers. What it forwards and refuses:
  * docs/deployment.md#same-origin-proxy.
  *
@@ -72,6 +91,19 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
   if (server !== undefined && (typeof server?.on !== 'function' || typeof server.listenerCount !== 'function')) {
     throw new TypeError("The `server` option must be the app's http.Server");
   }
+  const maxFreeSockets = options.maxFreeSockets ?? 256;
+  if (
+    typeof maxFreeSockets !== 'number' ||
+    !Number.isInteger(maxFreeSockets) ||
+    maxFreeSockets <= 0 ||
+    maxFreeSockets > 2_147_483_647
+  ) {
+    throw new TypeError('The `maxFreeSockets` option must be a positive integer');
+  }
+  // Connections to the push server are reused (a held poll is answered, the next is sent at once).
+  // No cap on busy sockets: a request queued behind held polls would wait out their hold.
+  const Agent = target.startsWith('https:') ? HttpsAgent : HttpAgent;
+  const agent = new Agent({ keepAlive: true, maxFreeSockets, timeout: freeSocketTimeoutMs });
 
   const upgraded = new WeakSet<Duplex>();
 
@@ -118,16 +150,17 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
       res.destroy();
       return;
     }
-    const [status, body] = failure(error);
+    const { status, code, message } = failure(error);
     if (res instanceof ServerResponse) {
+      const body = JSON.stringify({ error: { code, message } });
       res.writeHead(status, {
         'content-type': 'application/json; charset=utf-8',
-        'cache-control': 'no-store',
+        ...answerHeaders,
         'content-length': Buffer.byteLength(body),
       });
       res.end(body);
     } else if (res.writable) {
-      res.end(httpResponse(status, body));
+      refuseSocket(res, status, code, message);
     }
   }
 
@@ -160,13 +193,16 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
       if (verdict === undefined) {
         // Another listener may own this path; refuse only when there is none.
         if (server.listenerCount('upgrade') === 1)
-          refuseUpgrade(socket, 404, 'SERVERPUSH_ERR_BAD_REQUEST', `no upgrade at ${(req.url ?? '').slice(0, 100)}`);
+          refuseSocket(socket, 404, 'SERVERPUSH_ERR_BAD_REQUEST', `no upgrade at ${(req.url ?? '').slice(0, 100)}`);
         return;
       }
-      if ('refuse' in verdict) return refuseUpgrade(socket, 400, 'SERVERPUSH_ERR_BAD_REQUEST', verdict.refuse);
+      if ('refuse' in verdict) return refuseSocket(socket, 400, 'SERVERPUSH_ERR_BAD_REQUEST', verdict.refuse);
       if (req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
-        return refuseUpgrade(socket, 400, 'SERVERPUSH_ERR_BAD_REQUEST', 'only WebSocket upgrades are forwarded');
+        return refuseSocket(socket, 400, 'SERVERPUSH_ERR_BAD_REQUEST', 'only WebSocket upgrades are forwarded');
       }
+      // Its body would reach the push server as WebSocket frames the browser never sent.
+      const refusal = bodyRefusal(req);
+      if (refusal !== undefined) return refuseSocket(socket, 400, 'SERVERPUSH_ERR_BAD_REQUEST', refusal);
       socket.on('error', (error) => debug('upgrade socket failed: %s', error.message));
       const encrypted = (req.socket as Partial<TLSSocket>).encrypted === true;
       forwardHeaders(
@@ -175,12 +211,15 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
         target,
         true,
       );
+      // Not through the agent: an upgraded connection is never reused.
       load()
-        .then((proxyServer) => proxyServer.ws(req, socket, head, { target: verdict.forward }, proxyOnError))
+        .then((proxyServer) =>
+          proxyServer.ws(req, socket, head, { target: verdict.forward, agent: false }, proxyOnError),
+        )
         .catch((error: unknown) => {
           console.error('serverpush: the proxy failed to forward an upgrade:', error);
           if (socket.writable)
-            refuseUpgrade(socket, 500, 'SERVERPUSH_ERR_INTERNAL', 'internal error; see the server log');
+            refuseSocket(socket, 500, 'SERVERPUSH_ERR_INTERNAL', 'internal error; see the server log');
         });
     };
     server.on('upgrade', serverOnUpgrade);
@@ -189,21 +228,51 @@ export function proxy(options: ProxyOptions): Koa.Middleware {
   return async (ctx, next) => {
     const verdict = judge(ctx.req.url ?? '', prefix, target);
     if (verdict === undefined) return next();
-    if ('refuse' in verdict) {
-      debug('refused %s: %s', ctx.req.url, verdict.refuse);
-      ctx.status = 400;
-      ctx.body = { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: verdict.refuse } };
-      return;
-    }
+    if ('refuse' in verdict) return refuse(ctx, verdict.refuse);
+    const refusal = bodyRefusal(ctx.req);
+    if (refusal !== undefined) return refuse(ctx, refusal);
     const proxyServer = await load();
     const { req, res } = ctx;
     // From here the request belongs to the proxy: its headers become the forwarded ones.
     forwardHeaders(req.headers, { for: req.socket.remoteAddress, proto: ctx.protocol, host: ctx.host }, target, false);
+    // No push endpoint takes a body (docs/protocol.md: every request is a GET): a POST with one is
+    // forwarded with an empty body, so the push server answers it as it answers any POST (405), and
+    // the browser gets that answer. Streamed on, a body the push server does not read raced its
+    // answer: it closed the connection while the proxy still wrote, and the write's EPIPE turned
+    // the 405 into a 502 (bodies of some 200 KiB and more). The body is never read, so none of it
+    // travels upstream; Node's server discards it once the answer is sent.
+    if (declaresBody(req.headers)) req.headers['content-length'] = '0';
     ctx.respond = false;
     const closed = new Promise((resolve) => res.once('close', resolve));
-    proxyServer.web(req, res, { target: verdict.forward }, proxyOnError);
+    proxyServer.web(req, res, { target: verdict.forward, agent, buffer: Readable.from([]) }, proxyOnError);
     await closed;
   };
+}
+
+/** Answers 400 with the reason, and closes the connection: an unvetted body is never read as a next request. */
+function refuse(ctx: Koa.Context, message: string) {
+  debug('refused %s %s: %s', ctx.method, ctx.req.url, message);
+  ctx.status = 400;
+  ctx.set(answerHeaders);
+  ctx.set('Connection', 'close');
+  ctx.body = { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message } };
+}
+
+/** Whether a request announces a body: `Transfer-Encoding`, or a `Content-Length` other than 0. */
+function declaresBody(headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) !== 0;
+}
+
+/**
+ * Why a request is refused for its body, or `undefined`. A body on a method that has none is the
+ * shape of request smuggling: Node's client would write it after the head unframed (no chunked
+ * encoding for a GET), and the push server would read it as a second request of the proxy's own.
+ */
+function bodyRefusal(req: IncomingMessage): string | undefined {
+  const method = req.method ?? '';
+  return bodyless.has(method) && declaresBody(req.headers)
+    ? `${method} requests with a body are not forwarded`
+    : undefined;
 }
 
 /** The validated `target` option: its origin. */
@@ -263,16 +332,18 @@ function forwardHeaders(
   if (via.host) headers['x-forwarded-host'] = via.host;
   else delete headers['x-forwarded-host'];
   // The push server gets its own Host, so its same-origin check would refuse the page's own
-  // origin. An Origin naming the host the app was asked for is the page's own: it becomes the push
-  // server's origin. Any other Origin passes unchanged, for the push server's `origins` to judge.
-  if (via.host && hostOf(headers.origin) === via.host) headers.origin = target;
+  // origin. An Origin that is the app's own origin, scheme, host and port, is the page's own: it
+  // becomes the push server's origin. Any other Origin (an `http:` page of an `https:` app too)
+  // passes unchanged, for the push server's `origins` to judge.
+  if (via.host && sameOrigin(headers.origin, `${via.proto}://${via.host}`)) headers.origin = target;
 }
 
-function hostOf(origin: string | undefined): string | undefined {
+/** Whether `origin` is the origin of `url`: the same scheme, host and port. */
+function sameOrigin(origin: string | undefined, url: string): boolean {
   try {
-    return origin === undefined ? undefined : new URL(origin).host;
+    return origin !== undefined && new URL(origin).origin === new URL(url).origin;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -288,11 +359,11 @@ function dropHopByHop(headers: IncomingHttpHeaders) {
   }
 }
 
-/** The status and JSON body answering a failed forward. */
-function failure(error: Error): [number, string] {
+/** The status, code and message answering a failed forward. */
+function failure(error: Error): { status: number; code: ErrorCode; message: string } {
   if (error instanceof TargetTimeoutError) {
     debug('push server timed out: %s', error.message);
-    return [504, JSON.stringify({ error: { code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: error.message } })];
+    return { status: 504, code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: error.message };
   }
   const code = (error as NodeJS.ErrnoException).code ?? '';
   debug('forward failed: %s %s', code, error.message);
@@ -300,14 +371,5 @@ function failure(error: Error): [number, string] {
   const message = /^(HPE_|ERR_)/.test(code)
     ? 'the push server sent an answer that cannot be forwarded'
     : 'the push server cannot be reached';
-  return [502, JSON.stringify({ error: { code: 'SERVERPUSH_ERR_PROXY', message } })];
-}
-
-/** Answers an upgrade request with a plain HTTP error and closes the socket. */
-function refuseUpgrade(socket: Duplex, status: number, code: string, message: string) {
-  socket.end(httpResponse(status, JSON.stringify({ error: { code, message } })));
-}
-
-function httpResponse(status: number, body: string): string {
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  return { status: 502, code: 'SERVERPUSH_ERR_PROXY', message };
 }

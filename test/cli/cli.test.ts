@@ -5,14 +5,17 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { main, usage } from '../../cli/index.ts';
+import { parseOptions } from '../../cli/options.ts';
 import { createPush } from '../../core/push.ts';
 import { secret } from '../helpers/push.ts';
 import { listen } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 import { sseBlocks } from '../transports/drivers/sse.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -156,6 +159,16 @@ test('main() exits 2 naming the flag or variable of a bad or missing value', asy
       ['--app', 'a.ts', '--shutdown-timeout-ms=0'],
       {},
       '--shutdown-timeout-ms must be an integer from 1 to 2147483647, got "0"',
+    ],
+    [
+      ['--app', 'a.ts', '--max-connections', '0'],
+      {},
+      '--max-connections must be an integer from 1 to 2147483647, got "0"',
+    ],
+    [
+      ['--app', 'a.ts'],
+      { SERVERPUSH_MAX_CONNECTIONS: 'many' },
+      'SERVERPUSH_MAX_CONNECTIONS must be an integer from 1 to 2147483647, got "many"',
     ],
     [
       ['--app', 'a.ts', '--prefix', 'serverpush/'],
@@ -383,4 +396,61 @@ test('serverpush exits 1 when shutdown hangs past --shutdown-timeout-ms', async 
   t.is(code, 1);
   t.is(stderr, 'serverpush: shutdown did not finish within 500 ms (still waiting for push.close()); exiting\n');
   t.true(at - signalled >= 450 && at - signalled < 5_000, `exited ${Math.round(at - signalled)} ms after SIGTERM`);
+});
+
+test('parseOptions() takes --max-connections or SERVERPUSH_MAX_CONNECTIONS, 10000 by default', (t) => {
+  const maxConnections = (argv: string[], env: Record<string, string> = {}) => {
+    const options = parseOptions(['--app', 'a.ts', ...argv], env);
+    return options === 'help' ? options : options.maxConnections;
+  };
+  t.is(maxConnections([]), 10_000);
+  t.is(maxConnections([], { SERVERPUSH_MAX_CONNECTIONS: '500' }), 500);
+  t.is(maxConnections(['--max-connections', '20'], { SERVERPUSH_MAX_CONNECTIONS: '500' }), 20, 'the flag wins');
+});
+
+/** A raw keep-alive connection to `port`: sends GETs and reads each whole answer (Content-Length framed). */
+function connection(t: ExecutionContext, port: number) {
+  const socket = connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  let received = '';
+  let closed = false;
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  socket.on('error', () => {}); // A refused connection may be reset.
+  socket.on('close', () => (closed = true));
+  const complete = (text: string) => {
+    const end = text.indexOf('\r\n\r\n');
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text)?.[1] ?? 0);
+    return end >= 0 && Buffer.byteLength(text.slice(end + 4)) >= length;
+  };
+  return {
+    socket,
+    /** The status line of the answer to `GET path`, or `'closed'` when the connection closed unanswered. */
+    async get(path: string): Promise<string> {
+      const from = received.length;
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      await until(() => closed || complete(received.slice(from)));
+      const answer = received.slice(from);
+      return answer === '' && closed ? 'closed' : (answer.split('\r\n', 1)[0] ?? '');
+    },
+  };
+}
+
+test('serverpush --max-connections closes a connection past the limit unanswered while it serves the others', async (t) => {
+  const base = await cli(t, ['--app', 'counter.ts', '--port', '0', '--max-connections', '2']).listening;
+  const port = Number(new URL(base).port);
+  const first = connection(t, port);
+  const second = connection(t, port);
+  t.is(await first.get('/serverpush/none'), 'HTTP/1.1 404 Not Found');
+  t.is(await second.get('/serverpush/none'), 'HTTP/1.1 404 Not Found');
+  t.is(await connection(t, port).get('/serverpush/none'), 'closed', 'the third connection at once');
+  t.is(await first.get('/serverpush/none'), 'HTTP/1.1 404 Not Found', 'the first is still served');
+  t.is(await second.get('/serverpush/none'), 'HTTP/1.1 404 Not Found', 'and the second');
+  first.socket.destroy();
+  // The server counts the first connection out once it sees it close: a new one is served soon after.
+  let answer = 'closed';
+  for (let attempt = 0; attempt < 20 && answer === 'closed'; attempt += 1) {
+    answer = await connection(t, port).get('/serverpush/none');
+    if (answer === 'closed') await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.is(answer, 'HTTP/1.1 404 Not Found');
 });

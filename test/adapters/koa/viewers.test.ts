@@ -58,7 +58,10 @@ async function setup(t: Parameters<typeof listen>[0]) {
   const pageAs = async (cookie: string) => (await fetch(`${url}/board`, { headers: { Cookie: cookie } })).text();
   const poll = async (token: string, cookie: string) =>
     fetch(`${url}/serverpush/long-poll?token=${token}`, { headers: { Cookie: cookie } });
-  return { push, login, pageAs, poll };
+  /** A JSONP script request as a browser sends it: the page's cookies, no Origin. */
+  const script = async (token: string, cookie: string) =>
+    (await fetch(`${url}/serverpush/jsonp?token=${token}&callback=cb`, { headers: { Cookie: cookie } })).text();
+  return { push, login, pageAs, poll, script };
 }
 
 test('a viewer only ever receives payloads serialized for itself, in every serializer style', async (t) => {
@@ -95,4 +98,16 @@ test('bindCookie refuses a token presented with another session cookie, or with 
   });
   t.is((await poll(token, '')).status, 401);
   t.is((await poll(token, alice)).status, 204);
+});
+
+test('bindCookie checks a JSONP script request against the session cookie it carries, as every transport does', async (t) => {
+  const { login, pageAs, script } = await setup(t);
+  const alice = await login('alice');
+  const bob = await login('bob');
+  const token = await pageAs(alice);
+  const refused =
+    '/**/cb({"error":{"code":"SERVERPUSH_ERR_BAD_TOKEN","message":"the page token belongs to another session"},"status":401});';
+  t.is(await script(token, bob), refused);
+  t.is(await script(token, ''), refused);
+  t.is(await script(token, alice), '/**/cb({"messages":[]});');
 });

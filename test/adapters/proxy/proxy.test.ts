@@ -16,8 +16,12 @@ import { promisify } from 'node:util';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import Koa from 'koa';
+import Router from '@koa/router';
 import { WebSocket, WebSocketServer } from 'ws';
+import { createPush } from '../../../adapters/koa/index.ts';
 import { proxy, type ProxyOptions } from '../../../adapters/proxy/index.ts';
+import { longPoll } from '../../../transports/long-poll.ts';
+import { secret } from '../../helpers/push.ts';
 import { listen } from '../../helpers/server.ts';
 import { until } from '../../helpers/until.ts';
 
@@ -63,8 +67,8 @@ async function app(t: ExecutionContext, options: Omit<ProxyOptions, 'server'>, w
   return { url: `http://127.0.0.1:${port}`, port, server };
 }
 
-/** Sends `text` as-is on a new connection; resolves with the status and body of the answer. */
-async function raw(port: number, text: string): Promise<{ status: number; body: string }> {
+/** Sends `text` as-is on a new connection; resolves with the status, head and body of the answer. */
+async function raw(port: number, text: string): Promise<{ status: number; head: string; body: string }> {
   const socket = connect(port, '127.0.0.1');
   socket.setTimeout(5_000, () => socket.destroy(new Error('raw request timed out')));
   // Written, not ended: Node's server takes a half-closed connection for a client gone away.
@@ -72,7 +76,13 @@ async function raw(port: number, text: string): Promise<{ status: number; body: 
   let answer = '';
   for await (const chunk of socket) answer += String(chunk);
   const [head = '', body = ''] = answer.split('\r\n\r\n', 2);
-  return { status: Number(head.split(' ', 3)[1]), body };
+  return { status: Number(head.split(' ', 3)[1]), head, body };
+}
+
+/** Asserts that an answer's head carries the headers of every answer that is not a stream. */
+function hardened(t: ExecutionContext, head: string, label?: string) {
+  t.regex(head, /\r\nCache-Control: no-store\r\n/i, label);
+  t.regex(head, /\r\nX-Content-Type-Options: nosniff\r\n/i, label);
 }
 
 function get(path: string, host: string, headers = ''): string {
@@ -159,9 +169,15 @@ test('proxy() throws TypeErrors naming prefix, timeoutMs and server', (t) => {
     instanceOf: TypeError,
     message: "The `server` option must be the app's http.Server",
   });
+  for (const maxFreeSockets of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
+    t.throws(() => proxy({ target, maxFreeSockets }), {
+      instanceOf: TypeError,
+      message: 'The `maxFreeSockets` option must be a positive integer',
+    });
+  }
 });
 
-test('proxy() forwards method, path, query, body and cookies, and answers with the target response', async (t) => {
+test('proxy() forwards method, path, query and cookies but never a body, and answers with the target response', async (t) => {
   const target = await recorder(t);
   const { url } = await app(t, { target: target.url });
   const response = await fetch(`${url}/serverpush/long-poll?token=a.b&cursor=7`, {
@@ -174,7 +190,9 @@ test('proxy() forwards method, path, query, body and cookies, and answers with t
   const seen = (await response.json()) as Seen;
   t.is(seen.method, 'POST');
   t.is(seen.url, '/serverpush/long-poll?token=a.b&cursor=7');
-  t.is(seen.body, 'ack=7');
+  t.is(seen.body, '', 'no push endpoint takes a body');
+  t.is(seen.headers['content-length'], '0');
+  t.is(seen.headers['transfer-encoding'], undefined);
   t.is(seen.headers.cookie, 'session=s1; theme=dark');
   t.is(seen.headers.host, `127.0.0.1:${target.port}`, 'the target is addressed by its own host');
 });
@@ -250,6 +268,11 @@ test("proxy() turns the page's own Origin into the target's, and passes any othe
     await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: 'http://evil.example' } })
   ).json()) as Seen;
   t.is(foreign.headers.origin, 'http://evil.example', "left for the push server's `origins` to judge");
+  const otherScheme = url.replace(/^http:/, 'https:');
+  const scheme = (await (
+    await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: otherScheme } })
+  ).json()) as Seen;
+  t.is(scheme.headers.origin, otherScheme, 'the same host under another scheme is another origin');
   const opaque = (await (
     await fetch(`${url}/serverpush/long-poll`, { method: 'POST', headers: { Origin: 'null' } })
   ).json()) as Seen;
@@ -330,6 +353,8 @@ test('proxy() answers 502 SERVERPUSH_ERR_PROXY when the target refuses connectio
   t.deepEqual(await response.json(), {
     error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server cannot be reached' },
   });
+  t.is(response.headers.get('cache-control'), 'no-store');
+  t.is(response.headers.get('x-content-type-options'), 'nosniff');
   t.is(await (await fetch(`${url}/`)).text(), 'app /');
 });
 
@@ -348,6 +373,8 @@ test('proxy() answers 504 when the target sends nothing for timeoutMs, and cuts 
   t.deepEqual(await response.json(), {
     error: { code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: 'the push server sent nothing for 200 ms' },
   });
+  t.is(response.headers.get('cache-control'), 'no-store');
+  t.is(response.headers.get('x-content-type-options'), 'nosniff');
   t.true(Date.now() - started >= 190);
   const stream = await fetch(`${url}/serverpush/stream`);
   t.is(stream.status, 200);
@@ -420,6 +447,7 @@ test('proxy() refuses path escapes with 400 and neither the target nor an evil s
     const answer = await raw(port, get(path, host));
     t.is(answer.status, 400, path);
     t.deepEqual(JSON.parse(answer.body), { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message } }, path);
+    hardened(t, answer.head, path);
   }
   t.is(target.seen.length, 0, 'the target saw none of the refused requests');
 
@@ -512,7 +540,9 @@ test('proxy() forwards WebSocket upgrades under the prefix on the app server, me
 test('proxy() leaves other upgrades to other listeners, and refuses them when it listens alone', async (t) => {
   const target = await wsTarget(t);
   const { port, server } = await app(t, { target: target.url }, true);
-  t.is((await raw(port, upgrade('/chat', `127.0.0.1:${port}`))).status, 404);
+  const alone = await raw(port, upgrade('/chat', `127.0.0.1:${port}`));
+  t.is(alone.status, 404);
+  hardened(t, alone.head);
   const chat = new WebSocketServer({ noServer: true });
   chat.on('connection', (socket) => socket.send('chat'));
   server.on('upgrade', (req, socket, head) => {
@@ -536,11 +566,20 @@ test('proxy() refuses upgrade escapes and non-WebSocket upgrades, and reports an
     `http://127.0.0.1:${evil.port}/serverpush/websocket`,
   ];
   for (const path of escapes) t.is((await raw(port, upgrade(path, host))).status, 400, path);
+  const withBody = await raw(
+    port,
+    upgrade('/serverpush/websocket', host).replace('\r\n\r\n', '\r\nContent-Length: 5\r\n\r\nhello'),
+  );
+  t.is(withBody.status, 400);
+  t.deepEqual(JSON.parse(withBody.body), {
+    error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'GET requests with a body are not forwarded' },
+  });
   const h2c = await raw(port, upgrade('/serverpush/websocket', host, 'h2c'));
   t.is(h2c.status, 400);
   t.deepEqual(JSON.parse(h2c.body), {
     error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'only WebSocket upgrades are forwarded' },
   });
+  hardened(t, h2c.head);
   t.is(target.upgrades.length, 0);
   t.is(evil.seen.length, 0);
 
@@ -550,6 +589,7 @@ test('proxy() refuses upgrade escapes and non-WebSocket upgrades, and reports an
   t.deepEqual(JSON.parse(answer.body), {
     error: { code: 'SERVERPUSH_ERR_PROXY', message: 'the push server cannot be reached' },
   });
+  hardened(t, answer.head);
 
   const { server: silentServer, url: silentUrl } = await listen(t, () => {});
   silentServer.on('upgrade', (_req, socket) => t.teardown(() => socket.destroy()));
@@ -559,4 +599,101 @@ test('proxy() refuses upgrade escapes and non-WebSocket upgrades, and reports an
   t.deepEqual(JSON.parse(timedOut.body), {
     error: { code: 'SERVERPUSH_ERR_PROXY_TIMEOUT', message: 'the push server sent nothing for 200 ms' },
   });
+  hardened(t, timedOut.head);
+});
+
+test('proxy() refuses a body on GET, HEAD, DELETE and OPTIONS with 400 and forwards none of it', async (t) => {
+  const target = await recorder(t);
+  const { port } = await app(t, { target: target.url });
+  const host = `127.0.0.1:${port}`;
+  // A chunked body on a GET: forwarded without its framing, it would reach the push server as a
+  // second request of the proxy's making.
+  const smuggled = `GET /serverpush/client.js HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+  const chunked = `Transfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+  const requests = {
+    GET: `GET /serverpush/long-poll HTTP/1.1\r\nHost: ${host}\r\n${chunked}`,
+    HEAD: `HEAD /serverpush/long-poll HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 5\r\n\r\nhello`,
+    DELETE: `DELETE /serverpush/long-poll HTTP/1.1\r\nHost: ${host}\r\n${chunked}`,
+    OPTIONS: `OPTIONS /serverpush/long-poll HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 3\r\n\r\nabc`,
+  };
+  for (const [method, text] of Object.entries(requests)) {
+    const answer = await raw(port, text);
+    t.is(answer.status, 400, method);
+    if (method !== 'HEAD') {
+      t.deepEqual(
+        JSON.parse(answer.body),
+        { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: `${method} requests with a body are not forwarded` } },
+        method,
+      );
+    }
+    hardened(t, answer.head, method);
+  }
+  const empty = `GET /serverpush/long-poll HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+  t.is((await raw(port, empty)).status, 200, 'Content-Length: 0 is no body');
+  t.deepEqual(
+    target.seen.map(({ method, url }) => `${method} ${url}`),
+    ['GET /serverpush/long-poll'],
+    'the push server saw neither the refused requests nor the smuggled one',
+  );
+});
+
+test("proxy() answers a POST with a large body with the push server's own 405, never 502", async (t) => {
+  const push = createPush({ secret, router: new Router(), transports: [longPoll({ timeoutMs: 100 })] });
+  t.teardown(() => push.close());
+  const pushServer = await listen(t, new Koa().use(push.routes()).callback());
+  const { url } = await app(t, { target: pushServer.url });
+  for (const size of [1, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024]) {
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      const response = await fetch(`${url}/serverpush/long-poll?token=x`, { method: 'POST', body: 'x'.repeat(size) });
+      const label = `${size} bytes, attempt ${attempt}`;
+      t.is(response.status, 405, label);
+      t.is(response.headers.get('allow'), 'GET', label);
+      t.deepEqual(
+        await response.json(),
+        { error: { code: 'SERVERPUSH_ERR_BAD_REQUEST', message: 'long-poll accepts GET only' } },
+        label,
+      );
+    }
+  }
+});
+
+test('proxy() reuses one upstream connection for sequential requests', async (t) => {
+  const target = await recorder(t);
+  let connections = 0;
+  target.server.on('connection', () => (connections += 1));
+  const { url } = await app(t, { target: target.url });
+  for (let request = 1; request <= 3; request += 1) {
+    t.is((await fetch(`${url}/serverpush/long-poll?token=x`)).status, 200);
+  }
+  t.is(connections, 1);
+  t.is(target.seen[0]?.headers.connection, 'keep-alive');
+});
+
+test('proxy() keeps at most maxFreeSockets idle upstream connections', async (t) => {
+  let waiting: (() => void)[] = [];
+  let connections = 0;
+  // Holds each request until three are in, so that three upstream connections are open at once.
+  const { url: targetUrl, server } = await listen(t, (_req, res) => {
+    waiting.push(() => res.end('ok'));
+    if (waiting.length === 3) {
+      for (const answer of waiting) answer();
+      waiting = [];
+    }
+  });
+  server.on('connection', () => (connections += 1));
+  const { url } = await app(t, { target: targetUrl, maxFreeSockets: 1 });
+  const three = () =>
+    Promise.all(
+      [1, 2, 3].map(() =>
+        within(
+          fetch(`${url}/serverpush/sse`).then((r) => r.text()),
+          2_000,
+          'answers',
+        ),
+      ),
+    );
+  t.deepEqual(await three(), ['ok', 'ok', 'ok']);
+  t.is(connections, 3);
+  t.deepEqual(await three(), ['ok', 'ok', 'ok']);
+  t.is(connections, 5, 'one idle connection was kept and reused, two were closed');
 });
