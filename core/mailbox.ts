@@ -72,8 +72,9 @@ export class Mailbox {
   private first = 0;
   /**
    * Whether `written` may be ahead of the changes this process's tail has routed (it came from a
-   * client, which may have got it from another process): then a live change is compared with it.
-   * Once a live change is past it, the tail's order alone places the next ones.
+   * client, which may have got it from another process) or the history read from the log may be
+   * ahead of the tail: then a live change is compared with both. Once a live change is past them,
+   * the tail's order alone places the next ones.
    */
   private mayLead = true;
   /**
@@ -141,11 +142,13 @@ export class Mailbox {
     let at = this.slots.length;
     if (!live || this.mayLead) {
       if (compare(change.cursor, this.written) <= 0) return;
-      if (live) this.mayLead = false;
       while (at > this.first && compare(this.slots[at - 1]!.cursor, change.cursor) >= 0) {
         if (this.slots[at - 1]!.cursor === change.cursor) return;
         at -= 1;
       }
+      // Past everything the page holds, history included: from here the tail's order places the
+      // next ones. One the history already held says nothing of those after it.
+      if (live && at === this.slots.length) this.mayLead = false;
     }
     if (this.slots.length - this.first >= this.options.maxPending) return this.overflow();
     const slot: Slot = { cursor: change.cursor, out: undefined, deferred: undefined, bytes: 0 };

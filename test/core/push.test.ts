@@ -2,7 +2,8 @@ import test from 'ava';
 import { createPush, type RouteTable } from '../../core/push.ts';
 import { memoryLog } from '../../core/memory-log.ts';
 import { PushError } from '../../core/errors.ts';
-import type { ChangeMessage, ChangeInput, Message } from '../../core/types.ts';
+import type { ChangeLog } from '../../core/change-log.ts';
+import type { Change, ChangeMessage, ChangeInput, Message } from '../../core/types.ts';
 import { closing, page, secret } from '../helpers/push.ts';
 import { until } from '../helpers/until.ts';
 
@@ -276,4 +277,56 @@ test('createPush() forgets a page idle longer than pageIdleMs, and a later poll 
   t.like(push.stats(), { pages: 0, subscriptions: 0 });
   await push.publish(hit(5));
   t.deepEqual(data(await push.poll(token, undefined, { waitMs: 300 })), [{ hits: 5 }]);
+});
+
+test('createPush() delivers each change once, in order, to a page whose history was read ahead of the tail', async (t) => {
+  // The tail of a shared log (Redis, PostgreSQL) may route a change after another process's client
+  // brought a page here whose history already holds it.
+  const inner = memoryLog();
+  let lagging = true;
+  const held: Change[] = [];
+  let routeChange: (change: Change) => void = () => {};
+  const release = () => {
+    lagging = false;
+    for (const change of held.splice(0)) routeChange(change);
+  };
+  const log: ChangeLog = {
+    append: (changes) => inner.append(changes),
+    head: () => inner.head(),
+    check: (cursor) => inner.check(cursor),
+    compare: (a, b) => inner.compare(a, b),
+    close: () => inner.close(),
+    tail(listener, onGap) {
+      routeChange = listener;
+      return inner.tail((change) => (lagging ? held.push(change) : listener(change)), onGap);
+    },
+    async since(cursor) {
+      const history = await inner.since(cursor);
+      // The tail catches up after the page read its history, before its connection takes it.
+      setImmediate(release);
+      return history;
+    },
+  };
+  const push = closing(t, createPush({ secret, routes, log }));
+  // A serializer that takes a while keeps the history waiting when the tail catches up.
+  push.updates('home', () => [
+    {
+      name: 'hits',
+      model: 'counters',
+      params: { id: 1 },
+      serializer: async (_viewer: unknown, row: Record<string, unknown>) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return { hits: row['hits'] };
+      },
+    },
+  ]);
+  const token = await page(push);
+  for (let hits = 1; hits <= 5; hits += 1) await push.publish(hit(hits));
+  t.deepEqual(
+    data(await push.poll(token, undefined, { waitMs: 300 })),
+    [1, 2, 3, 4, 5].map((hits) => ({ hits })),
+  );
+  const next = push.poll(token, (await log.head()) as string, { waitMs: 2_000 });
+  await push.publish(hit(6));
+  t.deepEqual(data(await next), [{ hits: 6 }]);
 });
