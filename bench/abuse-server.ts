@@ -2,14 +2,13 @@
 // their room's messages, serialized per viewer by a function (about 1 KiB each), as a fragment
 // would be. SERVERPUSH_ROOT names the checkout to load (default: this one), so that two versions
 // can be measured side by side. It answers over IPC: `memory` (RSS and heap after a GC, stats, open
-// file descriptors) and `publish` (n changes at 20/s).
+// file descriptors) and `publish` (n changes at 20/s), through ./child-server.ts.
 
-import { readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import Router from '@koa/router';
 import Koa from 'koa';
+import { serveBench } from './child-server.ts';
 
 const root = pathToFileURL(`${process.env['SERVERPUSH_ROOT'] ?? new URL('..', import.meta.url).pathname}/`);
 const { createPush } = (await import(
@@ -33,28 +32,15 @@ push.updates('room', (ctx) => [
   },
 ]);
 const server = createServer(new Koa().use(push.routes()).use(push.middleware()).use(router.routes()).callback());
-server.listen(0, '127.0.0.1', () =>
-  process.send?.({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+serveBench(
+  server,
+  push,
+  (seq) => ({
+    model: 'messages',
+    op: 'insert',
+    id: seq,
+    after: { id: seq, room: 'bench', text: `message ${seq}` },
+    before: null,
+  }),
+  50,
 );
-
-let seq = 0;
-process.on('message', async (message: { cmd: string; n?: number }) => {
-  if (message.cmd === 'memory') {
-    for (let i = 0; i < 3; i += 1) (globalThis as { gc?: () => void }).gc?.();
-    const { rss, heapUsed } = process.memoryUsage();
-    process.send?.({ rss, heapUsed, stats: push.stats(), fds: readdirSync('/proc/self/fd').length });
-  } else if (message.cmd === 'publish') {
-    for (let i = 0; i < (message.n ?? 1); i += 1) {
-      seq += 1;
-      await push.publish({
-        model: 'messages',
-        op: 'insert',
-        id: seq,
-        after: { id: seq, room: 'bench', text: `message ${seq}` },
-        before: null,
-      });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    process.send?.({ published: seq });
-  }
-});

@@ -18,6 +18,7 @@ import type { DomWindow } from '../helpers/jsdom.ts';
 import { secret } from '../helpers/push.ts';
 import { listen } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
+import { captureConsole } from '../helpers/console.ts';
 
 /** The client's retry timing: short, so that a retry would show within the test. */
 const backoff = { initialMs: 20, maxMs: 50 } as const;
@@ -52,15 +53,6 @@ async function brokenApp(t: ExecutionContext) {
   return { url, token, requests: () => requests };
 }
 
-/** Replaces console.error for the test, recording each call's arguments; restored at teardown. */
-function captureErrors(t: ExecutionContext): unknown[][] {
-  const calls: unknown[][] = [];
-  const original = console.error;
-  console.error = (...args: unknown[]) => void calls.push(args);
-  t.teardown(() => void (console.error = original));
-  return calls;
-}
-
 /**
  * The states each transport goes through: a stream opens (connected) before the page is added to
  * it, a poll is answered the error itself. Never `reconnecting`.
@@ -76,7 +68,7 @@ for (const name of ['long-poll', 'sse', 'websocket', 'jsonp'] as const) {
   test.serial(
     `connect() over ${name} stops at SERVERPUSH_ERR_PAGE from a page whose update specs cannot be built, without retrying`,
     async (t) => {
-      const logged = captureErrors(t);
+      const logged = captureConsole(t, 'error');
       const { url, token, requests } = await brokenApp(t);
       const window = new JSDOM('<!doctype html><html><head></head><body></body></html>', {
         url: `${url}/broken`,

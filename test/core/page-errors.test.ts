@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { PushError } from '../../core/errors.ts';
 import { createPush } from '../../core/push.ts';
 import { createReport } from '../../core/report.ts';
@@ -6,6 +6,7 @@ import type { PageClaims } from '../../core/token.ts';
 import type { UpdateFunction } from '../../core/types.ts';
 import { createViewers, type RouteTable } from '../../core/viewer.ts';
 import { closing, page, secret } from '../helpers/push.ts';
+import { captureConsole } from '../helpers/console.ts';
 
 const routes: RouteTable = {
   match: (path) => (path.startsWith('/todos') ? { name: 'todos', params: {} } : undefined),
@@ -133,18 +134,10 @@ test('createViewers() specsFor() passes a PushError an update function throws th
   t.deepEqual(reports, []);
 });
 
-function captureErrors(t: ExecutionContext): unknown[][] {
-  const calls: unknown[][] = [];
-  const original = console.error;
-  console.error = (...args: unknown[]) => void calls.push(args);
-  t.teardown(() => void (console.error = original));
-  return calls;
-}
-
 test.serial(
   'createPush() poll() rejects a page whose specs cannot be built with SERVERPUSH_ERR_PAGE, logged once',
   async (t) => {
-    const logged = captureErrors(t);
+    const logged = captureConsole(t, 'error');
     const push = closing(t, createPush({ secret, routes }));
     push.updates('todos', () => [{ name: 'refresh', model: 'todos' }]);
     for (let attempt = 0; attempt < 3; attempt += 1) {

@@ -6,6 +6,7 @@ import type { ChangeLog } from '../../core/change-log.ts';
 import type { Change, ChangeMessage, ChangeInput, Message } from '../../core/types.ts';
 import { closing, page, secret } from '../helpers/push.ts';
 import { until } from '../helpers/until.ts';
+import { captureConsole } from '../helpers/console.ts';
 
 const routes: RouteTable = {
   match: (path) => {
@@ -227,10 +228,7 @@ test('createPush() rejects bad options and specs with a TypeError naming the pro
   });
   const push = closing(t, createPush({ secret, routes }));
   push.updates('home', () => [{ name: 'refresh', model: 'counters' }]);
-  const logged: unknown[][] = [];
-  const { error } = console;
-  console.error = (...args: unknown[]) => void logged.push(args);
-  t.teardown(() => void (console.error = error));
+  const logged = captureConsole(t, 'error');
   await t.throwsAsync(push.poll(await page(push), undefined, { waitMs: 300 }), {
     instanceOf: PushError,
     message: 'the update specs of route "home" cannot be built; see the server log',

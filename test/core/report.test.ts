@@ -1,17 +1,9 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { createReport, errorKind } from '../../core/report.ts';
-
-/** Replaces `console[method]` for the test, recording each call's arguments; restored at teardown. */
-function capture(t: ExecutionContext, method: 'warn' | 'error'): unknown[][] {
-  const calls: unknown[][] = [];
-  const original = console[method];
-  console[method] = (...args: unknown[]) => void calls.push(args);
-  t.teardown(() => void (console[method] = original));
-  return calls;
-}
+import { captureConsole } from '../helpers/console.ts';
 
 test.serial('createReport() warnOnce() warns with the serverpush: prefix once per key', (t) => {
-  const warnings = capture(t, 'warn');
+  const warnings = captureConsole(t, 'warn');
   const report = createReport();
   t.true(report.warnOnce('a', 'the first mistake'));
   t.false(report.warnOnce('a', 'the first mistake, again'));
@@ -20,7 +12,7 @@ test.serial('createReport() warnOnce() warns with the serverpush: prefix once pe
 });
 
 test.serial('createReport() error() logs a kind once a window, then once more with the count held back', (t) => {
-  const errors = capture(t, 'error');
+  const errors = captureConsole(t, 'error');
   let now = 0;
   const report = createReport({ intervalMs: 60_000, now: () => now });
   const failure = (id: number) => new Error(`row ${id} vanished`);

@@ -8,6 +8,7 @@ import { sse } from '../../transports/sse.ts';
 import { conformance, muxConformance, pushServer } from './conformance.ts';
 import { sseMux } from './drivers/mux.ts';
 import { sseBlocks, sseDriver, type SseBlock } from './drivers/sse.ts';
+import { captureConsole } from '../helpers/console.ts';
 
 conformance(sseDriver, () => sse({ heartbeatMs: 500, retryMs: 100 }));
 muxConformance(sseMux, () => sse({ heartbeatMs: 500, retryMs: 100 }));
@@ -195,10 +196,7 @@ test('sse() reports an error after the stream started as an event, then ends the
   server.push.global(() => {
     throw new Error('an update function failed on purpose');
   });
-  const errors: unknown[] = [];
-  const consoleError = console.error;
-  console.error = (...args: unknown[]) => void errors.push(args);
-  t.teardown(() => void (console.error = consoleError));
+  const errors = captureConsole(t, 'error');
   const stream = await openStream(t, `${server.base}/sse?token=${await server.page()}`);
   t.is(stream.response.status, 200);
   const block = await stream.nextData();

@@ -11,6 +11,7 @@ import { websocket } from '../../transports/websocket.ts';
 import { conformance, muxConformance, pushServer } from './conformance.ts';
 import { websocketMux } from './drivers/mux.ts';
 import { socketUrl, websocketDriver } from './drivers/websocket.ts';
+import { captureConsole } from '../helpers/console.ts';
 
 conformance(websocketDriver, () => websocket({ heartbeatMs: 500 }));
 muxConformance(websocketMux, () => websocket({ heartbeatMs: 500 }));
@@ -98,10 +99,7 @@ test('websocket() closes with 4422 when the update specs cannot be built, and lo
   server.push.global(() => {
     throw failure;
   });
-  const logged: unknown[][] = [];
-  const { error } = console;
-  console.error = (...args: unknown[]) => logged.push(args);
-  t.teardown(() => void (console.error = error));
+  const logged = captureConsole(t, 'error');
   const { closed } = client(t, socketUrl(server.base, await server.page()));
   t.deepEqual(await closed, {
     code: 4422,

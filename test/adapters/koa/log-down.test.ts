@@ -11,15 +11,13 @@ import { memoryLog } from '../../../core/memory-log.ts';
 import { longPoll } from '../../../transports/long-poll.ts';
 import { secret } from '../../helpers/push.ts';
 import { listen } from '../../helpers/server.ts';
+import { captureConsole } from '../../helpers/console.ts';
 
 test('push.middleware() renders pages while the change log hangs, whose first poll refreshes once the log is back; it warns once per outage', async (t) => {
   const inner = memoryLog();
   let down = true;
   const log: ChangeLog = { ...inner, head: () => (down ? new Promise<string>(() => {}) : inner.head()) };
-  const warnings: unknown[][] = [];
-  const { warn } = console;
-  console.warn = (...args: unknown[]) => void warnings.push(args);
-  t.teardown(() => void (console.warn = warn));
+  const warnings = captureConsole(t, 'warn');
   const router = new Router();
   const push = createPush({ secret, router, log, transports: [longPoll({ timeoutMs: 5_000 })] });
   t.teardown(() => push.close());

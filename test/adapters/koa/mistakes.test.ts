@@ -9,15 +9,7 @@ import { createPush, type KoaPush, type KoaPushOptions } from '../../../adapters
 import { longPoll } from '../../../transports/long-poll.ts';
 import { secret } from '../../helpers/push.ts';
 import { listen } from '../../helpers/server.ts';
-
-/** Replaces `console[method]` for the test, recording each call's arguments; restored at teardown. */
-function capture(t: ExecutionContext, method: 'warn' | 'error'): unknown[][] {
-  const calls: unknown[][] = [];
-  const original = console[method];
-  console[method] = (...args: unknown[]) => void calls.push(args);
-  t.teardown(() => void (console[method] = original));
-  return calls;
-}
+import { captureConsole } from '../../helpers/console.ts';
 
 interface Setup {
   readonly url: string;
@@ -58,7 +50,7 @@ const page = (ctx: Koa.Context) => {
 test.serial(
   'push.updates() naming no GET route of the router warns once, at the first page request, with the closest name',
   async (t) => {
-    const warnings = capture(t, 'warn');
+    const warnings = captureConsole(t, 'warn');
     const { get } = await setup(t, (router, push) => {
       push.updates('nmae', () => []);
       push.updates('reports', () => []);
@@ -80,7 +72,7 @@ test.serial(
 );
 
 test.serial('push.updates() after the first page request is checked as it is registered', async (t) => {
-  const warnings = capture(t, 'warn');
+  const warnings = captureConsole(t, 'warn');
   const { get, push } = await setup(t, (router) => {
     router.get('home', '/', page);
   });
@@ -98,7 +90,7 @@ test.serial('push.updates() after the first page request is checked as it is reg
 test.serial(
   'middleware() warns once per path pattern about pages of an unnamed route while route update functions exist',
   async (t) => {
-    const warnings = capture(t, 'warn');
+    const warnings = captureConsole(t, 'warn');
     const { get } = await setup(t, (router, push) => {
       router.get('home', '/', page);
       router.get('/items/:id', page);
@@ -118,7 +110,7 @@ test.serial(
 );
 
 test.serial('middleware() says nothing of unnamed routes when only global update functions exist', async (t) => {
-  const warnings = capture(t, 'warn');
+  const warnings = captureConsole(t, 'warn');
   const { get } = await setup(t, (router, push) => {
     router.get('/items/:id', page);
     push.global(() => []);
@@ -131,7 +123,7 @@ const noRoutes =
   'serverpush: GET /serverpush/client.js reached push.middleware(), but no push.routes() answered it: mount app.use(push.routes()) before push.middleware() and the router (or, when another process serves the push endpoints, set `endpoint`)';
 
 test.serial('middleware() warns once when a push request reaches it and push.routes() is not mounted', async (t) => {
-  const warnings = capture(t, 'warn');
+  const warnings = captureConsole(t, 'warn');
   const { get } = await setup(
     t,
     (router) => void router.get('home', '/', page),
@@ -147,7 +139,7 @@ test.serial('middleware() warns once when a push request reaches it and push.rou
 });
 
 test.serial('middleware() says nothing when push.routes() answers push requests, before it or after it', async (t) => {
-  const warnings = capture(t, 'warn');
+  const warnings = captureConsole(t, 'warn');
   const before = await setup(t, (router) => void router.get('home', '/', page));
   const after = await setup(
     t,
@@ -185,7 +177,7 @@ const unbound =
 test.serial(
   'createPush() bindCookie warns once when none of the first 20 pages rendered with cookies carried it',
   async (t) => {
-    const warnings = capture(t, 'warn');
+    const warnings = captureConsole(t, 'warn');
     const { get } = await setup(t, (router) => void router.get('home', '/', page), { bindCookie: 'koa.sess' });
     for (let render = 0; render < 10; render += 1) await get('/');
     for (let render = 0; render < 19; render += 1) await get('/', { cookie: 'koa:sess=abc; theme=dark' });
@@ -196,7 +188,7 @@ test.serial(
 );
 
 test.serial('createPush() bindCookie says nothing once a page rendered with the cookie', async (t) => {
-  const warnings = capture(t, 'warn');
+  const warnings = captureConsole(t, 'warn');
   const { get } = await setup(t, (router) => void router.get('home', '/', page), { bindCookie: 'koa.sess' });
   await get('/', { cookie: 'koa.sess=abc' });
   for (let render = 0; render < 25; render += 1) await get('/', { cookie: 'theme=dark' });
@@ -217,7 +209,7 @@ test('createPush() refuses the README example secret with a TypeError', (t) => {
 test.serial(
   'routes() answers a page whose update specs cannot be built 422 SERVERPUSH_ERR_PAGE, and logs it once',
   async (t) => {
-    const logged = capture(t, 'error');
+    const logged = captureConsole(t, 'error');
     const { get } = await setup(t, (router, push) => {
       router.get('home', '/', page);
       push.updates('home', () => [{ name: 'connection', model: 'counters' }]);
@@ -249,7 +241,7 @@ test.serial(
 test.serial(
   'routes() answers 422 SERVERPUSH_ERR_PAGE for a route-name serializer naming a route the router does not have',
   async (t) => {
-    const logged = capture(t, 'error');
+    const logged = captureConsole(t, 'error');
     const { get } = await setup(t, (router, push) => {
       router.get('todos', '/todos', page);
       router.get('todo-item', '/todos/:id', (ctx) => void (ctx.body = 'item'));
@@ -270,7 +262,7 @@ test.serial(
 test.serial(
   'routes() refuses only the page whose update specs cannot be built on a connection of many pages',
   async (t) => {
-    capture(t, 'error');
+    captureConsole(t, 'error');
     const { get } = await setup(t, (router, push) => {
       router.get('home', '/', page);
       router.get('broken', '/broken', page);
@@ -299,7 +291,7 @@ test.serial(
 test.serial(
   "createPush()'s default onError logs a repeated internal error once; the app's own onError gets each",
   async (t) => {
-    const logged = capture(t, 'error');
+    const logged = captureConsole(t, 'error');
     const failure = (ctx: unknown) => {
       throw new Error(`the user store is down (${String(ctx)})`);
     };

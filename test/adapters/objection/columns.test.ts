@@ -12,6 +12,7 @@ import { secret } from '../../helpers/push.ts';
 import { listen } from '../../helpers/server.ts';
 import { until } from '../../helpers/until.ts';
 import { databases, testOn } from './setup.ts';
+import { captureConsole } from '../../helpers/console.ts';
 
 async function todos(t: ExecutionContext, db: (typeof databases)[number]) {
   const knex = await db.connect(t);
@@ -61,22 +62,13 @@ test('objection().columns() takes jsonSchema properties when no knex is known, a
   t.is(await objection({ toRow: (model) => model.$toJson() }).columns(Note), undefined, 'custom rows are the app’s');
 });
 
-/** Replaces console.warn for the test, recording each call's arguments; restored at teardown. */
-function captureWarnings(t: ExecutionContext): unknown[][] {
-  const calls: unknown[][] = [];
-  const original = console.warn;
-  console.warn = (...args: unknown[]) => void calls.push(args);
-  t.teardown(() => void (console.warn = original));
-  return calls;
-}
-
 for (const db of databases) {
   const serialTest = db.skip === undefined ? test.serial : test.skip;
 
   serialTest(
     `createPush() with objection() warns once per model and column about params on a column the model does not have (${db.dialect})`,
     async (t) => {
-      const warnings = captureWarnings(t);
+      const warnings = captureConsole(t, 'warn');
       const { knex, Todo } = await todos(t, db);
       const router = new Router();
       const push = createPush({ secret, router, orm: objection({ knex }), transports: [longPoll({ timeoutMs: 200 })] });
