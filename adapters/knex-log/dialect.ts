@@ -28,6 +28,8 @@ export interface Dialect {
   insert(trx: Knex, rows: readonly Record<string, unknown>[]): Promise<number[]>;
   /** Reads how far the log has settled. Calls must not overlap. */
   frontier(settled: number): Promise<Frontier>;
+  /** Resolves once the database can be reached, through a connection of its own (not the pool). */
+  reachable(): Promise<void>;
   /** Calls `wake` when another connection appended; resolves with a function that stops. */
   listen(wake: () => void): Promise<() => Promise<void>>;
 }

@@ -2,15 +2,17 @@
 // process on the database shares it, and the ORM adapter writes to it inside the app's own
 // transactions (a transactional outbox). PostgreSQL and SQLite.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import type { Knex } from 'knex';
 import type { ChangeLog, Outbox, SinceResult } from '../../core/change-log.ts';
 import { epochPattern, sequenceCursors } from '../../core/cursor.ts';
 import { PushError } from '../../core/errors.ts';
-import { positiveInteger } from '../../core/options.ts';
-import { createTails } from '../../core/tail.ts';
+import { optionalFunction, positiveInteger } from '../../core/options.ts';
+import { createOutage, createTails } from '../../core/tail.ts';
 import type { Change, ChangeInput, Id, Op, Row } from '../../core/types.ts';
 import type { ChangeRow, Frontier } from './dialect.ts';
+import { databaseOf, startError } from './database.ts';
 import { checkTable, defaultTable } from './migration.ts';
 import { postgres } from './postgres.ts';
 import { sqlite } from './sqlite.ts';
@@ -34,6 +36,11 @@ export interface KnexLogOptions {
   readonly trimIntervalMs?: number;
   /** On PostgreSQL, whether appends `NOTIFY` and the log `LISTEN`s (off behind a transaction-mode pooler). Default: `true`. */
   readonly notify?: boolean;
+  /**
+   * Receives the one-line warnings: the database failed (once per outage) and is back (once).
+   * Default: `console.warn`. `DEBUG=serverpush:knex-log` logs the full errors besides.
+   */
+  readonly onWarning?: ((message: string) => void) | undefined;
 }
 
 /** A change log in the app's database; its `outbox` appends inside the caller's transaction. */
@@ -42,7 +49,10 @@ export interface KnexLog extends ChangeLog {
   readonly outbox: Outbox<Knex, Knex>;
 }
 
+/** Rows one query reads at most, when the tail reads on and when since() replays. */
 const rowsPerRead = 1_000;
+/** How often the database is tried while it fails, in ms. */
+const probeMs = 1_000;
 
 /**
  * Opens the change log kept in the app's database (PostgreSQL or SQLite), in the tables the shipped
@@ -66,15 +76,17 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
   const trimIntervalMs = positiveInteger(options.trimIntervalMs ?? 60_000, 'trimIntervalMs');
   const notify = options.notify ?? true;
   if (typeof notify !== 'boolean') throw new TypeError('The `notify` option must be a boolean');
+  const warn = optionalFunction(options.onWarning, 'onWarning') ?? warnOnConsole;
   const dialectName: unknown = knex.client?.dialect;
   if (dialectName !== 'postgresql' && dialectName !== 'sqlite3') {
     throw new TypeError(`knexLog() works on PostgreSQL and SQLite, not ${String(dialectName)}`);
   }
+  const database = databaseOf(knex);
 
   const epochRow: unknown = await knex(meta)
     .first('epoch')
     .catch((error: unknown) => {
-      throw new Error(`knexLog(): cannot read ${meta}: did the migration run (knexLogMigrations())?`, { cause: error });
+      throw startError(error, knex, meta, database);
     });
   const epoch = (epochRow as { epoch?: unknown } | undefined)?.epoch;
   if (typeof epoch !== 'string' || !epochPattern.test(epoch)) {
@@ -83,6 +95,8 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
   const dialect = dialectName === 'postgresql' ? await postgres(knex, table, notify) : sqlite(knex, table);
 
   const tails = createTails();
+  // One warning when reading fails, one when it works again: not one per poll.
+  const outage = createOutage({ service: database, meanwhile: 'reading changes resumes when it is back', warn, debug });
   let closed = false;
   // Every id up to the horizon is settled: trimming never passes the settled id.
   let frontier: Frontier = await dialect.frontier(await horizon());
@@ -90,6 +104,8 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
   let frontierNext: Promise<Frontier> | undefined;
   let position = frontier.settled; // the newest id handed to tail listeners
   let reading: Promise<void> | undefined;
+  let probing: Promise<void> | undefined;
+  const stopping = new AbortController();
   let readAgain = false;
   let trimming: Promise<void> | undefined;
 
@@ -132,8 +148,21 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     return Number((row as { horizon?: unknown } | undefined)?.horizon ?? 0);
   }
 
+  /**
+   * Reads new changes, unless a read is under way (then once more after it). While the database
+   * fails, reads wait for a probe that reaches it: knex prints every connection its pool fails to
+   * make, and a poll every `pollIntervalMs` would print one each time.
+   */
   function wake() {
     if (closed) return;
+    if (outage.failing) {
+      probeSoon();
+      return;
+    }
+    readNow();
+  }
+
+  function readNow() {
     if (reading !== undefined) {
       readAgain = true;
       return;
@@ -160,8 +189,11 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
           for (const row of rows) tails.deliver(changeOf(row));
           position = rows.length < rowsPerRead ? settled : Number(rows[rows.length - 1]?.id);
         }
+        outage.recover();
       } catch (error) {
-        if (!closed) debug('could not read new changes: %O', error);
+        if (!closed) outage.fail(error);
+        // Not again at once: the next wake probes the database first.
+        readAgain = false;
       }
     } while (readAgain && !closed);
   }
@@ -200,9 +232,30 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     if (deleted > 0) debug('trimmed %d change(s), up to %d', deleted, upTo);
   }
 
+  /** While the database fails: a connection of its own, once a `probeMs`, then a read once one opens. */
+  function probeSoon() {
+    if (probing !== undefined || closed) return;
+    probing = (async () => {
+      await delay(probeMs, undefined, { ref: false, signal: stopping.signal });
+      await dialect.reachable();
+    })().then(
+      () => {
+        probing = undefined;
+        if (!closed) readNow();
+      },
+      (error: unknown) => {
+        probing = undefined;
+        if (closed) return;
+        outage.fail(error);
+        probeSoon();
+      },
+    );
+  }
+
   function trimSoon() {
+    if (outage.failing) return;
     trimming ??= trim()
-      .catch((error: unknown) => void (closed || debug('could not trim: %O', error)))
+      .catch((error: unknown) => void (closed || outage.fail(error)))
       .finally(() => (trimming = undefined));
   }
 
@@ -233,12 +286,26 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
       if (id > allocated) {
         throw new PushError('SERVERPUSH_ERR_BAD_CURSOR', `cursor ${JSON.stringify(cursor)} is ahead of the change log`);
       }
-      // Up to the settled id only: a lower id may still commit, and tails deliver in id order.
-      const rows: ChangeRow[] =
-        id >= settled ? [] : await knex(table).where('id', '>', id).andWhere('id', '<=', settled).orderBy('id');
-      // The horizon after the rows: a trim that deleted some of them has moved it by then.
+      // The horizon first: a cursor behind it costs one query, not a read of every row after it.
       if (id < (await horizon())) return { ok: false, reason: 'history' };
-      return { ok: true, changes: rows.map(changeOf) };
+      // Up to the settled id only (a lower id may still commit, and tails deliver in id order), a
+      // page of rows per query; each page starts past the last, so there are at most as many as
+      // the ids to read fill.
+      const changes: Change[] = [];
+      const pages = Math.ceil(Math.max(0, settled - id) / rowsPerRead);
+      for (let page = 0, from = id; page < pages && from < settled; page += 1) {
+        const rows: ChangeRow[] = await knex(table)
+          .where('id', '>', from)
+          .andWhere('id', '<=', settled)
+          .orderBy('id')
+          .limit(rowsPerRead);
+        for (const row of rows) changes.push(changeOf(row));
+        if (rows.length < rowsPerRead) break;
+        from = Number(rows[rows.length - 1]?.id);
+      }
+      // The horizon after the rows too: a trim that deleted some of them has moved it by then.
+      if (id < (await horizon())) return { ok: false, reason: 'history' };
+      return { ok: true, changes };
     },
     check(cursor: string) {
       return parse(cursor) !== undefined;
@@ -254,7 +321,13 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
       clearInterval(trimmer);
       writer.wakes.delete(wake);
       tails.clear();
+      stopping.abort();
+      // Not the probe: a connection attempt may hang until its timeout; it closes what it opens.
       await Promise.allSettled([unlisten(), reading, trimming, frontierRead, frontierNext]);
     },
   };
+}
+
+function warnOnConsole(message: string) {
+  console.warn(message);
 }

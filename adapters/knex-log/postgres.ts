@@ -88,12 +88,19 @@ export async function postgres(knex: Knex, table: string, notify: boolean): Prom
       );
       return { settled: next, allocated };
     },
+    async reachable() {
+      // Outside the pool, which prints every connection it fails to make.
+      const client = knex.client as RawClient;
+      await client.destroyRawConnection(await client.acquireRawConnection());
+    },
     async listen(wake) {
       if (!notify) return async () => {};
       const client = knex.client as RawClient;
       let connection: ListenConnection | undefined;
       let retry: NodeJS.Timeout | undefined;
       let stopped = false;
+      // Logged once per outage, not at every retry: the log's reader warns of the outage itself.
+      let failing = false;
 
       async function connect() {
         let opened: ListenConnection | undefined;
@@ -114,10 +121,14 @@ export async function postgres(knex: Knex, table: string, notify: boolean): Prom
           opened.on('end', connectionOnEnd);
           await opened.query(`listen "${channel}"`);
           connection = opened;
+          if (failing) debug('listening on %s again', channel);
+          failing = false;
           if (stopped) await stop();
           else wake(); // whatever was appended while nobody listened
         } catch (error) {
-          debug('could not LISTEN on %s; polling: %O', channel, error);
+          if (!failing)
+            debug('could not LISTEN on %s; polling until it can, every %d ms: %O', channel, relistenMs, error);
+          failing = true;
           if (opened !== undefined) await client.destroyRawConnection(opened).catch(() => {});
           if (!stopped) {
             retry = setTimeout(connect, relistenMs);

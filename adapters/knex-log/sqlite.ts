@@ -22,6 +22,9 @@ export function sqlite(knex: Knex, table: string): Dialect {
       const last = Number((row as { seq?: unknown } | undefined)?.seq ?? 0);
       return { settled: last, allocated: last };
     },
+    async reachable() {
+      await knex.raw('select 1');
+    },
     async listen() {
       return async () => {};
     },

@@ -9,8 +9,10 @@ import { Redis } from 'ioredis';
 import type { ChangeLog, SinceResult } from '../../core/change-log.ts';
 import { createTails } from '../../core/tail.ts';
 import { stringifyRow } from '../../core/json.ts';
-import { positiveInteger } from '../../core/options.ts';
+import { optionalFunction, positiveInteger } from '../../core/options.ts';
 import type { Change, ChangeInput } from '../../core/types.ts';
+import { createAppender, type Appended, type BufferBounds, type ScanFrom } from './appender.ts';
+import { connect } from './connections.ts';
 import {
   changeOf,
   compareIds,
@@ -38,6 +40,25 @@ export interface RedisLogOptions {
   readonly maxLength?: number | undefined;
   /** How long one blocking read waits for new changes before it checks the epoch, in ms. Default: `5_000`. */
   readonly blockMs?: number | undefined;
+  /** How long `redisLog()` waits for Redis to answer before it fails, in ms. Default: `5_000`. */
+  readonly startTimeoutMs?: number | undefined;
+  /**
+   * How many changes may wait to be appended while Redis fails; past it the oldest are given up and
+   * every page refreshes (a new epoch). Default: `1_000`.
+   */
+  readonly maxBuffered?: number | undefined;
+  /** How many bytes of changes (as JSON) may wait to be appended while Redis fails. Default: `1_048_576`. */
+  readonly maxBufferedBytes?: number | undefined;
+  /**
+   * How long an append is tried again while Redis fails, in ms; past it the change is given up and
+   * every page refreshes (a new epoch). Default: `30_000`.
+   */
+  readonly maxBufferedMs?: number | undefined;
+  /**
+   * Receives the one-line warnings: Redis failed (once per outage), is back (once), changes were
+   * given up. Default: `console.warn`. `DEBUG=serverpush:redis` logs the full errors besides.
+   */
+  readonly onWarning?: ((message: string) => void) | undefined;
 }
 
 // The Lua script that runs every operation (./script.lua), read once.
@@ -66,27 +87,41 @@ export function redisLog(options: RedisLogOptions): Promise<ChangeLog> {
   }
   const key = options.key ?? 'serverpush:changes';
   if (typeof key !== 'string' || key === '') throw new TypeError('The `key` option must be a non-empty string');
-  const maxLength = positiveInteger(options.maxLength ?? 100_000, 'maxLength');
-  const blockMs = positiveInteger(options.blockMs ?? 5_000, 'blockMs');
-  return open(redis ?? new Redis(url!), redis === undefined, key, maxLength, blockMs);
+  const settings: Settings = {
+    key,
+    maxLength: positiveInteger(options.maxLength ?? 100_000, 'maxLength'),
+    blockMs: positiveInteger(options.blockMs ?? 5_000, 'blockMs'),
+    startTimeoutMs: positiveInteger(options.startTimeoutMs ?? 5_000, 'startTimeoutMs'),
+    bounds: {
+      maxBuffered: positiveInteger(options.maxBuffered ?? 1_000, 'maxBuffered'),
+      maxBufferedBytes: positiveInteger(options.maxBufferedBytes ?? 1_048_576, 'maxBufferedBytes'),
+      maxBufferedMs: positiveInteger(options.maxBufferedMs ?? 30_000, 'maxBufferedMs'),
+    },
+    warn: optionalFunction(options.onWarning, 'onWarning') ?? warnOnConsole,
+  };
+  return open(redis ?? new Redis(url!), redis === undefined, settings);
 }
 
-async function open(
-  client: Redis,
-  owned: boolean,
-  key: string,
-  maxLength: number,
-  blockMs: number,
-): Promise<ChangeLog> {
-  // The reader's own connection. A read cut by a lost connection must fail at once (not be sent
-  // again after the reconnect), so the loop can check what Redis kept before it reads on.
-  const reader = client.duplicate({
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: true,
+interface Settings {
+  readonly key: string;
+  readonly maxLength: number;
+  readonly blockMs: number;
+  readonly startTimeoutMs: number;
+  readonly bounds: BufferBounds;
+  readonly warn: (message: string) => void;
+}
+
+async function open(redis: Redis, owned: boolean, settings: Settings): Promise<ChangeLog> {
+  const { key, maxLength, blockMs, bounds } = settings;
+  const connections = connect(redis, {
+    owned,
+    startTimeoutMs: settings.startTimeoutMs,
+    meanwhile: `retrying; appends wait up to ${bounds.maxBufferedMs} ms`,
+    warn: settings.warn,
+    debug,
+    appendsFail: () => appender.failing,
   });
-  reader.on('error', connectionOnError);
-  if (owned) client.on('error', connectionOnError);
+  const { client, reader, service, failed } = connections;
   const tails = createTails();
   const stopping = new AbortController();
   // The reader's waits end when the log closes, even on a client that waits for Redis forever.
@@ -99,6 +134,12 @@ async function open(
   let floor: Position | undefined;
   let confirming: Promise<void> = Promise.resolve();
   let confirmedAt = 0;
+  // The newest entry this process knows of (read, or appended by it): where a retried append looks
+  // for what an earlier try of it wrote.
+  let newest: ScanFrom = { epoch: '', id: '0-0' };
+  const know = (epoch: string, id: string) => {
+    if (epoch !== newest.epoch || compareIds(id, newest.id) > 0) newest = { epoch, id };
+  };
 
   async function run(connection: Redis, op: string, ...args: string[]): Promise<unknown> {
     const argv = [op, randomBytes(5).toString('hex'), ...args];
@@ -116,7 +157,7 @@ async function open(
     const next = confirming.then(async () =>
       adopt(await run(connection, verify.length > 0 ? 'verify' : 'epoch', ...verify)),
     );
-    confirming = next.catch((error: unknown) => debug('epoch check failed: %s', messageOf(error)));
+    confirming = next.catch(failed);
     return next;
   }
 
@@ -136,16 +177,10 @@ async function open(
     tails.gap('epoch');
   }
 
-  const [value, head] = pair(
-    await run(client, 'head').catch((error: unknown) => {
-      reader.disconnect();
-      if (owned) client.disconnect();
-      throw error;
-    }),
-  );
+  const [value, head] = pair(await connections.started(run(client, 'head')));
   const [epoch, start] = epochOf(value);
   current = { epoch, start };
-  const reading = read(head);
+  know(epoch, head);
 
   function deliver(change: Change, previous: string, lastId: string) {
     if (compareIds(previous, lastId) > 0) {
@@ -168,6 +203,7 @@ async function open(
         const reply = await reader.xread('COUNT', 1_000, 'BLOCK', blockMs, 'STREAMS', key, lastId);
         if (reply === null) {
           await Promise.race([confirm(reader), stopped]);
+          connections.answered();
           continue;
         }
         for (const [id, fields] of reply[0]?.[1] ?? []) {
@@ -188,15 +224,51 @@ async function open(
             deliver(entry.change, entry.previous, lastId);
           }
           lastId = id;
+          know(readerEpoch, id);
         }
+        connections.answered();
       } catch (error) {
         if (stopping.signal.aborted) break;
-        debug('reading the stream failed: %s', messageOf(error));
+        failed(error);
         recovering = true;
         await delay(250, undefined, { signal: stopping.signal }).catch(() => {});
       }
     }
   }
+
+  const appender = createAppender(
+    {
+      async send(batch): Promise<Appended> {
+        const { id, json, scanFrom, retry } = batch;
+        const mode = retry ? 'retry' : 'first';
+        const reply = list(
+          await run(client, 'append', String(maxLength), id, mode, scanFrom.epoch, scanFrom.id, ...json),
+        );
+        await learn(epochOf(reply[0])[0]);
+        if (reply[1] !== 'ok') return 'unsure';
+        const epoch = String(reply[2]);
+        const ids = reply.slice(3).map(String);
+        know(epoch, ids.at(-1)!);
+        return { epoch, ids };
+      },
+      async rotate() {
+        const from = current.epoch;
+        adopt(await run(client, 'rotate', from));
+        debug('started a new epoch after epoch %s lost changes', from);
+      },
+      newest: () => newest,
+      failed,
+      succeeded: connections.answered,
+      gaveUp(what, error) {
+        debug('%s: %O', what, error);
+        settings.warn(`serverpush: ${what}`);
+      },
+    },
+    bounds,
+    service,
+  );
+
+  const reading = read(head);
 
   return {
     async append(inputs: readonly ChangeInput[]) {
@@ -204,10 +276,8 @@ async function open(
       const json = inputs.map(({ model, op, id, after, before }) =>
         stringifyRow({ model, op, id, after, before: before ?? null }),
       );
-      const reply = list(await run(client, 'append', String(maxLength), ...json));
-      const [epoch] = epochOf(reply[0]);
-      await learn(epoch);
-      return json.map((text, index) => changeOf(epoch, String(reply[index + 1]), text));
+      const { epoch, ids } = await appender.append(json);
+      return json.map((text, index) => changeOf(epoch, ids[index]!, text));
     },
     async head() {
       const [value, id] = pair(await run(client, 'head'));
@@ -256,16 +326,14 @@ async function open(
       stopping.abort();
       tails.clear();
       reader.disconnect();
+      // Buffered changes get the time the bounds give them, then are given up.
+      await appender.close(bounds.maxBufferedMs);
       await reading;
-      if (owned) await client.quit().catch(() => client.disconnect());
+      await connections.close();
     },
   };
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function connectionOnError(error: Error) {
-  debug('connection: %s', error.message);
+function warnOnConsole(message: string) {
+  console.warn(message);
 }

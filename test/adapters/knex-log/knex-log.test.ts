@@ -1,6 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import createKnex, { type Knex } from 'knex';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,8 +12,9 @@ import { down, knexLogMigrations } from '../../../adapters/knex-log/migration.ts
 import { objection, pushable } from '../../../adapters/objection/index.ts';
 import { createPush } from '../../../core/push.ts';
 import type { Change, ChangeInput, ChangeMessage } from '../../../core/types.ts';
-import { knexConfig, testDatabases, type TestDatabase } from '../../helpers/databases.ts';
+import { knexConfig, postgres, testDatabases, type TestDatabase } from '../../helpers/databases.ts';
 import { closing, page, secret } from '../../helpers/push.ts';
+import { relay } from '../../helpers/relay.ts';
 
 // Every test runs on sqlite (a file, so that a second knex can open it as another process would)
 // and on PostgreSQL (a schema of its own).
@@ -300,6 +303,42 @@ for (const db of databases) {
     t.is((await knex('todos').count({ n: '*' }))[0]?.['n'], db.dialect === 'sqlite' ? 0 : '0');
   });
 
+  maybe(
+    title(
+      'knexLog() since() answers a cursor behind its horizon without reading rows, and reads the rest 1,000 rows a query',
+    ),
+    async (t) => {
+      const { knex } = await migrated(t, db);
+      const log = await opened(t, knex, { maxCount: 1_500, trimIntervalMs: 20 });
+      const start = await log.head();
+      const appended = await log.append(Array.from({ length: 2_500 }, (_, i) => change(i)));
+      await until(t, async () => (await changeRows(knex)) === 1_500);
+      // Rows each query on the change table returned, from now on (the tail's idle reads return none).
+      const read: number[] = [];
+      knex.on('query-response', (response: unknown, query: { sql: string }) => {
+        const rows = Array.isArray(response) ? response.length : 0;
+        if (/from [`"]serverpush_changes[`"]/.test(query.sql) && rows > 0) read.push(rows);
+      });
+      t.deepEqual(await log.since(start), { ok: false, reason: 'history' });
+      t.deepEqual(read, [], 'a cursor behind the horizon reads no change row');
+      const kept = await log.since(appended[999]!.cursor);
+      t.deepEqual(kept.ok && kept.changes, appended.slice(1_000));
+      t.deepEqual(read, [1_000, 500]);
+    },
+  );
+
+  maybe(
+    title('knexLog() fails with the migration hint when its tables are missing, and keeps the cause'),
+    async (t) => {
+      const knex = db.dialect === 'sqlite' ? createKnex(knexConfig('sqlite')) : await db.connect(t);
+      if (db.dialect === 'sqlite') t.teardown(() => knex.destroy());
+      const error = await t.throwsAsync(knexLog({ knex }), {
+        message: 'knexLog(): cannot read serverpush_changes_meta: did the migration run (knexLogMigrations())?',
+      });
+      t.true(error?.cause instanceof Error);
+    },
+  );
+
   // PostgreSQL only: killed connections, NOTIFY, and transactions that commit out of id order.
   if (db.dialect !== 'postgresql') continue;
 
@@ -423,7 +462,68 @@ for (const db of databases) {
     await until(t, async () => (await listening()) === 0);
     t.is(await changeRows(knex), 0);
   });
+
+  maybe(
+    title('knexLog() warns once when the database fails and once when it is back, and reads on by itself'),
+    async (t) => {
+      const { knex } = await migrated(t, db);
+      const cable = await relay(t, postgres);
+      const schema = (knex.client.config as Knex.Config).searchPath?.[0];
+      const config = knexConfig('postgresql', schema);
+      // What knex itself prints: a line for every connection its pool fails to make.
+      const printed: string[] = [];
+      const relayed = createKnex({
+        ...config,
+        connection: { ...(config.connection as object), port: cable.port, connectionTimeoutMillis: 1_000 },
+        log: { warn: (message: string) => void printed.push(message) },
+      });
+      t.teardown(() => relayed.destroy());
+      const warnings: string[] = [];
+      const reader = await opened(t, relayed, { onWarning: (message) => warnings.push(message) });
+      const writer = await opened(t, knex);
+      const seen = tailed(t, reader);
+      await writer.append([change(1)]);
+      await until(t, () => seen.length === 1);
+      await cable.cut();
+      for (let i = 2; i <= 4; i += 1) {
+        await writer.append([change(i)]);
+        await sleep(300);
+      }
+      // Polled every 20 ms for about a second: one warning, and knex printed no more than twice.
+      t.is(warnings.length, 1, warnings.join('\n'));
+      t.true(printed.length <= 2, `knex printed ${printed.length} times`);
+      t.regex(
+        warnings[0]!,
+        new RegExp(
+          `^serverpush: PostgreSQL at 127\\.0\\.0\\.1:${cable.port} failed \\(.+\\); reading changes resumes when it is back$`,
+        ),
+      );
+      await cable.restore();
+      await until(t, () => seen.length === 4);
+      t.deepEqual(idsOf(seen), [1, 2, 3, 4]);
+      await until(t, () => warnings.length === 2);
+      t.regex(
+        warnings[1]!,
+        new RegExp(
+          `^serverpush: PostgreSQL at 127\\.0\\.0\\.1:${cable.port} is back after \\d+\\.\\d s \\(\\d+ failed attempts?\\)$`,
+        ),
+      );
+    },
+  );
 }
+
+test('knexLog() fails naming the database and the cause, not the migration, when PostgreSQL cannot be reached', async (t) => {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  const knex = createKnex({ ...knexConfig('postgresql'), connection: { ...postgres, port }, log: { warn() {} } });
+  t.teardown(() => knex.destroy());
+  const error = await t.throwsAsync(knexLog({ knex }), {
+    message: `knexLog(): cannot reach PostgreSQL at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port})`,
+  });
+  t.like(error?.cause, { code: 'ECONNREFUSED' });
+});
 
 test('knexLog() rejects bad options with a TypeError naming the option', async (t) => {
   const knex = createKnex(knexConfig('sqlite'));

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { redisLog, type RedisLogOptions } from '../../../adapters/redis/index.ts';
@@ -6,6 +9,7 @@ import { createPush, type RouteTable } from '../../../core/push.ts';
 import type { Change, ChangeInput, Message } from '../../../core/types.ts';
 import { closing, page, secret } from '../../helpers/push.ts';
 import { redisSkip, testRedis, type TestRedis } from '../../helpers/redis.ts';
+import { relay, type Relay } from '../../helpers/relay.ts';
 
 const redisTest = redisSkip() === undefined ? test : test.skip;
 
@@ -24,7 +28,7 @@ async function log(
   server: TestRedis,
   options: Omit<RedisLogOptions, 'url' | 'redis'> = {},
 ): Promise<ChangeLog> {
-  const opened = await redisLog({ url: server.url, blockMs: 200, ...options });
+  const opened = await redisLog({ url: server.url, blockMs: 200, onWarning: () => {}, ...options });
   t.teardown(() => opened.close());
   return opened;
 }
@@ -353,3 +357,234 @@ redisTest('redisLog() close() stops the reader and leaves a passed client open',
   await until(() => heard.length > 0);
   t.deepEqual(seen, []);
 });
+
+/** Warnings a log gave, collected instead of printed. */
+function warnings(): { readonly list: string[]; readonly onWarning: (message: string) => void } {
+  const list: string[] = [];
+  return { list, onWarning: (message) => list.push(message) };
+}
+
+/** A log whose connections pass through `through`, with a client that gives up a command after one retry. */
+async function relayed(
+  t: ExecutionContext,
+  through: Relay,
+  options: Omit<RedisLogOptions, 'url' | 'redis'> = {},
+): Promise<ChangeLog> {
+  const client = new Redis(through.url('redis://127.0.0.1'), { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  t.teardown(() => client.disconnect());
+  const opened = await redisLog({ redis: client, blockMs: 200, ...options });
+  t.teardown(() => opened.close());
+  return opened;
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+redisTest(
+  'redisLog() append() retries a change that failed while Redis was cut off, in order, before later ones',
+  async (t) => {
+    const server = await testRedis(t);
+    const through = await relay(t, server);
+    const { list, onWarning } = warnings();
+    const cutOff = await relayed(t, through, { onWarning });
+    const other = await log(t, server);
+    const [seenHere, seenThere] = [tailed(cutOff), tailed(other)];
+    await cutOff.append([change(1)]);
+    await until(() => seenHere.length === 1 && seenThere.length === 1);
+    await through.cut();
+    // Both fail at first (the client gives up after one retry) and wait in the buffer, in order.
+    const during = [cutOff.append([change(2)]), cutOff.append([change(3), change(4)])];
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const after = cutOff.append([change(5)]);
+    await through.restore();
+    const appended = [...(await Promise.all(during)).flat(), ...(await after)];
+    t.deepEqual(
+      appended.map((c) => c.id),
+      [2, 3, 4, 5],
+    );
+    await until(() => seenHere.length === 5 && seenThere.length === 5);
+    t.deepEqual(
+      seenThere.map((c) => c.id),
+      [1, 2, 3, 4, 5],
+    );
+    t.deepEqual(seenHere, seenThere);
+    t.deepEqual(
+      seenThere.slice(1).map((c) => c.cursor),
+      appended.map((c) => c.cursor),
+    );
+    t.true(other.check(seenThere[0]!.cursor), 'no new epoch: nothing was lost');
+    await until(() => list.length === 2);
+    t.regex(
+      list[0]!,
+      /^serverpush: Redis at 127\.0\.0\.1:\d+ failed \((read ECONNRESET|connect ECONNREFUSED 127\.0\.0\.1:\d+)\); retrying; appends wait up to 30000 ms$/,
+    );
+    t.regex(list[1]!, /^serverpush: Redis at 127\.0\.0\.1:\d+ is back after \d+\.\d s \(\d+ failed attempts?\)$/);
+  },
+);
+
+redisTest(
+  'redisLog() append() gives up a change it cannot append within maxBufferedMs, and every process refreshes its pages (epoch)',
+  async (t) => {
+    const server = await testRedis(t);
+    const through = await relay(t, server);
+    const { list, onWarning } = warnings();
+    const [app, pusher] = [
+      counterPush(t, await relayed(t, through, { maxBufferedMs: 500, onWarning })),
+      counterPush(t, await log(t, server)),
+    ];
+    const token = await page(app);
+    await app.publish(change(1));
+    const first = await pollSome(pusher, token, undefined);
+    t.deepEqual(hits(first), [1]);
+    await through.cut();
+    const started = Date.now();
+    const error = await t.throwsAsync(app.publish(change(2)), {
+      message: `redisLog(): 1 change could not be appended to Redis at 127.0.0.1:${through.port} within 500 ms; every page will refresh (epoch)`,
+    });
+    t.true(Date.now() - started < 2_000);
+    t.truthy(error?.cause, 'the error keeps its cause');
+    t.true(
+      list.includes(
+        `serverpush: 1 change could not be appended to Redis at 127.0.0.1:${through.port} within 500 ms; every page will refresh (epoch)`,
+      ),
+    );
+    await through.restore();
+    // Once Redis is reachable, the log starts a new epoch: pages of every process refresh. (A try
+    // that was still on its way may have appended the change first: then the page gets it before.)
+    let cursor = (first[0] as { cursor: string }).cursor;
+    const received: Message[] = [];
+    for (let tries = 0; tries < 50 && received.at(-1)?.name !== 'refresh'; tries += 1) {
+      const messages = await pusher.poll(token, cursor, { waitMs: 200 });
+      received.push(...messages);
+      const last = messages.at(-1);
+      if (last !== undefined && 'cursor' in last) cursor = last.cursor;
+    }
+    t.deepEqual(received.at(-1), { name: 'refresh', reason: 'epoch' });
+    t.deepEqual(hits(received.slice(0, -1)), received.length > 1 ? [2] : []);
+    t.deepEqual(await app.poll(token, (first[0] as { cursor: string }).cursor, { waitMs: 1_000 }), [
+      { name: 'refresh', reason: 'epoch' },
+    ]);
+    // And works on.
+    const fresh = await page(pusher);
+    await app.publish(change(3));
+    t.deepEqual(hits(await pollSome(pusher, fresh, undefined)), [3]);
+  },
+);
+
+redisTest('redisLog() append() gives up the oldest changes past maxBuffered while Redis fails', async (t) => {
+  const server = await testRedis(t);
+  const through = await relay(t, server);
+  const { list, onWarning } = warnings();
+  const cutOff = await relayed(t, through, { maxBuffered: 3, onWarning });
+  const seen = tailed(await log(t, server));
+  const [before] = await cutOff.append([change(1)]);
+  await through.cut();
+  const first = cutOff.append([change(2)]);
+  const second = cutOff.append([change(3)]);
+  // Within the bound: both wait. Once Redis is known to fail, one more change is past it.
+  await until(() => list.length === 1);
+  const rest = cutOff.append([change(4), change(5)]);
+  await t.throwsAsync(first, {
+    message: `redisLog(): 1 change could not be appended to Redis at 127.0.0.1:${through.port} in time: more than 3 changes or 1048576 bytes waited; every page will refresh (epoch)`,
+  });
+  await through.restore();
+  const appended = [...(await second), ...(await rest)];
+  t.deepEqual(
+    appended.map((c) => c.id),
+    [3, 4, 5],
+  );
+  t.not(appended[0]!.cursor.split('.')[0], before!.cursor.split('.')[0], 'a new epoch');
+  await until(() => seen.at(-1)?.id === 5);
+  // Change 2 may have been appended by a try on its way when it was given up; never out of order.
+  t.deepEqual(
+    seen.map((c) => c.id).filter((id) => id !== 2),
+    [1, 3, 4, 5],
+  );
+});
+
+redisTest(
+  'redisLog() fails within startTimeoutMs naming Redis and the cause when Redis cannot be reached',
+  async (t) => {
+    const port = await closedPort();
+    const { list, onWarning } = warnings();
+    const started = Date.now();
+    const error = await t.throwsAsync(redisLog({ url: `redis://127.0.0.1:${port}`, startTimeoutMs: 500, onWarning }), {
+      message: `redisLog(): cannot reach Redis at 127.0.0.1:${port} within 500 ms (connect ECONNREFUSED 127.0.0.1:${port})`,
+    });
+    t.true(Date.now() - started < 2_000);
+    t.like(error?.cause, { code: 'ECONNREFUSED', port });
+    t.deepEqual(list, [], 'the error is the report');
+    // A client of yours that gives up sooner fails as soon, with the same message.
+    const client = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 0 });
+    client.on('error', () => {});
+    t.teardown(() => client.disconnect());
+    await t.throwsAsync(redisLog({ redis: client, onWarning }), {
+      message: `redisLog(): cannot reach Redis at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port})`,
+    });
+  },
+);
+
+redisTest('redisLog() warns once when Redis fails and once when it is back, not at every attempt', async (t) => {
+  const server = await testRedis(t);
+  const { list, onWarning } = warnings();
+  const changes = await log(t, server, { onWarning });
+  await changes.append([change(1)]);
+  await server.stop();
+  const during = changes.append([change(2)]);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  t.is(list.length, 1);
+  t.regex(
+    list[0]!,
+    /^serverpush: Redis at 127\.0\.0\.1:\d+ failed \(connect ECONNREFUSED 127\.0\.0\.1:\d+\); retrying; appends wait up to 30000 ms$/,
+  );
+  await server.start();
+  t.like(await during, [{ id: 2 }]);
+  await until(() => list.length === 2);
+  t.regex(list[1]!, /^serverpush: Redis at 127\.0\.0\.1:\d+ is back after \d+\.\d s \(\d+ failed attempts?\)$/);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.is(list.length, 2);
+});
+
+redisTest(
+  'redisLog() script: an append tried again finds the entries of its first try instead of writing them twice',
+  async (t) => {
+    const server = await testRedis(t);
+    const changes = await log(t, server);
+    const [epoch, start] = (await changes.head()).split('.') as [string, string];
+    const client = admin(t, server);
+    const script = readFileSync(new URL('../../../adapters/redis/script.lua', import.meta.url), 'utf8');
+    const append = (batch: string, mode: 'first' | 'retry', ...json: string[]) =>
+      client.eval(
+        script,
+        2,
+        'serverpush:changes',
+        'serverpush:changes:epoch',
+        'append',
+        'unused',
+        '100000',
+        batch,
+        mode,
+        epoch,
+        start,
+        ...json,
+      ) as Promise<string[]>;
+    const first = await append('b1', 'first', '{"n":1}', '{"n":2}');
+    t.deepEqual(first.slice(1, 3), ['ok', epoch]);
+    await changes.append([change(3)]);
+    // The answer was lost: the retry (or ioredis sending the first try again) finds the entries.
+    t.deepEqual(await append('b1', 'retry', '{"n":1}', '{"n":2}'), first);
+    t.deepEqual(await append('b1', 'first', '{"n":1}', '{"n":2}'), first);
+    t.is(await client.xlen('serverpush:changes'), 3);
+    // A retry that would have to look through more than 10,000 entries cannot tell, and says so.
+    await changes.append(Array.from({ length: 10_001 }, (_, i) => change(i)));
+    t.deepEqual((await append('b2', 'retry', '{"n":4}')).slice(1), ['unsure']);
+    t.is(await client.xlen('serverpush:changes'), 10_004);
+  },
+);
