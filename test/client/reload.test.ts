@@ -189,6 +189,7 @@ test('connect() ignores a refresh after a click on a link that leaves the page',
   const { page, navigations } = await quietPage(t, '<a id="a" href="/logout"><span id="inside">Log out</span></a>');
   click(page.document, 'inside');
   await page.send({ name: 'refresh', reason: 'disconnect' });
+  await until(() => navigations.length > 0);
   t.deepEqual(navigations, ['Not implemented: navigation to another Document'], 'jsdom began the navigation');
   t.is(page.reloads(), 0);
   t.is(page.state(), 'reloading');
