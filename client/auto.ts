@@ -1,5 +1,6 @@
 // The classic-script entry (`serverpush.js`): connects with the settings of its own page tag,
-// `<script src="…" data-serverpush data-token="…" data-base="…" data-proxy="…" data-transports="…" data-share="false">`, and
+// `<script src="…" data-serverpush data-token="…" data-base="…" data-proxy="…" data-transports="…" data-share="false"
+// data-reload-on-bad-token="false">`, and
 // sets `window.serverpush` to the client. The built script calls `start()`; tests call it with
 // jsdom globals.
 
@@ -34,12 +35,14 @@ export function start(globals: GlobalsOptions = {}): PushClient {
   const proxy = script.getAttribute('data-proxy');
   const transports = script.getAttribute('data-transports');
   const share = script.getAttribute('data-share');
+  const reloadOnBadToken = script.getAttribute('data-reload-on-bad-token');
   const client = connect({
     token,
     ...(base ? { base } : {}),
     ...(proxy ? { proxy } : {}),
     ...(transports ? { transports: splitNames(transports) } : {}),
     ...(share === 'false' || share === 'off' ? { share: false } : {}),
+    ...(reloadOnBadToken === 'false' || reloadOnBadToken === 'off' ? { reloadOnBadToken: false } : {}),
     globals,
   });
   page.serverpush = client;

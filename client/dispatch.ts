@@ -2,11 +2,13 @@
 // django-serverpush, whose handlers read `function (event, data)`.
 
 import type { ChangeMessage, RefreshMessage } from '../core/types.ts';
+import type { PushClientError } from './errors.ts';
 import type { ClientGlobals } from './globals.ts';
 
 /**
  * The `serverpush:<name>` event of a change message: `detail` is the payload (`message.data`),
- * and `message` the whole message, for its `op`, `model`, `id` and `cursor`.
+ * and `message` the whole message, for its `op`, `effect`, `model`, `id` and `cursor`. Cancelable:
+ * `preventDefault()` keeps the client from applying the change to the page's live elements.
  */
 export interface PushEvent extends CustomEvent<unknown> {
   readonly message: ChangeMessage;
@@ -18,14 +20,20 @@ export interface RefreshDetail {
   readonly reason: string;
 }
 
-/** Dispatches `serverpush:<name>` on `document` and triggers jQuery's `serverpush_<name>`. */
-export function dispatchChange(globals: ClientGlobals, message: ChangeMessage): void {
+/**
+ * Dispatches the cancelable `serverpush:<name>` on `document` and triggers jQuery's
+ * `serverpush_<name>`. Returns the event, cancelled (`defaultPrevented`) also when a jQuery handler
+ * prevented its own event's default.
+ */
+export function dispatchChange(globals: ClientGlobals, message: ChangeMessage): PushEvent {
   const event = new globals.window.CustomEvent(`serverpush:${message.name}`, {
     detail: message.data,
+    cancelable: true,
   });
   Object.defineProperty(event, 'message', { value: message, enumerable: true });
   globals.document.dispatchEvent(event);
-  triggerJQuery(globals, `serverpush_${message.name}`, message.data);
+  if (!triggerJQuery(globals, `serverpush_${message.name}`, message.data)) event.preventDefault();
+  return event as PushEvent;
 }
 
 /**
@@ -39,9 +47,19 @@ export function dispatchRefresh(globals: ClientGlobals, message: RefreshMessage)
   return triggerJQuery(globals, 'serverpush_refresh', detail) && reload;
 }
 
-/** Dispatches a client event (`serverpush:connection`, `serverpush:error`) on `document`. */
+/** Dispatches a client event (`serverpush:connection`) on `document`. */
 export function dispatchClientEvent(globals: ClientGlobals, type: string, detail: unknown): void {
   globals.document.dispatchEvent(new globals.window.CustomEvent(type, { detail }));
+}
+
+/**
+ * Dispatches the cancelable `serverpush:error` on `document`. Returns `false` when a listener called
+ * `preventDefault()`: the client then does not reload the page on a bad token.
+ */
+export function dispatchError(globals: ClientGlobals, error: PushClientError): boolean {
+  return globals.document.dispatchEvent(
+    new globals.window.CustomEvent('serverpush:error', { detail: error, cancelable: true }),
+  );
 }
 
 /**

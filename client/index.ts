@@ -5,15 +5,22 @@
 // Events, all dispatched on `document` (and delivered to `client.on(name, fn)` listeners, whose
 // first argument is the event's `detail`):
 //
-// - `serverpush:<name>` for each change message: `detail` is `message.data`; the event's
-//   `message` property (type `PushEvent`) and the listener's second argument are the whole
-//   message. With jQuery on the page, `serverpush_<name>` is triggered too, with `[data]`.
+// - `serverpush:<name>` (cancelable) for each change message: `detail` is `message.data`; the
+//   event's `message` property (type `PushEvent`) and the listener's second argument are the whole
+//   message, the third the event. With jQuery on the page, `serverpush_<name>` is triggered too,
+//   with `[data]`. Then, unless a listener called `preventDefault()` (on either), the client
+//   applies the change to the live elements bound to that name (./live.ts).
 // - `serverpush:refresh` (cancelable), detail `{ reason }`: the page cannot be brought up to
 //   date. The client stops, then reloads the page unless a listener called `preventDefault()`
-//   (on the DOM event or on jQuery's `serverpush_refresh`).
+//   (on the DOM event or on jQuery's `serverpush_refresh`), the page is navigating away, or it
+//   reloaded for the same path within `reloadGuardMs` (./reload.ts).
 // - `serverpush:connection`, detail `{ state, error? }`: `client.state` changed. `error` says
 //   why, for `reconnecting` and for `closed` after a failure.
-// - `serverpush:error`, detail a `PushClientError`: the client stopped because of it.
+// - `serverpush:error` (cancelable), detail a `PushClientError`: the client stopped because of
+//   it. On `SERVERPUSH_ERR_BAD_TOKEN` it then reloads the page, once, unless a listener called
+//   `preventDefault()` or `reloadOnBadToken` is `false`.
+//
+// `<html data-serverpush-state>` shows the state for CSS (./status.ts).
 //
 // `connection`, `error` and `refresh` are therefore not usable as update spec names.
 
@@ -22,16 +29,18 @@ import { openConnection, type ConnectionState } from './connection.ts';
 import { isObject } from './errors.ts';
 import { resolveGlobals, type GlobalsOptions } from './globals.ts';
 import { plan } from './negotiate.ts';
+import { morph } from './morph.ts';
 import { createPage, type ConnectionDetail, type Listener } from './page.ts';
 import { canShare, sharePage } from './share.ts';
 import type { ChangeMessage, RefreshMessage } from '../core/types.ts';
 import type { PushClientError } from './errors.ts';
-import type { RefreshDetail } from './dispatch.ts';
+import type { PushEvent, RefreshDetail } from './dispatch.ts';
 
 export type { BackoffOptions } from './backoff.ts';
 export type { ConnectionState } from './connection.ts';
 export type { ConnectionDetail } from './page.ts';
 export type { PushEvent, RefreshDetail } from './dispatch.ts';
+export type { PageStatus } from './status.ts';
 export { PushClientError, isPushClientError } from './errors.ts';
 export type { ClientErrorCode, PushClientErrorCode } from './errors.ts';
 export type {
@@ -74,6 +83,20 @@ export interface PushClientOptions {
    * each tab connects on its own anyway. Default: `true`.
    */
   readonly share?: boolean;
+  /**
+   * Whether a bad token (`401 SERVERPUSH_ERR_BAD_TOKEN`: the page's login session ended, or another
+   * user logged in in this browser) reloads the page, so it renders for whoever is logged in now
+   * (`data-reload-on-bad-token="false"` turns it off). Guarded like every reload of the client: see
+   * `reloadGuardMs`; without sessionStorage to keep the guard in, it does not reload. Default: `true`.
+   */
+  readonly reloadOnBadToken?: boolean;
+  /**
+   * After the client reloads a page on its own (a `refresh`, a bad token), another reload of the
+   * same path within this many ms is held back: the client stops and `data-serverpush-state` says
+   * `stopped`, so a page refused again as soon as it loads does not reload in a loop. Kept in
+   * sessionStorage; `0` turns the guard off. Default: `30_000`.
+   */
+  readonly reloadGuardMs?: number;
 }
 
 /** A connection to the push endpoints, as `connect()` returns it. */
@@ -98,13 +121,16 @@ export interface PushClient {
   on(name: 'error', fn: (error: PushClientError) => void): void;
   /** Calls `fn` when a refresh message arrives, before the page reloads. */
   on(name: 'refresh', fn: (detail: RefreshDetail, message: RefreshMessage) => void): void;
-  /** Calls `fn` with each change message of that name: its payload, then the whole message. */
-  on(name: string, fn: (data: unknown, message: ChangeMessage) => void): void;
+  /**
+   * Calls `fn` with each change message of that name: its payload, the whole message, and the
+   * `serverpush:<name>` event, whose `preventDefault()` keeps the page's live elements as they are.
+   */
+  on(name: string, fn: (data: unknown, message: ChangeMessage, event: PushEvent) => void): void;
   /** Removes a listener added with `on()`. */
   off(name: 'connection', fn: (detail: ConnectionDetail) => void): void;
   off(name: 'error', fn: (error: PushClientError) => void): void;
   off(name: 'refresh', fn: (detail: RefreshDetail, message: RefreshMessage) => void): void;
-  off(name: string, fn: (data: unknown, message: ChangeMessage) => void): void;
+  off(name: string, fn: (data: unknown, message: ChangeMessage, event: PushEvent) => void): void;
   /** Stops for good: aborts the request in flight and dispatches no more events. */
   close(): void;
 }
@@ -130,6 +156,8 @@ export function connect(options: PushClientOptions): PushClient {
     proxy,
     connectTimeoutMs = 5_000,
     share = true,
+    reloadOnBadToken = true,
+    reloadGuardMs = 30_000,
   } = options;
   if (typeof token !== 'string' || token === '') {
     throw new TypeError('options.token must be a non-empty string');
@@ -143,6 +171,10 @@ export function connect(options: PushClientOptions): PushClient {
     throw new TypeError('options.connectTimeoutMs must be a positive number');
   }
   if (typeof share !== 'boolean') throw new TypeError('options.share must be a boolean');
+  if (typeof reloadOnBadToken !== 'boolean') throw new TypeError('options.reloadOnBadToken must be a boolean');
+  if (!(Number.isFinite(reloadGuardMs) && reloadGuardMs >= 0)) {
+    throw new TypeError('options.reloadGuardMs must be a number of ms, 0 or more');
+  }
   const backoff = resolveBackoff(options.backoff);
   const globals = resolveGlobals(options.globals);
   // Resolved against the page, because fetch outside a browser (Node, in tests) needs absolute URLs.
@@ -150,11 +182,16 @@ export function connect(options: PushClientOptions): PushClient {
   const baseUrl = absolute(base);
   const proxyUrl = proxy === undefined ? undefined : absolute(proxy);
   const attempts = plan(transports, globals, baseUrl, proxyUrl);
-  const page = createPage(globals, pageKey(), token);
-  let mode: 'shared' | 'single' = share && canShare(globals) ? 'shared' : 'single';
   let source:
     | { readonly transport: string | undefined; readonly via: 'direct' | 'proxy' | undefined; close(): void }
     | undefined;
+  const page = createPage(globals, pageKey(), token, {
+    transport: () => source?.transport ?? attempts[0]?.transport.name,
+    reloadOnBadToken,
+    reloadGuardMs,
+    morph,
+  });
+  let mode: 'shared' | 'single' = share && canShare(globals) ? 'shared' : 'single';
 
   function connectAlone(): void {
     const connection = openConnection({

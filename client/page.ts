@@ -1,12 +1,16 @@
 // One page's side of the client: its cursor, the messages it has seen, its connection state, and
-// the events it dispatches on its own document. The connection that feeds it may live in this tab
-// or in another tab that shares it (./share.ts).
+// what it does on its own document: the events it dispatches, then the live elements it updates
+// (./live.ts), the state it shows for CSS (./status.ts), and the reloads it decides (./reload.ts).
+// The connection that feeds it may live in this tab or in another tab that shares it (./share.ts).
 
 import type { ChangeMessage, Message, RefreshMessage } from '../core/types.ts';
 import type { ConnectionState } from './connection.ts';
-import { dispatchChange, dispatchClientEvent, dispatchRefresh } from './dispatch.ts';
+import { dispatchChange, dispatchClientEvent, dispatchError, dispatchRefresh } from './dispatch.ts';
 import type { PushClientError } from './errors.ts';
 import type { ClientGlobals } from './globals.ts';
+import { applyChange, type MorphFunction } from './live.ts';
+import { createReloader, type ReloadCause } from './reload.ts';
+import { showStatus } from './status.ts';
 
 /** The detail of `serverpush:connection`. */
 export interface ConnectionDetail {
@@ -15,8 +19,23 @@ export interface ConnectionDetail {
   readonly error?: PushClientError;
 }
 
-/** A listener of `client.on()`. */
-export type Listener = (detail: unknown, message?: Message) => void;
+/**
+ * A listener of `client.on()`. For a change message: the payload, the message, and the cancelable
+ * `serverpush:<name>` event, whose `preventDefault()` keeps the live elements as they are.
+ */
+export type Listener = (detail: unknown, message?: Message, event?: Event) => void;
+
+/** Options of `createPage()`. */
+export interface PageOptions {
+  /** The name of the transport in use, shown as `data-serverpush-transport` once connected. */
+  readonly transport: () => string | undefined;
+  /** Whether a bad token (`SERVERPUSH_ERR_BAD_TOKEN`) reloads the page, once. */
+  readonly reloadOnBadToken: boolean;
+  /** How long after a reload of the same path another is held back, in ms. */
+  readonly reloadGuardMs: number;
+  /** How live elements asking for it (`data-serverpush-morph`) are morphed. */
+  readonly morph: MorphFunction;
+}
 
 /** How many recent cursors are remembered to recognize a message delivered twice. */
 const seenCursorsMax = 1_000;
@@ -41,19 +60,24 @@ export interface Page {
   off(name: string, fn: Listener): void;
 }
 
-/** Creates a page with its key and token. */
-export function createPage(globals: ClientGlobals, key: string, token: string): Page {
+/** Creates a page with its key and token, and shows its state on the document. */
+export function createPage(globals: ClientGlobals, key: string, token: string, options: PageOptions): Page {
   const listeners = new Map<string, Set<Listener>>();
   const stopListeners = new Set<() => void>();
   const seenCursors = new Set<string>();
   let state: ConnectionState = 'connecting';
   let connectedOnce = false;
   let cursor: string | undefined;
+  const reloader = createReloader(globals, {
+    guardMs: options.reloadGuardMs,
+    held: () => showStatus(globals, 'stopped'),
+  });
+  showStatus(globals, 'connecting');
 
-  function emit(name: string, detail: unknown, message?: Message): void {
+  function emit(name: string, detail: unknown, message?: Message, event?: Event): void {
     for (const fn of [...(listeners.get(name) ?? [])]) {
       try {
-        fn(detail, message);
+        fn(detail, message, event);
       } catch (error) {
         globals.reportError(error);
       }
@@ -63,6 +87,9 @@ export function createPage(globals: ClientGlobals, key: string, token: string): 
   function setState(next: ConnectionState, error?: PushClientError): void {
     if (state === next || state === 'closed') return;
     state = next;
+    // Before the event, so its listeners read the document as CSS shows it.
+    if (next === 'connected') showStatus(globals, next, options.transport());
+    else showStatus(globals, next === 'closed' ? 'stopped' : next);
     const detail: ConnectionDetail = error === undefined ? { state } : { state, error };
     dispatchClientEvent(globals, 'serverpush:connection', detail);
     emit('connection', detail);
@@ -71,12 +98,27 @@ export function createPage(globals: ClientGlobals, key: string, token: string): 
   function stop(error?: PushClientError): void {
     if (state === 'closed') return;
     setState('closed', error);
+    let reload = false;
     if (error !== undefined) {
-      dispatchClientEvent(globals, 'serverpush:error', error);
+      reload = dispatchError(globals, error) && options.reloadOnBadToken && error.code === 'SERVERPUSH_ERR_BAD_TOKEN';
       emit('error', error);
     }
     for (const listener of [...stopListeners]) listener();
     stopListeners.clear();
+    // A token that no longer fits the login session: the page rendered now is rendered for whoever
+    // is logged in now (or asks them to log in).
+    if (reload) reloadPage('token');
+  }
+
+  function reloadPage(cause: ReloadCause): void {
+    showStatus(globals, reloader.reload(cause) === 'held' ? 'stopped' : 'reloading');
+  }
+
+  function change(message: ChangeMessage): void {
+    cursor = message.cursor;
+    const event = dispatchChange(globals, message);
+    emit(message.name, message.data, message, event);
+    if (!event.defaultPrevented) applyChange(globals, message, options.morph);
   }
 
   function remember(seen: string): void {
@@ -94,7 +136,7 @@ export function createPage(globals: ClientGlobals, key: string, token: string): 
     const reload = dispatchRefresh(globals, message);
     emit('refresh', { reason: message.reason }, message);
     stop();
-    if (reload) globals.reload();
+    if (reload) reloadPage('refresh');
   }
 
   return {
@@ -114,10 +156,7 @@ export function createPage(globals: ClientGlobals, key: string, token: string): 
       for (const message of fresh) {
         if (state === 'closed') return;
         if (message.name === 'refresh') return refresh(message as RefreshMessage);
-        const change = message as ChangeMessage;
-        cursor = change.cursor;
-        dispatchChange(globals, change);
-        emit(change.name, change.data, change);
+        change(message as ChangeMessage);
       }
     },
     follow(next, error) {

@@ -1,5 +1,9 @@
-// The auth demo's HTML: the login form, the to-dos page with its inline script, and one to-do item,
-// the fragment that the page render and the push side's per-viewer re-render both produce.
+// The auth demo's HTML: the login form, the to-dos page, and one to-do item, the fragment that the
+// page render and the push side's per-viewer re-render both produce. The page's lists are live by
+// their attributes alone (`data-serverpush-list`, keyed by each item's `data-serverpush-id`), its
+// connection status is CSS (./live-status.ts); its script only sends the controls' requests.
+
+import { liveBanners, liveStatusStyle } from './live-status.ts';
 
 /** A user as the views show them. */
 export interface UserView {
@@ -26,7 +30,7 @@ const style = `
     .owner, .status { color: #666; font-size: 14px; }
     .badge { font-size: 12px; background: #e8f0fe; border-radius: 4px; padding: 0 .3rem; }
     .error { color: #b00020; }
-    form.inline { display: inline; }`;
+    form.inline { display: inline; }${liveStatusStyle}`;
 
 /** Escapes text for HTML content and double-quoted attributes. */
 export function escapeHtml(value: string): string {
@@ -76,7 +80,7 @@ export function todoItem(todo: TodoView, viewer: UserView, team: readonly UserVi
       ' <button type="button" data-action="delete">Delete</button>'
     : '';
   return (
-    `<li class="todo" data-id="${todo.id}" data-done="${todo.done ? 1 : 0}" data-shared="${todo.shared ? 1 : 0}">` +
+    `<li class="todo" data-serverpush-id="${todo.id}" data-done="${todo.done ? 1 : 0}" data-shared="${todo.shared ? 1 : 0}">` +
     `<label><input type="checkbox" class="done"${todo.done ? ' checked' : ''}${mine ? '' : ' disabled'}> <span class="title">${escapeHtml(todo.title)}</span></label>` +
     ` <span class="owner">${escapeHtml(owner?.username ?? 'someone')}${mine ? ' (yours)' : ''}</span>` +
     `${todo.shared ? ' <span class="badge">shared</span>' : ''}${controls}</li>`
@@ -100,55 +104,22 @@ export function todosPage(viewer: UserView, mine: readonly string[], shared: rea
   <form id="add-form"><input id="new-title" maxlength="200" required placeholder="Something to do" aria-label="New to-do">
     <button id="add" type="submit">Add</button></form>
   <p class="error" id="problem" role="alert"></p>
-  <ul id="my-todos">${mine.join('')}</ul>
+  ${liveBanners}
+  <ul id="my-todos" data-serverpush-list="my-todo" data-serverpush-html data-serverpush-morph>${mine.join('')}</ul>
   <h2>Shared in team ${viewer.teamId}</h2>
-  <ul id="team-todos">${shared.join('')}</ul>
+  <ul id="team-todos" data-serverpush-list="team-todo" data-serverpush-html>${shared.join('')}</ul>
   <p class="status">Each item is rendered for whoever views it: open this page as bob in another
-    browser and share an item. transport: <span id="transport">none</span>, state: <span id="state">connecting</span></p>
+    browser and share an item. Updates: <span class="live-state"></span></p>
   <script>${pageScript}</script>
   ${tag}
 </body>
 </html>`;
 }
 
-// Plain DOM, no build step: the element of a change is added on `enter`, replaced on `update` and
-// removed on `leave`, in the list its event names. Controls post JSON, which a cross-site form cannot.
+// Plain DOM, no build step: the controls post JSON, which a cross-site form cannot. Nothing here
+// touches the lists: the client applies each change to them by itself.
 const pageScript = `
     (function () {
-      function place(listId, event) {
-        var message = event.message;
-        var list = document.getElementById(listId);
-        if (!message || !list) return;
-        var held = list.querySelector('li[data-id="' + String(message.id) + '"]');
-        var item = null;
-        if (message.effect !== 'leave' && typeof event.detail === 'string') {
-          var template = document.createElement('template');
-          template.innerHTML = event.detail.trim();
-          item = template.content.firstElementChild;
-        }
-        if (item === null) { if (held) held.remove(); }
-        else if (held) held.replaceWith(item);
-        else list.append(item);
-      }
-      document.addEventListener('serverpush:my-todo', function (event) { place('my-todos', event); });
-      document.addEventListener('serverpush:team-todo', function (event) { place('team-todos', event); });
-      document.addEventListener('serverpush:connection', function (event) {
-        document.getElementById('state').textContent = event.detail.state;
-        document.getElementById('transport').textContent = window.serverpush ? window.serverpush.transport : 'none';
-        if (event.detail.state === 'connected') sessionStorage.removeItem('auth-demo-reloaded');
-      });
-      // This tab is logging out: its own refresh (every page of the user gets one) must not reload
-      // it in the middle of the form's navigation.
-      var leaving = false;
-      document.getElementById('logout').form.addEventListener('submit', function () { leaving = true; });
-      document.addEventListener('serverpush:refresh', function (event) { if (leaving) event.preventDefault(); });
-      // A token bound to a session cookie the browser no longer has (logged out, or in as someone
-      // else in another tab): reload once, to render the page for whoever is logged in now.
-      document.addEventListener('serverpush:error', function (event) {
-        if (event.detail.code !== 'SERVERPUSH_ERR_BAD_TOKEN' || sessionStorage.getItem('auth-demo-reloaded')) return;
-        sessionStorage.setItem('auth-demo-reloaded', '1');
-        location.reload();
-      });
       function send(url, body) {
         document.getElementById('problem').textContent = '';
         return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
@@ -166,13 +137,13 @@ const pageScript = `
       });
       document.addEventListener('change', function (event) {
         var item = event.target.closest('li.todo');
-        if (item && event.target.classList.contains('done')) send('/todos/' + item.dataset.id, { done: event.target.checked });
+        if (item && event.target.classList.contains('done')) send('/todos/' + item.dataset.serverpushId, { done: event.target.checked });
       });
       document.addEventListener('click', function (event) {
         var button = event.target.closest('button[data-action]');
         var item = button && button.closest('li.todo');
         if (!item) return;
-        var url = '/todos/' + item.dataset.id;
+        var url = '/todos/' + item.dataset.serverpushId;
         var action = button.dataset.action;
         if (action === 'rename') send(url, { title: item.querySelector('.title-input').value });
         if (action === 'share') send(url, { shared: item.dataset.shared !== '1' });

@@ -14,6 +14,7 @@ import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
 import { knexLogMigrations } from '../adapters/knex-log/migration.ts';
 import { authPushOptions, registerAuth } from './auth.ts';
+import { liveBanners, liveStatusStyle } from './live-status.ts';
 import { migrationSource } from './migrations.ts';
 import { Counter } from './models.ts';
 
@@ -115,6 +116,8 @@ function counterFragment(hits: number): string {
 }
 
 function homePage(hits: number, tag: string): string {
+  // The count is live by its attribute: each change's fragment is morphed into it. The status line
+  // is CSS (./live-status.ts); the script only counts a click.
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -123,29 +126,18 @@ function homePage(hits: number, tag: string): string {
   <style>
     body { font: 18px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; }
     #hits { font-size: 3rem; font-weight: bold; }
-    .status { color: #666; font-size: 14px; }
+    .status { color: #666; font-size: 14px; }${liveStatusStyle}
   </style>
 </head>
 <body>
-  <h1>Hits: ${counterFragment(hits)}</h1>
+  <h1>Hits: <span data-serverpush-html="hits" data-serverpush-morph>${counterFragment(hits)}</span></h1>
   <p><button id="increment" type="button">Increment</button></p>
   <p>Open this page in several tabs: every visit and every click shows up in all of them.</p>
   <p><a href="/todos">The auth demo: per-viewer to-dos</a> (log in as alice, bob or carol, password demo)</p>
-  <p class="status">transport: <span id="transport">none</span> (<span id="via">direct</span>), state: <span id="state">connecting</span>,
-    connection: <span id="mode">single</span>
-    · force one: ${demoTransports.map((name) => `<a href="?transport=${name}">${name}</a>`).join(' ')}</p>
+  ${liveBanners}
+  <p class="status">Updates: <span class="live-state"></span>
+    · force one transport: ${demoTransports.map((name) => `<a href="?transport=${name}">${name}</a>`).join(' ')}</p>
   <script>
-    document.addEventListener('serverpush:hits', function (event) {
-      document.getElementById('hits').outerHTML = event.detail;
-    });
-    document.addEventListener('serverpush:connection', function (event) {
-      document.getElementById('state').textContent = event.detail.state;
-      document.getElementById('transport').textContent = window.serverpush ? window.serverpush.transport : 'none';
-      document.getElementById('via').textContent = window.serverpush ? window.serverpush.via : 'direct';
-      document.getElementById('mode').textContent = !window.serverpush ? 'none'
-        : window.serverpush.mode === 'single' ? 'this tab only'
-        : window.serverpush.leading ? 'shared, held by this tab' : 'shared, held by another tab';
-    });
     document.getElementById('increment').addEventListener('click', function () {
       fetch('/increment', { method: 'POST' });
     });

@@ -32,12 +32,8 @@ router.get('hello', '/hello/:id', async (ctx) => {
   const user = await User.query().findById(ctx.params['id']!);
   const serverpush = ctx.state.serverpush;
   ctx.type = 'html';
-  ctx.body = `<h1 id="greeting">Hey, ${user?.username}!</h1>
-    <script>
-      document.addEventListener('serverpush:username_change', (event) => {
-        document.getElementById('greeting').textContent = 'Hey, ' + event.detail.username + '!';
-      });
-    </script>
+  // The span shows the `username` of each username_change as text: no script on the page.
+  ctx.body = `<h1>Hey, <span data-serverpush-text="username_change" data-serverpush-field="username">${user?.username}</span>!</h1>
     ${serverpush.tag()}`;
 });
 

@@ -32,7 +32,7 @@ test('README hello example runs: a rename reaches the page through the built pac
     child.once('exit', (code) => reject(new Error(`hello.ts exited with ${code}`)));
   });
   const html = await (await fetch(url)).text();
-  t.regex(html, /Hey, alice!/);
+  t.regex(html, /Hey, <span data-serverpush-text="username_change" data-serverpush-field="username">alice<\/span>!/);
   const token = /data-token="([^"]+)"/.exec(html)![1]!;
   const origin = new URL(url).origin;
   t.is((await fetch(`${origin}/users/1/rename?to=bob`, { method: 'POST' })).status, 204);

@@ -31,7 +31,7 @@ async function loggedIn(browser: Browser, url: string, username: string, tabs: n
     pages.push(page);
   }
   for (const page of pages) {
-    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'connected', undefined, {
+    await page.waitForFunction(() => document.documentElement.dataset['serverpushState'] === 'connected', undefined, {
       timeout: 10_000,
     });
     // Records every to-do event the page receives, to check afterwards what never arrived.
@@ -49,7 +49,7 @@ async function loggedIn(browser: Browser, url: string, username: string, tabs: n
   return pages;
 }
 
-const item = (list: 'my-todos' | 'team-todos', id: string) => `#${list} li[data-id="${id}"]`;
+const item = (list: 'my-todos' | 'team-todos', id: string) => `#${list} li[data-serverpush-id="${id}"]`;
 const seen = (page: Page) => page.evaluate(() => (window as unknown as { seen: Seen[] }).seen);
 
 browserTest(
@@ -59,7 +59,7 @@ browserTest(
     const browser = await launch(t);
     const [aliceFirst, aliceSecond] = (await loggedIn(browser, url, 'alice', 2)) as [Page, Page];
     const [bob] = (await loggedIn(browser, url, 'bob', 1)) as [Page];
-    t.is(await bob.textContent('#transport'), 'websocket');
+    t.is(await bob.getAttribute('html', 'data-serverpush-transport'), 'websocket');
 
     // Alice adds an item in one tab: her other tab shows it, rendered as hers. (A tab is brought to
     // the front before it is used, as a user would: Chromium throttles the frames of background tabs.)
@@ -68,7 +68,7 @@ browserTest(
     await aliceFirst.click('#add');
     const added = aliceSecond.locator('#my-todos li', { hasText: 'Buy oat milk' });
     await added.waitFor({ timeout: 5_000 });
-    const id = (await added.getAttribute('data-id'))!;
+    const id = (await added.getAttribute('data-serverpush-id'))!;
     t.regex((await added.textContent()) ?? '', /alice \(yours\)/);
     await aliceFirst.locator(item('my-todos', id)).waitFor({ timeout: 5_000 });
 
@@ -102,6 +102,6 @@ browserTest(
     await aliceSecond.waitForURL(`${url}/login`, { timeout: 5_000 });
     t.is(await aliceSecond.locator('#login').count(), 1);
     t.is(bob.url(), `${url}/todos`);
-    t.is(await bob.textContent('#state'), 'connected');
+    t.is(await bob.getAttribute('html', 'data-serverpush-state'), 'connected');
   },
 );

@@ -16,7 +16,7 @@ async function demo(t: ExecutionContext, split = false) {
 }
 
 const connected = (page: Page) =>
-  page.waitForFunction(() => document.getElementById('state')?.textContent === 'connected');
+  page.waitForFunction(() => document.documentElement.dataset['serverpushState'] === 'connected');
 const hits = (page: Page, count: number) =>
   page.waitForFunction((n) => document.getElementById('hits')?.textContent === String(n), count, { timeout: 5_000 });
 
@@ -27,7 +27,7 @@ browserTest('the counter demo: an increment in one tab shows in the other', asyn
   await first!.goto(url);
   await second!.goto(url);
   await Promise.all([connected(first!), connected(second!)]);
-  t.is(await second!.textContent('#transport'), 'websocket');
+  t.is(await second!.getAttribute('html', 'data-serverpush-transport'), 'websocket');
   // The second tab's visit counted a hit: the first tab hears of it.
   await hits(first!, 2);
   await first!.click('#increment');

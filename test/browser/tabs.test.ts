@@ -32,7 +32,7 @@ async function openTab(context: BrowserContext, url: string): Promise<Page> {
   return page;
 }
 
-const state = (page: Page) => page.evaluate(() => document.getElementById('state')?.textContent);
+const state = (page: Page) => page.evaluate(() => document.documentElement.dataset['serverpushState']);
 const hits = (page: Page) => page.evaluate(() => Number(document.getElementById('hits')?.textContent));
 const client = (page: Page) =>
   page.evaluate(() => {
@@ -60,9 +60,13 @@ for (const transport of demoTransports) {
       // One after another: each tab's visit counts a hit, which the tabs already open hear of.
       for (let i = 0; i < tabCount; i += 1) tabs.push(await openTab(context, `${url}?transport=${transport}`));
       for (const tab of tabs)
-        await tab.waitForFunction(() => document.getElementById('state')?.textContent === 'connected', undefined, {
-          timeout: 10_000,
-        });
+        await tab.waitForFunction(
+          () => document.documentElement.dataset['serverpushState'] === 'connected',
+          undefined,
+          {
+            timeout: 10_000,
+          },
+        );
       const roles = await Promise.all(tabs.map(client));
       t.true(
         roles.every((role) => role.mode === 'shared' && role.transport === transport),
@@ -110,9 +114,13 @@ for (const transport of demoTransports) {
 
       // A tab that reloads rejoins the shared connection.
       await rest[0]!.reload();
-      await rest[0]!.waitForFunction(() => document.getElementById('state')?.textContent === 'connected', undefined, {
-        timeout: 10_000,
-      });
+      await rest[0]!.waitForFunction(
+        () => document.documentElement.dataset['serverpushState'] === 'connected',
+        undefined,
+        {
+          timeout: 10_000,
+        },
+      );
       t.is((await client(rest[0]!)).mode, 'shared');
       await rest[1]!.click('#increment');
       await rest[0]!.waitForFunction((n) => Number(document.getElementById('hits')?.textContent) === n, total + 3, {

@@ -146,7 +146,7 @@ serial(
     const lists = async (username: string) => {
       const html = await (await (await login(demo, username)).fetch(`${demo.url}/todos`)).text();
       const list = (id: string) => {
-        const items = new RegExp(`<ul id="${id}">(.*?)</ul>`, 's').exec(html)?.[1] ?? '';
+        const items = new RegExp(`<ul id="${id}"[^>]*>(.*?)</ul>`, 's').exec(html)?.[1] ?? '';
         return [
           ...items.matchAll(/<span class="title">([^<]*)<\/span><\/label>\s*<span class="owner">([^<]*)<\/span>/g),
         ].map((m) => `${m[1]} / ${m[2]}`);
@@ -213,7 +213,7 @@ serial("updates(todos): alice's new and edited item reach alice's other page, ne
   );
   t.regex(
     String(entered[0]!.data),
-    /^<li class="todo" data-id="\d+" data-done="0" data-shared="0">.*Buy oat milk.*alice \(yours\).*data-action="rename"/,
+    /^<li class="todo" data-serverpush-id="\d+" data-done="0" data-shared="0">.*Buy oat milk.*alice \(yours\).*data-action="rename"/,
   );
 
   t.is((await change(demo, alice, id, { title: 'Buy oat milk & bread', done: true })).status, 204);
