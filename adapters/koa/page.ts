@@ -28,7 +28,11 @@ export interface PageConfig {
 const reuseCursorMs = 1_000;
 
 /** How long a page request waits for the change log's cursor before it renders without one, in ms. */
-const headTimeoutMs = 1_000;
+// Long enough that a loaded but healthy database answers; short enough that a page still renders.
+const headTimeoutMs = 2_000;
+
+/** How long a page request waits for the change log during a known outage, in ms. */
+const outageTimeoutMs = 100;
 
 /** Creates the page middleware. */
 export function pageMiddleware({
@@ -49,6 +53,21 @@ export function pageMiddleware({
 
   // Whether the log failed to answer the last time; its outage is reported once, and its end once.
   let outage: { since: number; failures: number } | undefined;
+  // During an outage, the one read in flight that every page request waits on briefly, so that
+  // pages render at once and the log is asked once at a time. (Read before the request started,
+  // such a cursor is older than the page: the page may get a change it already shows, never miss one.)
+  let probe: { read: Promise<string>; at: number } | undefined;
+
+  /** The read in flight during an outage; one that hung past `headTimeoutMs` is given up for a new one. */
+  function probing(): Promise<string> {
+    if (probe === undefined || Date.now() - probe.at > headTimeoutMs) {
+      const current = { read: push.log.head(), at: Date.now() };
+      const settled = () => void (probe === current && (probe = undefined));
+      current.read.then(settled, settled);
+      probe = current;
+    }
+    return probe.read;
+  }
 
   async function cursorFor(path: string): Promise<string> {
     if (!push.concerns(routes.match(path)?.name) && recent !== undefined && Date.now() - recent.at < reuseCursorMs)
@@ -57,10 +76,12 @@ export function pageMiddleware({
     try {
       // Time-boxed: a page renders even when the log is down, with a token that has its page reload
       // once the log is back (`unknownCursor`).
+      const waitMs = outage === undefined ? headTimeoutMs : outageTimeoutMs;
+      const read = outage === undefined ? push.log.head() : probing();
       const cursor = await Promise.race([
-        push.log.head(),
+        read,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${headTimeoutMs} ms`)), headTimeoutMs);
+          timer = setTimeout(() => reject(new Error(`no answer within ${waitMs} ms`)), waitMs);
         }),
       ]);
       if (outage !== undefined) {

@@ -30,7 +30,7 @@ test('push.middleware() renders pages while the change log hangs, whose first po
   const second = await fetch(`${url}/`);
   t.is(first.status, 200);
   t.is(second.status, 200);
-  t.true(Date.now() - started < 3_000, 'each page waited a second at most');
+  t.true(Date.now() - started < 3_500, 'the first page waited 2 s, the next one hardly at all');
   t.is(warnings.length, 1, 'one warning for the outage');
   t.regex(String(warnings[0]![0]), /^serverpush: the change log did not answer when a page rendered/);
 
@@ -39,10 +39,15 @@ test('push.middleware() renders pages while the change log hangs, whose first po
   t.is(early, 'held', 'held while the log is down');
   down = false;
   t.deepEqual(await (await poll).json(), { messages: [{ name: 'refresh', reason: 'unavailable' }] });
-  await fetch(`${url}/`);
+  // A read that hung is given up for a new one after 2 s: a page rendered then sees the log back.
+  const deadline = Date.now() + 5_000;
+  while (warnings.length < 2 && Date.now() < deadline) {
+    await fetch(`${url}/`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
   t.is(warnings.length, 2);
   t.regex(
     String(warnings[1]![0]),
-    /^serverpush: the change log answers again after \d+ ms; 2 page\(s\) rendered meanwhile reload once it is back$/,
+    /^serverpush: the change log answers again after \d+ ms; \d+ page\(s\) rendered meanwhile reload once it is back$/,
   );
 });
