@@ -181,13 +181,15 @@ export interface Push<Viewer = unknown, Identity = unknown> {
    * push process sharing the change log (it travels through the log, and this process applies it at
    * once). Resolves with the number of this process's pages revalidated.
    */
-  revalidate(filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>): Promise<number>;
+  revalidate(filter: PageFilter<Viewer, Identity>): Promise<number>;
+  revalidate(filter: IdentityFilter<Identity>): Promise<number>;
   /**
    * Ends the connected pages that `filter` selects with a `refresh` (at logout): a function reaches
    * this process's pages, `{ identity }` every push process's, as for `revalidate()`. Resolves with
    * the number of this process's pages ended.
    */
-  disconnect(filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>): Promise<number>;
+  disconnect(filter: PageFilter<Viewer, Identity>): Promise<number>;
+  disconnect(filter: IdentityFilter<Identity>): Promise<number>;
   /**
    * The transports' way in, for a request that presents `binding` (the session cookie of a bound
    * token) and comes from `address` (a client address the adapter trusts, or `undefined`).
@@ -558,8 +560,10 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     },
     reportError,
     // The contexts a filter reads carry identities from tokens this instance signed.
-    revalidate: (filter) => request('revalidate', filter as PageFilter<Viewer> | IdentityFilter),
-    disconnect: (filter) => request('disconnect', filter as PageFilter<Viewer> | IdentityFilter),
+    revalidate: (filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>) =>
+      request('revalidate', filter as PageFilter<Viewer> | IdentityFilter),
+    disconnect: (filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>) =>
+      request('disconnect', filter as PageFilter<Viewer> | IdentityFilter),
     stats() {
       return { ...pages.stats(), connections: connections.size, waiting: connections.size };
     },
