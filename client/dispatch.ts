@@ -6,9 +6,10 @@ import type { ClientGlobals } from './globals.ts';
 
 /**
  * The `serverpush:<name>` event of a change message: `detail` is the payload (`message.data`),
- * and `message` the whole message, for its `op`, `model`, `id` and `cursor`.
+ * and `message` the whole message, for its `effect`, `op`, `model`, `id` and `cursor`. `Data` is
+ * the payload's type, as the app declares it (`ServerpushEvents`).
  */
-export interface PushEvent extends CustomEvent<unknown> {
+export interface PushEvent<Data = unknown> extends CustomEvent<Data> {
   readonly message: ChangeMessage;
 }
 

@@ -34,16 +34,16 @@ export interface Change extends ChangeInput {
 /** A value a field equality compares with. */
 export type Scalar = string | number | bigint | boolean | null;
 
+/** A function or a class: what `DataOf` leaves out. */
+type Callable = ((...args: never[]) => unknown) | (abstract new (...args: never[]) => unknown);
+
 /**
- * The data properties of a model instance: those that are not functions (nor objection's
- * `QueryBuilderType`). For an objection model this is its `ModelObject<M>`.
+ * The data properties of a model instance: those that are not functions or classes (nor
+ * objection's `QueryBuilderType`). For an objection model this is its `ModelObject<M>`.
  */
 export type DataOf<Instance> = Pick<
   Instance,
-  Exclude<
-    { [K in keyof Instance]: Instance[K] extends (...args: never[]) => unknown ? never : K }[keyof Instance],
-    'QueryBuilderType'
-  >
+  Exclude<{ [K in keyof Instance]: Instance[K] extends Callable ? never : K }[keyof Instance], 'QueryBuilderType'>
 >;
 
 /**
@@ -54,11 +54,23 @@ export type RowOf<M> = M extends abstract new (...args: never[]) => infer Instan
 
 /**
  * The paths `params` may compare for rows of type `R`: a property name, or a dotted path into a
- * property that holds an object (a JSON column: `'meta.color'`).
+ * property that holds an object (a JSON column: `'meta.color'`), up to three levels deep, through
+ * the object's declared keys (any key, when it declares none).
  */
-export type ParamPath<R> = {
-  [K in keyof R & string]: NonNullable<R[K]> extends object ? K | `${K}.${string}` : K;
-}[keyof R & string];
+export type ParamPath<R> = { [K in keyof R & string]: K | NestedPath<K, R[K], []> }[keyof R & string];
+
+/** `key.path` for the paths into `value` when it is a plain object, else `never`. */
+type NestedPath<Key extends string, Value, Depth extends readonly unknown[]> = Depth['length'] extends 3
+  ? never
+  : NonNullable<Value> extends Callable | Date | readonly unknown[]
+    ? never
+    : NonNullable<Value> extends object
+      ? {
+          [K in keyof NonNullable<Value> & string]:
+            | `${Key}.${K}`
+            | NestedPath<`${Key}.${K}`, NonNullable<Value>[K], [...Depth, 0]>;
+        }[keyof NonNullable<Value> & string]
+      : never;
 
 /**
  * Which rows a spec of model `M` listens to: field equalities (`{ ownerId: 7 }`, dotted paths
