@@ -99,9 +99,14 @@ push.updates('todos', ({ viewer }) =>
         { name: 'mine', model: Todo, params: { ownerId: viewer.id, done: false, 'meta.color': 'red' } },
         { name: 'team', model: User, params: { teamId: viewer.teamId }, data: { name: 'username' } },
         { name: 'raw', model: 'audit_log', params: { anything: 1 } },
-        { name: 'check', model: Todo, params: (todo, ctx) => todo.ownerId === ctx.viewer?.id },
+        { name: 'check', model: Todo, params: (todo, ctx) => todo['ownerId'] === ctx.viewer?.id },
       ],
 );
+// Callbacks annotated with the model's row type are checked against the spec's model.
+push.updates('todos', () => [
+  { name: 'typed', model: Todo, params: (todo: ModelObject<Todo>) => todo.ownerId === 1 },
+  { name: 'own', model: Todo, serializer: (_ctx, todo: ModelObject<Todo>) => todo.title },
+]);
 // A mistake in a spec is reported on the update function's return (the call's line).
 // @ts-expect-error a misspelt column
 push.updates('todos', () => [{ name: 'mine', model: Todo, params: { ownrId: 1 } }]);
