@@ -7,10 +7,11 @@ import type { ClientGlobals } from './globals.ts';
 
 /**
  * The `serverpush:<name>` event of a change message: `detail` is the payload (`message.data`),
- * and `message` the whole message, for its `op`, `effect`, `model`, `id` and `cursor`. Cancelable:
- * `preventDefault()` keeps the client from applying the change to the page's live elements.
+ * and `message` the whole message, for its `effect`, `op`, `model`, `id` and `cursor`. `Data` is
+ * the payload's type, as the app declares it (`ServerpushEvents`). Cancelable: `preventDefault()`
+ * keeps the client from applying the change to the page's live elements.
  */
-export interface PushEvent extends CustomEvent<unknown> {
+export interface PushEvent<Data = unknown> extends CustomEvent<Data> {
   readonly message: ChangeMessage;
 }
 

@@ -41,6 +41,8 @@ export type { ConnectionState } from './connection.ts';
 export type { ConnectionDetail } from './page.ts';
 export type { PushEvent, RefreshDetail } from './dispatch.ts';
 export type { PageStatus } from './status.ts';
+export type { ClientEvent, ServerpushEvent, ServerpushEventMap, ServerpushEvents } from './events.ts';
+import type { ServerpushEvents } from './events.ts';
 export { PushClientError, isPushClientError } from './errors.ts';
 export type { ClientErrorCode, PushClientErrorCode } from './errors.ts';
 export type {
@@ -99,8 +101,12 @@ export interface PushClientOptions {
   readonly reloadGuardMs?: number;
 }
 
-/** A connection to the push endpoints, as `connect()` returns it. */
-export interface PushClient {
+/**
+ * A connection to the push endpoints, as `connect()` returns it. `Events` maps spec names to their
+ * payloads, typing `on(name, fn)`: by default `ServerpushEvents` (the app's declarations), and
+ * `unknown` for any other name.
+ */
+export interface PushClient<Events extends object = DefaultEvents> {
   readonly state: ConnectionState;
   /** The name of the transport in use or being tried; `undefined` if none of the offered ones works here. */
   readonly transport: string | undefined;
@@ -125,14 +131,30 @@ export interface PushClient {
    * Calls `fn` with each change message of that name: its payload, the whole message, and the
    * `serverpush:<name>` event, whose `preventDefault()` keeps the page's live elements as they are.
    */
-  on(name: string, fn: (data: unknown, message: ChangeMessage, event: PushEvent) => void): void;
+  on<Name extends keyof Events & string>(
+    name: Name,
+    fn: (data: Events[Name], message: ChangeMessage, event: PushEvent<Events[Name]>) => void,
+  ): void;
   /** Removes a listener added with `on()`. */
   off(name: 'connection', fn: (detail: ConnectionDetail) => void): void;
   off(name: 'error', fn: (error: PushClientError) => void): void;
   off(name: 'refresh', fn: (detail: RefreshDetail, message: RefreshMessage) => void): void;
-  off(name: string, fn: (data: unknown, message: ChangeMessage, event: PushEvent) => void): void;
+  off<Name extends keyof Events & string>(
+    name: Name,
+    fn: (data: Events[Name], message: ChangeMessage, event: PushEvent<Events[Name]>) => void,
+  ): void;
   /** Stops for good: aborts the request in flight and dispatches no more events. */
   close(): void;
+}
+
+/** The events of a client whose page declared none: `ServerpushEvents`, and any other name with an `unknown` payload. */
+export type DefaultEvents = ServerpushEvents & Record<string, unknown>;
+
+declare global {
+  interface Window {
+    /** The client the classic script (`tag()`, `{prefix}/client.js`) connected; absent until it runs. */
+    serverpush?: PushClient | undefined;
+  }
 }
 
 /** The transports tried when the page names none, best first. */
@@ -146,8 +168,11 @@ const defaultTransports = ['websocket', 'sse', 'long-poll', 'jsonp'];
  * const client = connect({ token: script.dataset.token, base: '/serverpush' });
  * client.on('hits', (html) => { counter.innerHTML = String(html); });
  * document.addEventListener('serverpush:hits', (event) => console.log(event.detail));
+ * // Typed payloads, by spec name:
+ * const typed = connect<{ hits: { hits: number } }>({ token });
+ * typed.on('hits', ({ hits }) => { counter.textContent = String(hits); });
  */
-export function connect(options: PushClientOptions): PushClient {
+export function connect<Events extends object = DefaultEvents>(options: PushClientOptions): PushClient<Events> {
   if (!isObject(options)) throw new TypeError('options must be an object');
   const {
     token,

@@ -6,6 +6,7 @@
 import createDebug from 'debug';
 import { changeDelivery, refreshDelivery, type Delivery } from './delivery.ts';
 import { matchesRow } from './hub.ts';
+import type { Rendered } from './fragment.ts';
 import { isThenable, skipped, type CompiledSpec } from './serialize.ts';
 import type { Change, ChangeMessage, Effect, PushContext, RefreshReason } from './types.ts';
 
@@ -210,8 +211,8 @@ export class Mailbox {
       else deliveries = [deliveries, delivery];
     };
     for (let index = 0; index < specs.length; index += 1) {
-      const data = specs.length === 1 ? payloads : (payloads as readonly unknown[])[index];
-      if (data === skipped) continue;
+      const payload = specs.length === 1 ? payloads : (payloads as readonly unknown[])[index];
+      if (payload === skipped) continue;
       const spec = specs[index]!;
       // Pages whose specs have one signature get one message: found without working out the effect.
       const { signature } = spec;
@@ -220,7 +221,9 @@ export class Mailbox {
         add(same);
         continue;
       }
-      const effect = effectOf(spec, change);
+      // A fragment's render decides the effect (a row its viewer may not see leaves); else the params do.
+      const effect = spec.rendered ? (payload as Rendered).effect : effectOf(spec, change);
+      const data = spec.rendered ? (payload as Rendered).data : payload;
       // Pages whose spec shares its serialization, name and effect share the encoded message too.
       const key = spec.encodingKeys?.[effect];
       let delivery = key === undefined ? undefined : shared.encoded.get(key);

@@ -1,7 +1,7 @@
 // The ORM adapter contract: how committed row changes reach serverpush.
 
 import type { ChangeLog } from './change-log.ts';
-import type { ChangeInput } from './types.ts';
+import type { ChangeInput, Row } from './types.ts';
 
 /** Where an ORM adapter sends committed changes. */
 export type ChangeSink = (changes: readonly ChangeInput[]) => Promise<void>;
@@ -16,4 +16,10 @@ export interface OrmAdapter {
    * transactional outbox) may append to it inside the write's transaction instead of using `sink`.
    */
   attach(sink: ChangeSink, log?: ChangeLog): () => void;
+  /**
+   * How the app's functions (predicates, function serializers, fragments, route re-renders) receive
+   * the rows of `model`: a function from the row as the change log holds it to the form the app
+   * reads (`objection()`: a model instance), or `undefined` for the row as logged. Optional.
+   */
+  rowView?(model: unknown): ((row: Row) => Row) | undefined;
 }

@@ -17,7 +17,18 @@ import type { OrmAdapter } from './orm.ts';
 import { createPages, type Page } from './pages.ts';
 import { createTokens } from './token.ts';
 import type { PushEndpoint, Transport } from './transport.ts';
-import type { Change, ChangeInput, Message, PushContext, UpdateFunction } from './types.ts';
+import { createFragment } from './fragment.ts';
+import type {
+  Change,
+  ChangeInput,
+  Fragment,
+  FragmentRender,
+  Message,
+  PushContext,
+  Row,
+  RowOf,
+  UpdateFunction,
+} from './types.ts';
 import { closedError, createViewers, type Authenticate, type RouteTable } from './viewer.ts';
 
 export type { RouteTable } from './viewer.ts';
@@ -25,7 +36,7 @@ export type { RouteTable } from './viewer.ts';
 const debug = createDebug('serverpush:push');
 
 /** Options of `createPush()`. */
-export interface PushOptions<Viewer = unknown> {
+export interface PushOptions<Viewer = unknown, Identity = unknown> {
   /** The HMAC key for page tokens: at least 32 bytes, the same in every process. Required. */
   readonly secret: string | Buffer;
   /** The ORM adapter whose committed changes are published, e.g. `objection()`. */
@@ -38,14 +49,15 @@ export interface PushOptions<Viewer = unknown> {
    * Rebuilds the viewer from the identity in the page token, when a page connects. `binding` is the
    * value the request presented for a bound token (the session cookie), so the app can check that
    * the session still exists; throwing a `PushError` refuses the page with it (e.g.
-   * `SERVERPUSH_ERR_BAD_TOKEN`). Default: the identity itself.
+   * `SERVERPUSH_ERR_BAD_TOKEN`). Its return type is the push instance's `Viewer` (`ctx.viewer`).
+   * Default: the identity itself.
    */
-  readonly authenticate?: Authenticate<Viewer> | undefined;
+  readonly authenticate?: Authenticate<Viewer, Identity> | undefined;
   /**
    * Runs for each change before it is serialized for a page: `false` (or a throw) drops the change
    * for that viewer. For permissions that can change while a page is open. Default: none.
    */
-  readonly authorize?: ((ctx: PushContext<Viewer>, change: Change) => boolean | Promise<boolean>) | undefined;
+  readonly authorize?: ((ctx: PushContext<Viewer, Identity>, change: Change) => boolean | Promise<boolean>) | undefined;
   /** How page paths map to routes; the Koa adapter supplies it from the router. */
   readonly routes?: RouteTable | undefined;
   /** How long a page token stays valid, in ms. Default: `86_400_000` (a day). */
@@ -92,11 +104,11 @@ export interface PushOptions<Viewer = unknown> {
 }
 
 /** What a page request needs to render its token. */
-export interface PageRequest {
+export interface PageRequest<Identity = unknown> {
   readonly path: string;
   /** The raw query string, without `?`. */
   readonly query: string;
-  readonly identity: unknown;
+  readonly identity: Identity;
   readonly languages: readonly string[];
   /** The change-log cursor taken at the start of the request. */
   readonly cursor: string;
@@ -105,14 +117,14 @@ export interface PageRequest {
 }
 
 /** Which pages a `revalidate()` or `disconnect()` concerns, judged by their viewer's context. */
-export type PageFilter<Viewer> = (ctx: PushContext<Viewer>) => boolean;
+export type PageFilter<Viewer, Identity = unknown> = (ctx: PushContext<Viewer, Identity>) => boolean;
 
 /**
  * The pages of one identity (as `identify` put it into their tokens), on every push process that
  * shares the change log: the filter travels through the log.
  */
-export interface IdentityFilter {
-  readonly identity: unknown;
+export interface IdentityFilter<Identity = unknown> {
+  readonly identity: Identity;
 }
 
 export { controlModel };
@@ -132,20 +144,35 @@ export interface PollOptions {
   readonly binding?: string | undefined;
 }
 
-/** A push instance. */
-export interface Push<Viewer = unknown> {
+/**
+ * A push instance. `Viewer` is what `authenticate` returns (`ctx.viewer`), `Identity` what the page
+ * token carries (`ctx.identity`).
+ */
+export interface Push<Viewer = unknown, Identity = unknown> {
   readonly log: ChangeLog;
   readonly transports: readonly Transport[];
-  /** Registers the update function of the route named `route`. Several may be registered. */
-  updates(route: string, fn: UpdateFunction<Viewer>): this;
+  /**
+   * Registers the update function of the route named `route`. Several may be registered. Each
+   * spec's `params` and serializer row are typed by its own `model`.
+   */
+  updates<Models extends readonly unknown[]>(route: string, fn: UpdateFunction<Viewer, Models, Identity>): this;
   /** Registers an update function applied to every page. */
-  global(fn: UpdateFunction<Viewer>): this;
+  global<Models extends readonly unknown[]>(fn: UpdateFunction<Viewer, Models, Identity>): this;
+  /**
+   * Makes a fragment, a serializer that renders a row as HTML for one viewer: `render(row, viewer,
+   * ctx)` returns the HTML, or `null` for "nothing for this viewer" (a page that showed the row
+   * then hears a `leave` for it). Put it in a spec's `serializer`. Given a `model`, its row is typed
+   * by it and specs of other models are refused. Names are unique in a push instance: make
+   * fragments once, beside the update functions.
+   */
+  fragment<R = Row>(name: string, render: FragmentRender<Viewer, R>): Fragment<Viewer, R>;
+  fragment<M>(name: string, model: M, render: FragmentRender<Viewer, RowOf<M>>): Fragment<Viewer, RowOf<M>>;
   /** Whether pages of the route named `route` have update functions (and so need a log cursor). */
   concerns(route: string | undefined): boolean;
   /** Appends changes to the log by hand, for writes that bypass the ORM adapter. */
   publish(changes: ChangeInput | readonly ChangeInput[]): Promise<Change[]>;
   /** Signs the token of a page request. */
-  token(request: PageRequest): string;
+  token(request: PageRequest<Identity>): string;
   /**
    * Re-runs `authenticate` and the update functions of the connected pages that `filter` selects,
    * adding and dropping subscriptions (after a viewer's role changed). A page whose viewer can no
@@ -154,13 +181,15 @@ export interface Push<Viewer = unknown> {
    * push process sharing the change log (it travels through the log, and this process applies it at
    * once). Resolves with the number of this process's pages revalidated.
    */
-  revalidate(filter: PageFilter<Viewer> | IdentityFilter): Promise<number>;
+  revalidate(filter: PageFilter<Viewer, Identity>): Promise<number>;
+  revalidate(filter: IdentityFilter<Identity>): Promise<number>;
   /**
    * Ends the connected pages that `filter` selects with a `refresh` (at logout): a function reaches
    * this process's pages, `{ identity }` every push process's, as for `revalidate()`. Resolves with
    * the number of this process's pages ended.
    */
-  disconnect(filter: PageFilter<Viewer> | IdentityFilter): Promise<number>;
+  disconnect(filter: PageFilter<Viewer, Identity>): Promise<number>;
+  disconnect(filter: IdentityFilter<Identity>): Promise<number>;
   /**
    * The transports' way in, for a request that presents `binding` (the session cookie of a bound
    * token) and comes from `address` (a client address the adapter trusts, or `undefined`).
@@ -199,7 +228,9 @@ export interface Push<Viewer = unknown> {
  * const push = createPush({ secret: process.env.PUSH_SECRET!, orm: objection() });
  * push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, data: { hits: 'hits' } }]);
  */
-export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push<Viewer> {
+export function createPush<Viewer = unknown, Identity = unknown>(
+  options: PushOptions<Viewer, Identity>,
+): Push<Viewer, Identity> {
   const { secret, orm, routes } = options;
   if ((typeof secret !== 'string' && !Buffer.isBuffer(secret)) || Buffer.byteLength(secret) < 32) {
     throw new TypeError('The `secret` option must be a string or Buffer of at least 32 bytes');
@@ -228,7 +259,15 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
   const maxConnections = positiveInteger(options.maxConnections ?? 10_000, 'maxConnections');
   const maxConnectionsPerAddress = positiveInteger(options.maxConnectionsPerAddress ?? 256, 'maxConnectionsPerAddress');
   const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
-  const viewers = createViewers<Viewer>({ routes, authenticate, modelName, onError: reportError });
+  const fragments = new Map<string, Fragment<never, never>>();
+  const viewers = createViewers<Viewer>({
+    routes,
+    authenticate: authenticate as Authenticate<Viewer, never> | undefined,
+    modelName,
+    rowView: orm?.rowView === undefined ? undefined : (model) => orm.rowView?.(model),
+    ownsFragment: (fragment) => fragments.get(fragment.name) === fragment,
+    onError: reportError,
+  });
   const pages = createPages(
     log,
     viewers,
@@ -474,7 +513,7 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
     return here;
   }
 
-  const push: Push<Viewer> = {
+  const push: Push<Viewer, Identity> = {
     log,
     transports,
     updates(routeName, fn) {
@@ -482,13 +521,30 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
         throw new TypeError('updates(): the route name must be a non-empty string');
       if (typeof fn !== 'function')
         throw new TypeError(`updates("${routeName}"): the update function must be a function`);
-      viewers.add(routeName, fn);
+      viewers.add(routeName, fn as UpdateFunction<Viewer>);
       return this;
     },
     global(fn) {
       if (typeof fn !== 'function') throw new TypeError('global(): the update function must be a function');
-      viewers.addGlobal(fn);
+      viewers.addGlobal(fn as UpdateFunction<Viewer>);
       return this;
+    },
+    fragment(name: string, ...rest: unknown[]) {
+      const [model, render] = rest.length >= 2 ? rest : [undefined, rest[0]];
+      if (rest.length >= 2 && model === undefined)
+        throw new TypeError(`fragment("${name}"): the model must be a model class or name`);
+      if (model !== undefined) {
+        try {
+          modelName(model);
+        } catch (error) {
+          throw new TypeError(`fragment("${name}"): ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      const made = createFragment<Viewer, never>(name, model, render);
+      if (fragments.has(made.name))
+        throw new TypeError(`fragment("${made.name}"): this push instance has a fragment of that name already`);
+      fragments.set(made.name, made as Fragment<never, never>);
+      return made;
     },
     concerns: (route) => viewers.concerns(route),
     async publish(changes) {
@@ -503,8 +559,11 @@ export function createPush<Viewer = unknown>(options: PushOptions<Viewer>): Push
       admit(token, cursor, binding);
     },
     reportError,
-    revalidate: (filter) => request('revalidate', filter),
-    disconnect: (filter) => request('disconnect', filter),
+    // The contexts a filter reads carry identities from tokens this instance signed.
+    revalidate: (filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>) =>
+      request('revalidate', filter as PageFilter<Viewer> | IdentityFilter),
+    disconnect: (filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>) =>
+      request('disconnect', filter as PageFilter<Viewer> | IdentityFilter),
     stats() {
       return { ...pages.stats(), connections: connections.size, waiting: connections.size };
     },

@@ -1,12 +1,13 @@
 // Update specs, checked once when a page connects, and how each serializes a change for a viewer:
 // a field map, a function, or a route re-render; shared between viewers only when that is safe.
 
-import createDebug from 'debug';
 import { controlModel } from './control.ts';
-import { valueAt } from './hub.ts';
-import type { Change, Effect, PushContext, Row, Scalar, SerializerFunction, UpdateSpec } from './types.ts';
+import { isFragment, serializeFragment } from './fragment.ts';
+import { guarded, isThenable, skipped } from './guarded.ts';
+import { matchesRow, valueAt } from './hub.ts';
+import type { Change, Effect, Fragment, PushContext, Row, Scalar, SerializerFunction, UpdateSpec } from './types.ts';
 
-const debug = createDebug('serverpush:serialize');
+export { isThenable, skipped };
 
 /** Re-renders a named route for a viewer: the Koa adapter supplies it. */
 export type RouteRenderer = (
@@ -40,11 +41,31 @@ export interface CompiledSpec {
    */
   readonly signature: string | undefined;
   /**
+   * Whether `serialize()` decides the effect a page hears (a fragment): it then gives a `Rendered`
+   * (`{ effect, data }`), not the payload alone.
+   */
+  readonly rendered: boolean;
+  /**
    * Serializes `change` for this viewer, sharing through `shared` when the spec allows it: the
-   * payload, or `skipped`, at once when the serializer is synchronous (field maps), else a promise
-   * of either.
+   * payload (or a `Rendered`), or `skipped`, at once when the serializer is synchronous (field
+   * maps), else a promise of either.
    */
   serialize(change: Change, shared: Map<string, unknown>): unknown;
+}
+
+/** Turns a row as the change log holds it into the form the app's functions receive (`OrmAdapter.rowView`). */
+export type RowView = (row: Row) => Row;
+
+/** What compiling a spec needs besides the spec and its viewer's context. */
+export interface CompileOptions {
+  /** The model name of a spec's `model`; throws a `TypeError` for a model it does not know. */
+  readonly modelName: (model: unknown) => string;
+  readonly routes?: RouteLookup | undefined;
+  readonly intern?: Interner | undefined;
+  /** How rows of a model reach predicates and serializers; `undefined`: as logged. */
+  readonly rowView?: ((model: unknown) => RowView | undefined) | undefined;
+  /** Whether a fragment was made by this push instance (whose names are unique). Default: any is. */
+  readonly ownsFragment?: ((fragment: Fragment<never, never>) => boolean) | undefined;
 }
 
 /**
@@ -93,9 +114,6 @@ export function createInterner(max = 10_000): Interner {
   };
 }
 
-/** Returned by `serialize()` when the serializer threw: the viewer gets no message for the change. */
-export const skipped: unique symbol = Symbol('serverpush.skipped');
-
 /** Names the browser reserves for itself. */
 const reservedNames = new Set(['refresh', 'connection', 'error']);
 const namePattern = /^[A-Za-z_][\w.:-]{0,63}$/;
@@ -107,9 +125,7 @@ const namePattern = /^[A-Za-z_][\w.:-]{0,63}$/;
 export function compileSpec<Viewer>(
   spec: UpdateSpec<Viewer>,
   ctx: PushContext<Viewer>,
-  modelName: (model: unknown) => string,
-  routes: RouteLookup | undefined,
-  intern: Interner = noInterner,
+  { modelName, routes, intern = noInterner, rowView, ownsFragment }: CompileOptions,
 ): CompiledSpec {
   const where = `update spec ${JSON.stringify(spec?.name)}${ctx.route === undefined ? '' : ` of route "${ctx.route}"`}`;
   if (spec === null || typeof spec !== 'object')
@@ -127,10 +143,14 @@ export function compileSpec<Viewer>(
   }
   if (model === controlModel) throw new TypeError(`${where}: \`model\` "${controlModel}" is reserved`);
   const { params, serializer, data, vary } = spec;
+  // The app's functions get rows in its model's form (objection: model instances); field maps and
+  // equalities read them as logged.
+  const view: RowView = rowView?.(spec.model) ?? ((row) => row);
   let equalities: Array<readonly [string, Scalar]> = [];
   let predicate: ((row: Row) => boolean) | undefined;
   if (typeof params === 'function') {
-    predicate = (row) => params(row, ctx);
+    const test = params as (row: Row, ctx: PushContext<Viewer>) => boolean;
+    predicate = (row) => test(view(row), ctx);
   } else if (params !== undefined) {
     if (params === null || typeof params !== 'object')
       throw new TypeError(`${where}: \`params\` must be an object or a function`);
@@ -147,6 +167,7 @@ export function compileSpec<Viewer>(
 
   let produce: (row: Row, change: Change) => unknown;
   let shareKey: string | undefined;
+  let rendered = false;
   if (serializer === undefined) {
     const fields = fieldMap(data, where);
     produce = (row) =>
@@ -155,7 +176,7 @@ export function compileSpec<Viewer>(
     shareKey = shareOf(dataKey === undefined ? undefined : JSON.stringify(['map', dataKey]));
   } else if (typeof serializer === 'function') {
     const fn = serializer as SerializerFunction<Viewer>;
-    produce = (row, change) => fn(ctx, row, data, change);
+    produce = (row, change) => fn(ctx, view(row), data, change);
     // Update functions build inline closures anew for every page, so the key is the spec's
     // source, not the closure's identity; `vary` is the app's word that nothing else differs.
     shareKey = shareOf(
@@ -169,22 +190,38 @@ export function compileSpec<Viewer>(
       throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
     if (routes?.has?.(serializer) === false)
       throw new TypeError(`${where}: \`serializer\` names route "${serializer}", which the router does not have`);
-    produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row, data, change });
+    produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row: view(row), data, change });
     shareKey = shareOf(
       varyKey === undefined || dataKey === undefined
         ? undefined
         : JSON.stringify(['route', serializer, dataKey, varyKey]),
     );
+  } else if (isFragment(serializer)) {
+    if (ownsFragment?.(serializer) === false)
+      throw new TypeError(`${where}: \`serializer\` is a fragment "${serializer.name}" of another push instance`);
+    if (serializer.model !== undefined) {
+      const own = modelName(serializer.model);
+      if (own !== model)
+        throw new TypeError(
+          `${where}: \`serializer\` is fragment "${serializer.name}" of model ${own}, but the spec's model is ${model}`,
+        );
+    }
+    const render = serializer.render as (row: Row, viewer: Viewer, ctx: PushContext<Viewer>) => unknown;
+    produce = (row) => render(view(row), ctx.viewer, ctx);
+    // Fragment names are unique in a push instance, so the name stands for the function.
+    shareKey = shareOf(varyKey === undefined ? undefined : JSON.stringify(['fragment', serializer.name, varyKey]));
+    rendered = true;
   } else {
-    throw new TypeError(`${where}: \`serializer\` must be a function or a route name`);
+    throw new TypeError(`${where}: \`serializer\` must be a function, a fragment or a route name`);
   }
 
-  return {
+  const compiled: CompiledSpec = {
     name: spec.name,
     model,
     equalities,
     predicate,
     shareKey,
+    rendered,
     signature:
       shareKey === undefined || predicate !== undefined
         ? undefined
@@ -197,6 +234,10 @@ export function compileSpec<Viewer>(
           ),
     encodingKeys: shareKey === undefined ? undefined : intern.encodingKeys(shareKey, spec.name),
     serialize(change, shared) {
+      if (rendered) {
+        const fragment = { name: spec.name, shareKey, render: (row: Row) => produce(row, change), matches };
+        return serializeFragment(fragment, change, shared);
+      }
       const row = change.after ?? change.before;
       if (row === null || row === undefined) return skipped;
       if (shareKey === undefined) return guarded(() => produce(row, change), spec.name);
@@ -206,29 +247,8 @@ export function compileSpec<Viewer>(
       return result;
     },
   };
-}
-
-/** What `produce()` returns, or promises; `skipped` when it throws or rejects (logged). */
-function guarded(produce: () => unknown, name: string): unknown {
-  const failed = (error: unknown) => {
-    debug('serializer of %s threw, skipping this viewer: %O', name, error);
-    return skipped;
-  };
-  try {
-    const result = produce();
-    return isThenable(result) ? Promise.resolve(result).catch(failed) : result;
-  } catch (error) {
-    return failed(error);
-  }
-}
-
-/** Whether `value` is a promise (or any thenable): serializers and hooks may answer either way. */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
+  const matches = (row: Row) => matchesRow(compiled, row);
+  return compiled;
 }
 
 function fieldMap(data: unknown, where: string): Array<[string, string]> | undefined {

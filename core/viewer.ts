@@ -6,7 +6,13 @@ import createDebug from 'debug';
 import { isPushError, PushError } from './errors.ts';
 import type { OrmAdapter } from './orm.ts';
 import { createReport, heldBack, type Report } from './report.ts';
-import { compileSpec, createInterner, type CompiledSpec, type RouteRenderer } from './serialize.ts';
+import {
+  compileSpec,
+  createInterner,
+  type CompileOptions,
+  type CompiledSpec,
+  type RouteRenderer,
+} from './serialize.ts';
 import type { PageClaims } from './token.ts';
 import type { PushContext, UpdateFunction, UpdateSpec } from './types.ts';
 
@@ -24,8 +30,8 @@ export interface RouteTable {
 }
 
 /** Rebuilds the viewer from a token's identity; see `PushOptions.authenticate`. */
-export type Authenticate<Viewer> = (
-  identity: unknown,
+export type Authenticate<Viewer, Identity = unknown> = (
+  identity: Identity,
   request: { readonly binding: string | undefined },
 ) => Viewer | Promise<Viewer>;
 
@@ -47,8 +53,12 @@ export interface Viewers<Viewer> {
 /** Options of `createViewers()`. */
 export interface ViewersOptions<Viewer> {
   readonly routes: RouteTable | undefined;
-  readonly authenticate: Authenticate<Viewer> | undefined;
+  readonly authenticate: Authenticate<Viewer, never> | undefined;
   readonly modelName: (model: unknown) => string;
+  /** How rows of a model reach the app's functions (`OrmAdapter.rowView`). Default: as logged. */
+  readonly rowView?: CompileOptions['rowView'];
+  /** Whether a fragment was made by this push instance. Default: any is. */
+  readonly ownsFragment?: CompileOptions['ownsFragment'];
   /**
    * Receives why a page's specs cannot be built (the update function's error, or the `TypeError`
    * naming the spec and field), once per route, update function and spec a minute. The push
@@ -64,6 +74,8 @@ export function createViewers<Viewer>({
   routes,
   authenticate,
   modelName,
+  rowView,
+  ownsFragment,
   onError = logError,
   report = createReport(),
 }: ViewersOptions<Viewer>): Viewers<Viewer> {
@@ -71,6 +83,7 @@ export function createViewers<Viewer>({
   const globalUpdates: UpdateFunction<Viewer>[] = [];
   // What the specs of many pages have in common, held once: pages of one route share theirs.
   const intern = createInterner();
+  const compileOptions: CompileOptions = { modelName, routes, intern, rowView, ownsFragment };
 
   async function contextOf(claims: PageClaims, binding: string | undefined): Promise<PushContext<Viewer>> {
     const matched = routes?.match(claims.path);
@@ -80,7 +93,9 @@ export function createViewers<Viewer>({
       query[key] = held === undefined ? value : Array.isArray(held) ? [...held, value] : [held, value];
     }
     const viewer =
-      authenticate === undefined ? (claims.identity as Viewer) : await authenticate(claims.identity, { binding });
+      authenticate === undefined
+        ? (claims.identity as Viewer)
+        : await authenticate(claims.identity as never, { binding });
     return {
       path: claims.path,
       query,
@@ -119,7 +134,7 @@ export function createViewers<Viewer>({
         }
         for (const [at, spec] of (returned as ReadonlyArray<UpdateSpec<Viewer>>).entries()) {
           try {
-            specs.push(compileSpec(spec, ctx, modelName, routes, intern));
+            specs.push(compileSpec(spec, ctx, compileOptions));
           } catch (error) {
             throw failed(error, source, at);
           }

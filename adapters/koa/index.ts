@@ -3,5 +3,5 @@
 // prefix, matches page paths against the app's @koa/router routes, and re-renders a named route
 // for a viewer.
 
-export { createPush, type KoaPush, type KoaPushOptions } from './push.ts';
+export { createPush, type IdentifyCheck, type KoaPush, type KoaPushOptions } from './push.ts';
 export type { PageHelper, PushState, RenderState, RenderUpdate, TagOptions } from './state.ts';

@@ -9,7 +9,7 @@ import type { PageHelper } from './state.ts';
 
 /** What the page middleware needs of the Koa push instance. */
 export interface PageConfig {
-  readonly push: Push<never> | Push<unknown>;
+  readonly push: Pick<Push<never, unknown>, 'token' | 'transports' | 'log' | 'concerns'>;
   readonly routes: RouteTable;
   readonly prefix: string;
   readonly identify: (ctx: Koa.Context) => unknown;

@@ -9,8 +9,8 @@ import { checkPrefix } from '../../core/options.ts';
 import { createPush as createCorePush, type Push, type PushOptions } from '../../core/push.ts';
 import { createReport } from '../../core/report.ts';
 import { isThenable } from '../../core/serialize.ts';
-import type { UpdateFunction } from '../../core/types.ts';
-import type { RouteTable } from '../../core/viewer.ts';
+import type { Fragment, FragmentRender, Row, RowOf, UpdateFunction } from '../../core/types.ts';
+import type { Authenticate, RouteTable } from '../../core/viewer.ts';
 import { jsonp } from '../../transports/jsonp.ts';
 import { longPoll } from '../../transports/long-poll.ts';
 import { sse } from '../../transports/sse.ts';
@@ -19,20 +19,23 @@ import { createEndpoints } from './endpoints.ts';
 import { pageMiddleware } from './page.ts';
 import { cookieValue, createChecks } from './checks.ts';
 import { matchRoute, renderer } from './routes.ts';
+import type { RenderState } from './state.ts';
 
 /** Options of the Koa `createPush()`: the core options, plus how to reach the app. */
-export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewer>, 'routes'> {
+export interface KoaPushOptions<Viewer = unknown, Identity = unknown>
+  extends Omit<PushOptions<Viewer, Identity>, 'routes'> {
   /** The app's router. Page paths are matched against its named routes to find update functions. */
   readonly router: Router;
   /** Where the push endpoints and the client bundle are mounted. Default: `'/serverpush'`. */
   readonly prefix?: string | undefined;
   /**
    * The viewer's identity for the page token, a JSON value (e.g. `ctx.session.userId`); it is
-   * signed, not encrypted, so it must hold nothing secret. Called synchronously when the page
-   * first reads its token: returning a Promise throws a `TypeError` there. Default: `null`, an
-   * anonymous viewer.
+   * signed, not encrypted, so it must hold nothing secret. Its return type is the push instance's
+   * `Identity`: `authenticate` receives it (as JSON carried it). Called synchronously when the page
+   * first reads its token: returning a Promise is a type error, and throws a `TypeError` there.
+   * Default: `null`, an anonymous viewer.
    */
-  readonly identify?: ((ctx: Koa.Context) => unknown) | undefined;
+  readonly identify?: ((ctx: Koa.Context) => Identity) | undefined;
   /**
    * Origins other than the push server's own whose pages may use the push endpoints, exactly as
    * browsers send them (`'http://localhost:3000'`): CORS with credentials for long-poll and SSE,
@@ -68,8 +71,21 @@ export interface KoaPushOptions<Viewer = unknown> extends Omit<PushOptions<Viewe
   readonly bindCookie?: string | undefined;
 }
 
-/** A push instance bound to a Koa app. */
-export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
+/**
+ * Refuses, in the type of `createPush()`'s options, an `identify` that returns a Promise: the page
+ * token is signed synchronously (at run time such an `identify` throws a `TypeError`).
+ */
+export type IdentifyCheck<Identity> = true extends (Identity extends PromiseLike<unknown> ? true : false)
+  ? {
+      readonly identify: 'identify must return the identity itself, not a Promise: load what it needs in a middleware mounted before push.middleware()';
+    }
+  : unknown;
+
+/**
+ * A push instance bound to a Koa app. `Viewer` is what `authenticate` returns (`ctx.viewer` in
+ * update functions, serializers and fragments), `Identity` what `identify` returns.
+ */
+export interface KoaPush<Viewer = unknown, Identity = unknown> extends Push<Viewer, Identity> {
   readonly prefix: string;
   /** Page middleware: takes the cursor at the start of each GET and sets `ctx.state.serverpush`. */
   middleware(): Koa.Middleware;
@@ -86,6 +102,14 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
    * that page tags name it.
    */
   proxy(options: Omit<ProxyOptions, 'prefix'>): Koa.Middleware;
+  /**
+   * In a route handler: the update being rendered when the push side re-renders this route for a
+   * viewer (a route-name serializer), typed by this instance's `Viewer`; `undefined` when a browser
+   * requested the route. Given a model, `update.row` is typed by it, and an update of another
+   * model throws a `TypeError`.
+   */
+  renderState(ctx: Koa.Context): RenderState<Viewer> | undefined;
+  renderState<M>(ctx: Koa.Context, model: M): RenderState<Viewer, RowOf<M>> | undefined;
 }
 
 /**
@@ -99,8 +123,28 @@ export interface KoaPush<Viewer = unknown> extends Push<Viewer> {
  * router.get('home', '/', (ctx) => { ctx.body = `<span id="hits">…</span>${ctx.state.serverpush.tag()}`; });
  * push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, serializer: 'counter' }]);
  * app.use(push.routes()).use(push.middleware()).use(router.routes());
+ *
+ * // Types: `Identity` from identify's return, `Viewer` from authenticate's (ctx.viewer).
+ * const typed = createPush({
+ *   secret, router,
+ *   identify: (ctx) => ctx.session?.userId ?? null,                      // Identity: number | null
+ *   authenticate: async (id) => (id === null ? null : User.query().findById(id)), // Viewer
+ * });
  */
-export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): KoaPush<Viewer> {
+export function createPush<Viewer, Identity = unknown>(
+  options: KoaPushOptions<Viewer, Identity> & {
+    readonly authenticate: Authenticate<Viewer, Identity>;
+  } & IdentifyCheck<Identity>,
+): KoaPush<Viewer, Identity>;
+/** Without `authenticate`, the viewer is the identity itself: `Viewer` is `Identity`. */
+export function createPush<Identity = null>(
+  options: KoaPushOptions<Identity, Identity> & { readonly authenticate?: undefined } & IdentifyCheck<Identity>,
+): KoaPush<Identity, Identity>;
+/** Options whose `authenticate` may be absent (a `Partial<KoaPushOptions>` spread in): `Viewer` as given. */
+export function createPush<Viewer = unknown, Identity = unknown>(
+  options: KoaPushOptions<Viewer, Identity> & IdentifyCheck<Identity>,
+): KoaPush<Viewer, Identity>;
+export function createPush<Viewer, Identity>(options: KoaPushOptions<Viewer, Identity>): KoaPush<Viewer, Identity> {
   const { router } = options;
   if (typeof router?.match !== 'function' || typeof router.route !== 'function') {
     throw new TypeError('The `router` option must be a @koa/router instance');
@@ -144,7 +188,7 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
     render: renderer(router, () => (app ??= new Koa())),
     has: (name) => router.route(name) !== false,
   };
-  const push = createCorePush<Viewer>({
+  const push = createCorePush<Viewer, Identity>({
     ...options,
     transports: options.transports ?? [sse(), longPoll(), jsonp()],
     routes,
@@ -180,6 +224,11 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
       return middleware(ctx, next);
     };
   const { updates, global } = push;
+  const modelName = (model: unknown): string => {
+    if (options.orm !== undefined) return options.orm.modelName(model);
+    if (typeof model === 'string' && model !== '') return model;
+    throw new TypeError('a model must be a model name when no ORM adapter is configured');
+  };
 
   return Object.assign(push, {
     prefix,
@@ -213,17 +262,31 @@ export function createPush<Viewer = unknown>(options: KoaPushOptions<Viewer>): K
         throw new TypeError('push.proxy(): set `proxied: true` in createPush(), so that page tags name the proxy');
       return answering(proxyMiddleware({ ...proxyOptions, prefix }));
     },
-    updates(route: string, fn: UpdateFunction<Viewer>) {
-      updates.call(push, route, checks.specs(fn));
+    updates(route: string, fn: UpdateFunction<Viewer, readonly unknown[], Identity>) {
+      updates.call(push, route, checks.specs(fn as UpdateFunction<Viewer>));
       checks.registered(route);
       return push;
     },
-    global(fn: UpdateFunction<Viewer>) {
-      global.call(push, checks.specs(fn));
+    global(fn: UpdateFunction<Viewer, readonly unknown[], Identity>) {
+      global.call(push, checks.specs(fn as UpdateFunction<Viewer>));
       return push;
     },
-  });
+    renderState(ctx: Koa.Context, ...model: unknown[]): RenderState<Viewer, never> | undefined {
+      const update = ctx.state.serverpush?.update;
+      if (update === undefined) return undefined;
+      if (model.length > 0) {
+        const name = modelName(model[0]);
+        if (update.change.model !== name)
+          throw new TypeError(
+            `renderState(): the route is re-rendered for a change of model ${update.change.model}, not ${name}`,
+          );
+      }
+      return { update } as RenderState<Viewer, never>;
+    },
+  }) as KoaPush<Viewer, Identity>;
 }
+
+export type { Fragment, FragmentRender, Row };
 
 /** The origin of a URL-like string in the form browsers send, or `undefined`. */
 function safeOrigin(value: string): string | undefined {

@@ -25,9 +25,12 @@ export interface PageHelper {
 }
 
 /** The change a route re-renders for one viewer (a route-name serializer). */
-export interface RenderUpdate<Viewer = unknown> {
-  /** The row after the change, or before it for a delete. */
-  readonly row: Row;
+export interface RenderUpdate<Viewer = unknown, R = Row> {
+  /**
+   * The row after the change, or before it for a delete, in the form the ORM adapter gives the
+   * app's functions (`objection()`: a model instance).
+   */
+  readonly row: R;
   /** The spec's `data`. */
   readonly data: unknown;
   readonly change: Change;
@@ -35,9 +38,13 @@ export interface RenderUpdate<Viewer = unknown> {
   readonly context: PushContext<Viewer>;
 }
 
-/** What a route handler finds in `ctx.state.serverpush` when the push side re-renders it. */
-export interface RenderState<Viewer = unknown> {
-  readonly update: RenderUpdate<Viewer>;
+/**
+ * What a route handler finds when the push side re-renders it for a viewer (a route-name
+ * serializer). `push.renderState(ctx)` returns it typed by the push instance's `Viewer` (and, given
+ * a model, its row by the model); `ctx.state.serverpush.update` holds the same, untyped.
+ */
+export interface RenderState<Viewer = unknown, R = Row> {
+  readonly update: RenderUpdate<Viewer, R>;
 }
 
 /**

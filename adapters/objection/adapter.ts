@@ -10,6 +10,7 @@ import type { ChangeSink, OrmAdapter } from '../../core/orm.ts';
 import type { Row } from '../../core/types.ts';
 import type { ModelColumns } from '../../core/viewer.ts';
 import { inputsOf, isModelClass, isPushable, tableNameOf } from './pushable.ts';
+import { instanceView, loggedRow, type ColumnKinds } from './rows.ts';
 import { subscribe, type Audience, type Pending, type Subscriber } from './registry.ts';
 
 const debug = createDebug('serverpush:objection');
@@ -17,8 +18,11 @@ const debug = createDebug('serverpush:objection');
 /** Options of `objection()`. */
 export interface ObjectionOptions {
   /**
-   * Turns a model instance read back after a write into the change's `before` or `after` row.
-   * Default: `(model) => model.$toJson()` (model property names, `$formatJson()` applied).
+   * Turns a model instance read back after a write into the change's `before` or `after` row, as
+   * the change log holds it. The app's functions then receive these rows as they are, not as model
+   * instances. Default: the model's `$toJson()` (property names, JSON attributes parsed, virtual
+   * attributes included, `$formatJson()` applied), with boolean columns as booleans, JSON columns
+   * parsed and dates as ISO strings on every database.
    */
   readonly toRow?: ((model: Model) => Row) | undefined;
   /**
@@ -29,11 +33,10 @@ export interface ObjectionOptions {
   readonly knex?: Knex | undefined;
 }
 
-const defaultToRow = (model: Model): Row => model.$toJson();
-
 /**
  * The Objection adapter: an `OrmAdapter` that can also tell a model's columns, against which the
- * Koa `createPush()` checks the params of update specs.
+ * Koa `createPush()` checks the params of update specs, and that hands predicates, serializers,
+ * fragments and route re-renders each row as an instance of its model (`rowView`).
  */
 export interface ObjectionAdapter extends OrmAdapter, ModelColumns {}
 
@@ -51,14 +54,17 @@ export function objection(options: ObjectionOptions = {}): ObjectionAdapter {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('objection() options must be an object');
   }
-  const toRow = options.toRow ?? defaultToRow;
-  if (typeof toRow !== 'function') throw new TypeError('options.toRow must be a function');
+  const custom = options.toRow;
+  if (custom !== undefined && typeof custom !== 'function') throw new TypeError('options.toRow must be a function');
+  const toRow: (model: Model, kinds: ColumnKinds) => Row = custom === undefined ? loggedRow : (model) => custom(model);
   if (options.knex !== undefined && typeof options.knex?.client !== 'object')
     throw new TypeError('The `knex` option must be a knex instance');
 
   return {
     modelName,
     columns: (model) => columnsOf(model, options),
+    // Rows of the app's own `toRow` are the app's: handed over as they are.
+    rowView: (model) => (custom === undefined && isModelClass(model) ? instanceView(model) : undefined),
     attach(sink: ChangeSink, log?: ChangeLog): () => void {
       if (typeof sink !== 'function') throw new TypeError('attach() expects a sink function');
       const outbox = log?.outbox as Outbox<Knex, Knex> | undefined;

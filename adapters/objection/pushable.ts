@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { MaybeCompositeId, Model, StaticHookArguments } from 'objection';
 import type { ChangeInput, Id, Op, Row } from '../../core/types.ts';
 import { audienceOf, type Audience, type Pending, type Subscriber } from './registry.ts';
+import { columnKindsOf, type ColumnKinds } from './rows.ts';
 
 const debug = createDebug('serverpush:objection');
 
@@ -101,7 +102,11 @@ async function report(modelClass: ModelClass, args: HookArgs, op: Op): Promise<v
     return;
   }
   try {
-    const changes = await changesOf(modelClass, args, op, tableNameOf(modelClass));
+    const table = tableNameOf(modelClass);
+    const found = await changesOf(modelClass, args, op, table);
+    const kinds =
+      found.length === 0 ? undefined : await columnKindsOf(audience.kinds, modelClass, table, args.transaction);
+    const changes = found.map((change): Pending => ({ ...change, kinds: kinds! }));
     audience.committed.add(args.transaction, changes);
     await appendToOutboxes(audience, args.transaction, changes);
   } catch (error) {
@@ -122,7 +127,12 @@ async function appendToOutboxes(audience: Audience, trx: Knex, changes: readonly
   }
 }
 
-async function changesOf(modelClass: ModelClass, args: HookArgs, op: Op, model: string): Promise<Pending[]> {
+async function changesOf(
+  modelClass: ModelClass,
+  args: HookArgs,
+  op: Op,
+  model: string,
+): Promise<Array<Omit<Pending, 'kinds'>>> {
   const result: unknown[] = Array.isArray(args.result) ? args.result : [];
   if (op === 'insert') {
     const ids = result.filter(isModelInstance).map((instance): MaybeCompositeId => instance.$id());
@@ -177,13 +187,13 @@ async function readByIds(
 }
 
 /** Turns recorded changes into the changes a sink receives, with the adapter's `toRow`. */
-export function inputsOf(changes: readonly Pending[], toRow: (model: Model) => Row): ChangeInput[] {
-  return changes.map(({ model, op, id, before, after }) => ({
+export function inputsOf(changes: readonly Pending[], toRow: (model: Model, kinds: ColumnKinds) => Row): ChangeInput[] {
+  return changes.map(({ model, op, id, before, after, kinds }) => ({
     model,
     op,
     id,
-    before: before && toRow(before),
-    after: after && toRow(after),
+    before: before && toRow(before, kinds),
+    after: after && toRow(after, kinds),
   }));
 }
 

@@ -8,6 +8,7 @@ import type { Outbox } from '../../core/change-log.ts';
 import type { ChangeSink } from '../../core/orm.ts';
 import type { Id, Op, Row } from '../../core/types.ts';
 import { createCommitQueue, type CommitQueue } from '../knex/index.ts';
+import type { ColumnKinds } from './rows.ts';
 
 /** A change as the hooks record it: model instances, turned into rows per attached adapter. */
 export interface Pending {
@@ -16,12 +17,14 @@ export interface Pending {
   readonly id: Id;
   readonly before: Model | null;
   readonly after: Model | null;
+  /** The kinds of the model's columns, for the logged row's form. */
+  readonly kinds: ColumnKinds;
 }
 
 /** One attached adapter. */
 export interface Subscriber {
   readonly sink: ChangeSink;
-  readonly toRow: (model: Model) => Row;
+  readonly toRow: (model: Model, kinds: ColumnKinds) => Row;
   /** When the attached log is an outbox, changes go to it within the statement's transaction, not to `sink`. */
   readonly outbox: Outbox<Knex, Knex> | undefined;
 }
@@ -30,6 +33,8 @@ export interface Subscriber {
 export interface Audience {
   readonly subscribers: Set<Subscriber>;
   readonly committed: CommitQueue<Pending>;
+  /** The column kinds of each table written on this knex, read once. */
+  readonly kinds: Map<string, Promise<ColumnKinds>>;
 }
 
 /** How committed changes reach an audience's subscribers. */
@@ -84,6 +89,7 @@ function join(knex: Knex, subscriber: Subscriber, deliver: Deliver): () => void 
     const made: Audience = {
       subscribers: new Set(),
       committed: createCommitQueue((changes) => deliver(made, changes)),
+      kinds: new Map(),
     };
     audience = made;
     audiences.set(config, made);

@@ -75,8 +75,8 @@ test.serial(
     await page.connected;
     t.is(client.state, 'connected');
     await Tasks.query().patch({ done: true }).where('id', task.id);
-    t.deepEqual((await domEvent).detail, { title: 'write tests', done: 1 });
-    t.deepEqual(jquerySeen, [{ title: 'write tests', done: 1 }]);
+    t.deepEqual((await domEvent).detail, { title: 'write tests', done: true });
+    t.deepEqual(jquerySeen, [{ title: 'write tests', done: true }]);
   },
 );
 
@@ -111,13 +111,13 @@ test.serial('connect() against the real server: other lists hear nothing of a ta
   await Promise.all([mine.connected, theirs.connected]);
   const arrived = nextEvent(mine.window, 'serverpush:task');
   await Tasks.query().insert({ listId: 3, title: 'mine only' });
-  t.deepEqual((await arrived).detail, { title: 'mine only', done: 0 });
+  t.deepEqual((await arrived).detail, { title: 'mine only', done: false });
   // Changes arrive in log order: had theirs heard of mine, it would have before this one of its own.
   const theirsArrived = nextEvent(theirs.window, 'serverpush:task');
   await Tasks.query().insert({ listId: 4, title: 'theirs' });
   await theirsArrived;
   t.deepEqual(
     seenByTheirs.map((event) => event.detail),
-    [{ title: 'theirs', done: 0 }],
+    [{ title: 'theirs', done: false }],
   );
 });

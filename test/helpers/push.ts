@@ -7,7 +7,7 @@ export const secret = 'test-secret-test-secret-test-secret!';
 
 /** Renders a page: a token whose cursor is the log's head now, as the Koa middleware would. */
 export async function page(
-  push: Push<never> | Push<unknown> | Push<{ id: number }>,
+  push: Pick<Push<never, unknown>, 'token' | 'log'>,
   path = '/',
   identity: unknown = null,
   query = '',

@@ -30,7 +30,8 @@ for (const db of databases) {
     };
     t.teardown(objection({ toRow, knex }).attach(async (changes) => void rows.push(changes[0]?.after)));
     await Counter.query().insert({ name: 'a' });
-    t.deepEqual(rows, [{ kind: 'Counter', ...row(1, 'a') }]);
+    // The app's own rows are left as it makes them: sqlite's 0 stays 0.
+    t.deepEqual(rows, [{ kind: 'Counter', ...row(1, 'a'), done: db.dialect === 'sqlite' ? 0 : false }]);
   });
 }
 
