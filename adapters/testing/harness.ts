@@ -4,7 +4,7 @@
 // reach them through the real change log, update functions, `authenticate`, `authorize` and
 // serializers.
 
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type Router from '@koa/router';
 import Koa from 'koa';
 import type { ChangeLog } from '../../core/change-log.ts';
@@ -14,6 +14,12 @@ import { CookieJar } from './cookies.ts';
 import { injector, type Inject } from './inject.ts';
 import { HarnessError, type HarnessPage, type PageContext, PollingPage } from './page.ts';
 import { type HarnessResponse, pageToken, type RequestOptions, requestOf } from './request.ts';
+
+/** What the harness uses of the app: any Koa app, whatever its state and context types. */
+export interface HarnessApp {
+  callback(): (request: IncomingMessage, response: ServerResponse) => unknown;
+  readonly middleware: readonly unknown[];
+}
 
 /** Options of `createHarness()`. */
 export interface HarnessOptions {
@@ -84,7 +90,7 @@ export interface Harness extends HarnessAgent {
  */
 export function createHarness<Viewer>(
   push: KoaPush<Viewer>,
-  app?: Koa | HarnessOptions,
+  app?: HarnessApp | HarnessOptions,
   options: HarnessOptions = {},
 ): Harness {
   if (typeof push?.routes !== 'function' || typeof push.token !== 'function') {
@@ -108,7 +114,8 @@ export function createHarness<Viewer>(
   const router = settings.router ?? routerOf(koa);
   const pushApp = new Koa().use(push.routes());
   const toPush = injector(() => pushApp.callback());
-  const toApp: Inject | undefined = koa === undefined ? undefined : injector((): RequestListener => koa.callback());
+  const toApp: Inject | undefined =
+    koa === undefined ? undefined : injector((): RequestListener => koa.callback() as RequestListener);
   const progress = routedProgress(push.log);
   const pages = new Set<PollingPage<Record<string, unknown>>>();
   let closed = false;
@@ -240,8 +247,10 @@ function routedProgress(log: ChangeLog) {
   };
 }
 
-function isKoa(value: unknown): value is Koa {
-  return typeof (value as Koa | undefined)?.callback === 'function' && Array.isArray((value as Koa).middleware);
+function isKoa(value: unknown): value is HarnessApp {
+  return (
+    typeof (value as HarnessApp | undefined)?.callback === 'function' && Array.isArray((value as HarnessApp).middleware)
+  );
 }
 
 function isRouter(value: unknown): value is Router {
@@ -249,7 +258,7 @@ function isRouter(value: unknown): value is Router {
 }
 
 /** The router an app mounts with `router.routes()` (@koa/router marks that middleware with it). */
-function routerOf(app: Koa | undefined): Router | undefined {
+function routerOf(app: HarnessApp | undefined): Router | undefined {
   for (const middleware of app?.middleware ?? []) {
     const router: unknown = (middleware as { router?: unknown }).router;
     if (isRouter(router)) return router;

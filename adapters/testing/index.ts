@@ -6,6 +6,7 @@ export {
   createHarness,
   type Harness,
   type HarnessAgent,
+  type HarnessApp,
   type HarnessOptions,
   type OpenOptions,
 } from './harness.ts';
