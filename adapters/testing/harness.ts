@@ -60,7 +60,7 @@ export interface HarnessAgent {
    * `HarnessError` when the page cannot listen to anything (its route has no update functions), the
    * app does not answer it with a page carrying the push tag, or the push side refuses it.
    */
-  open<Events extends Record<string, unknown> = Record<string, unknown>>(
+  open<Events extends object = Record<string, unknown>>(
     path: string,
     options?: OpenOptions,
   ): Promise<HarnessPage<Events>>;
@@ -142,7 +142,7 @@ export function createHarness<Viewer>(
     return {
       cookies: jar?.cookies ?? new Map<string, string>(),
       request: async (path, requestOptions) => send(path, requestOptions),
-      async open<Events extends Record<string, unknown>>(path: string, openOptions: OpenOptions = {}) {
+      async open<Events extends object>(path: string, openOptions: OpenOptions = {}) {
         if (closed) throw new HarnessError(`harness.open('${path}'): the harness is closed`);
         if (typeof path !== 'string' || !path.startsWith('/'))
           throw new TypeError(`harness.open(): the path must start with "/", got ${JSON.stringify(path)}`);

@@ -9,7 +9,7 @@ import type { Inject } from './inject.ts';
  * A change message of a harness page, typed by the page's event map: `{ hits: string }` makes
  * `message.name` `'hits'` and `message.data` a `string`.
  */
-export type HarnessMessage<Events extends Record<string, unknown> = Record<string, unknown>> = {
+export type HarnessMessage<Events extends object = Record<string, unknown>> = {
   [Name in keyof Events & string]: Omit<ChangeMessage, 'name' | 'data'> & {
     readonly name: Name;
     readonly data: Events[Name];
@@ -17,7 +17,7 @@ export type HarnessMessage<Events extends Record<string, unknown> = Record<strin
 }[keyof Events & string];
 
 /** A page opened by `harness.open()`, connected to the push side. */
-export interface HarnessPage<Events extends Record<string, unknown> = Record<string, unknown>> {
+export interface HarnessPage<Events extends object = Record<string, unknown>> {
   /** The path the page was opened at, with its query. */
   readonly path: string;
   /** The status the app answered the page request with; `undefined` when the harness has no app. */
@@ -86,7 +86,7 @@ interface Failure {
 }
 
 /** A page following its messages; `start()` sends the first poll. */
-export class PollingPage<Events extends Record<string, unknown>> implements HarnessPage<Events> {
+export class PollingPage<Events extends object> implements HarnessPage<Events> {
   readonly path: string;
   readonly status: number | undefined;
   readonly html: string;

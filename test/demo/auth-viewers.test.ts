@@ -20,7 +20,7 @@ import { secret } from '../helpers/push.ts';
 const serial = test.serial;
 
 /** The /todos page's events: each item's HTML as its viewer sees it, `null` for one who may not. */
-interface TodoEvents extends Record<string, unknown> {
+interface TodoEvents {
   readonly 'my-todo': string | null;
   readonly 'team-todo': string | null;
 }

@@ -16,7 +16,7 @@ import { secret } from '../helpers/push.ts';
 const serial = test.serial;
 
 /** The counter's events: the `#hits` fragment. */
-interface CounterEvents extends Record<string, unknown> {
+interface CounterEvents {
   readonly hits: string;
 }
 

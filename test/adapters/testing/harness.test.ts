@@ -26,6 +26,9 @@ async function setup(t: ExecutionContext, options: Parameters<typeof roomApp>[0]
   return { ...room, harness };
 }
 
+/** Compiles only when `value` is of type `T`. */
+const typed = <T>(value: T): T => value;
+
 const say = (roomId: number, fromUserId: number, text: string, toUserId: number | null = null) =>
   Message.query().insert({ roomId, fromUserId, text, toUserId });
 
@@ -39,6 +42,10 @@ serial(
     await say(1, 2, 'hello');
     const message = await page.next();
     t.like(message, { name: 'message', op: 'insert', effect: 'enter', model: 'messages', data: '<li>2: hello</li>' });
+    // Typed by the event map: the name narrows the payload, and a name the page has not is refused.
+    if (message.name === 'message') typed<string | null>(message.data);
+    // @ts-expect-error the page's events are "message" and "count"
+    t.not(message.name === 'nope', true);
     const count = await page.next();
     t.is(count.name, 'count');
     if (count.name === 'count') t.deepEqual(count.data, { text: 'hello' });
@@ -73,10 +80,7 @@ serial(
     await page.nothing();
     await say(1, 2, 'this room');
     const error = await t.throwsAsync(page.nothing(), { instanceOf: HarnessError });
-    t.regex(
-      error.message,
-      /^GET \/rooms\/1: expected no message, got \d: message \(enter messages 2\)/,
-    );
+    t.regex(error.message, /^GET \/rooms\/1: expected no message, got \d: message \(enter messages 2\)/);
   },
 );
 

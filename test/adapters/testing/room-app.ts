@@ -29,7 +29,7 @@ export interface Viewer {
 }
 
 /** The room page's events, for typed `page.next()`. */
-export interface RoomEvents extends Record<string, unknown> {
+export interface RoomEvents {
   readonly message: string | null;
   readonly count: { readonly text: unknown };
 }
