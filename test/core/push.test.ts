@@ -236,7 +236,7 @@ test('createPush() rejects bad options and specs with a TypeError naming the pro
   });
   t.is(logged.length, 1, 'the cause is logged once');
   t.is(
-    (logged[0]?.[1] as Error).message,
+    (logged[0]?.[1] as Error | undefined)?.message,
     'update spec "refresh" of route "home": `name` must match /^[A-Za-z_][\\w.:-]{0,63}$/ and not be refresh, connection or error',
   );
 });
