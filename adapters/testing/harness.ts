@@ -139,6 +139,28 @@ export function createHarness<Viewer>(
         throw new TypeError('harness.request(): the harness has no app; pass it: createHarness(push, app)');
       return requestOf(toApp, jar, path, requestOptions);
     };
+    /** GETs the page through the app; throws unless it is a page with the push tag. */
+    async function render(path: string, headers: Record<string, string>) {
+      const response = await send(path, { headers });
+      if (response.status < 200 || response.status >= 300) {
+        const location = response.headers['location'];
+        const hint =
+          jar === undefined && location !== undefined
+            ? '; to open it logged in, log in with an agent: harness.agent()'
+            : '';
+        throw new HarnessError(
+          `harness.open('${path}'): the app answered ${response.status}${location === undefined ? '' : ` (Location: ${location})`}, not a page${hint}`,
+        );
+      }
+      const token = pageToken(response.text);
+      if (token === undefined) {
+        throw new HarnessError(
+          `harness.open('${path}'): the page has no push tag (ctx.state.serverpush.tag()), so a browser would not connect it`,
+        );
+      }
+      return { status: response.status, html: response.text, token };
+    }
+
     return {
       cookies: jar?.cookies ?? new Map<string, string>(),
       request: async (path, requestOptions) => send(path, requestOptions),
@@ -154,26 +176,8 @@ export function createHarness<Viewer>(
         // Taken before the page renders, as the page middleware takes its own: nothing made
         // while it renders is missed.
         const cursor = signed ? await push.log.head() : undefined;
-        let rendered: { status: number | undefined; html: string; token: string | undefined } = {
-          status: undefined,
-          html: '',
-          token: undefined,
-        };
-        if (toApp !== undefined) {
-          const response = await send(path, { headers });
-          if (response.status < 200 || response.status >= 300) {
-            const location = response.headers['location'];
-            throw new HarnessError(
-              `harness.open('${path}'): the app answered ${response.status}${location === undefined ? '' : ` (Location: ${location})`}, not a page${jar === undefined && location !== undefined ? '; to open it logged in, log in with an agent: harness.agent()' : ''}`,
-            );
-          }
-          rendered = { status: response.status, html: response.text, token: pageToken(response.text) };
-          if (rendered.token === undefined) {
-            throw new HarnessError(
-              `harness.open('${path}'): the page has no push tag (ctx.state.serverpush.tag()), so a browser would not connect it`,
-            );
-          }
-        }
+        const rendered =
+          toApp === undefined ? { status: undefined, html: '', token: undefined } : await render(path, headers);
         const url = new URL(path, 'http://harness.invalid');
         const token = signed
           ? push.token({
