@@ -8,6 +8,7 @@ export {
   type Push,
   type PushOptions,
 } from './push.ts';
+export { createPublisher, type Publisher, type PublisherOptions } from './publisher.ts';
 export { memoryLog, type MemoryLogOptions } from './memory-log.ts';
 export type { ChangeLog, Outbox, SinceResult } from './change-log.ts';
 export type { ChangeSink, OrmAdapter } from './orm.ts';

@@ -1,4 +1,4 @@
-// The seed's hello page: "Hey, alice!" updates in every open tab when alice is renamed.
+// A hello page: "Hey, alice!" updates in every open tab when alice is renamed.
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import knexFactory from 'knex';
@@ -37,7 +37,7 @@ router.get('hello', '/hello/:id', async (ctx) => {
     ${serverpush.tag()}`;
 });
 
-// The seed's hello_update: which changes concern the page, and what to send for each.
+// The page's update function: which changes concern it, and what to send for each.
 push.updates('hello', (ctx) => [
   { name: 'username_change', model: User, params: { id: ctx.params['id']! }, data: { username: 'username' } },
 ]);

@@ -5,3 +5,4 @@
 
 export { createPush, type IdentifyCheck, type KoaPush, type KoaPushOptions } from './push.ts';
 export type { PageHelper, PushState, RenderState, RenderUpdate, TagOptions } from './state.ts';
+export { gracefulShutdown, type ShutdownOptions, type ShutdownOutcome } from './shutdown.ts';
