@@ -75,7 +75,9 @@ export interface KoaPushOptions<Viewer = unknown, Identity = unknown>
  * Refuses, in the type of `createPush()`'s options, an `identify` that returns a Promise: the page
  * token is signed synchronously (at run time such an `identify` throws a `TypeError`).
  */
-export type IdentifyCheck<Identity> = true extends (Identity extends PromiseLike<unknown> ? true : false)
+export type IdentifyCheck<Identity> = 0 extends 1 & Identity
+  ? unknown // an `any` identity (koa-session's `ctx.session.userId`) may be anything, a Promise or not
+  : true extends (Identity extends PromiseLike<unknown> ? true : false)
   ? {
       readonly identify: 'identify must return the identity itself, not a Promise: load what it needs in a middleware mounted before push.middleware()';
     }
