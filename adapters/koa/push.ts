@@ -78,10 +78,10 @@ export interface KoaPushOptions<Viewer = unknown, Identity = unknown>
 export type IdentifyCheck<Identity> = 0 extends 1 & Identity
   ? unknown // an `any` identity (koa-session's `ctx.session.userId`) may be anything, a Promise or not
   : true extends (Identity extends PromiseLike<unknown> ? true : false)
-  ? {
-      readonly identify: 'identify must return the identity itself, not a Promise: load what it needs in a middleware mounted before push.middleware()';
-    }
-  : unknown;
+    ? {
+        readonly identify: 'identify must return the identity itself, not a Promise: load what it needs in a middleware mounted before push.middleware()';
+      }
+    : unknown;
 
 /**
  * A push instance bound to a Koa app. `Viewer` is what `authenticate` returns (`ctx.viewer` in

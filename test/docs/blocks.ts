@@ -84,12 +84,16 @@ export type BlockError = string;
  * that they change nothing for the others. Resolves with the errors, each located in its doc.
  */
 export function typeCheck(blocks: readonly CodeBlock[]): BlockError[] {
-  const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(root, 'tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      },
     },
-  });
+  );
   if (config === undefined) throw new Error('tsconfig.json cannot be read');
   // Snippets may declare what the reader needs without using it further.
   const options = { ...config.options, noEmit: true, noUnusedLocals: false, noUnusedParameters: false };
@@ -123,6 +127,14 @@ export function typeCheck(blocks: readonly CodeBlock[]): BlockError[] {
   for (const rootNames of programs) {
     const program = ts.createProgram({ rootNames, options, host, ...(previous ? { oldProgram: previous } : {}) });
     previous = program;
+    if (rootNames === shared) {
+      const source = program.getSourceFile(preludePath);
+      for (const diagnostic of source === undefined ? [] : program.getSemanticDiagnostics(source)) {
+        const { line } = source!.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
+        const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n  ');
+        errors.push(`test/docs/prelude.ts:${line + 1}: TS${diagnostic.code} ${message}`);
+      }
+    }
     for (const path of rootNames) {
       const file = files.get(path)!;
       const source = program.getSourceFile(path)!;

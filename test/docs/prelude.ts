@@ -82,7 +82,7 @@ export declare const server: Server;
 export declare const knex: Knex;
 export declare const ordersKnex: Knex;
 export declare const push: KoaPush<User | null, number | null>;
-export declare const handler: Router.Middleware;
+export declare const handler: Koa.Middleware;
 export declare const logger: { error(...values: unknown[]): void };
 export declare const sessions: { exists(key: string): Promise<boolean> };
 export declare const t: ExecutionContext;

@@ -4,11 +4,12 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { codeBlocks } from './blocks.ts';
 
 const root = new URL('../../', import.meta.url);
 
@@ -143,6 +144,12 @@ test('the tutorial chat sends a private message to its recipient and not to a th
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   t.deepEqual(await exited, [0, null]);
+});
+
+test('docs/tutorial.md shows every file of the tutorial, each as the file it names (checked verbatim by code-blocks.test.ts)', (t) => {
+  const shown = codeBlocks('docs/tutorial.md').flatMap((block) => (block.example === undefined ? [] : [block.example]));
+  const files = readdirSync(new URL('tutorial/', import.meta.url)).map((name) => `test/docs/tutorial/${name}`);
+  t.deepEqual([...shown].sort(), files.sort());
 });
 
 test('the tutorial files type-check with the tsconfig.json the tutorial gives, against the built package', async (t) => {
