@@ -111,6 +111,7 @@ export interface KoaPush<Viewer = unknown, Identity = unknown> extends Push<View
    * model throws a `TypeError`.
    */
   renderState(ctx: Koa.Context): RenderState<Viewer> | undefined;
+  /** The update being rendered, its `row` typed by `model`; a `TypeError` for a change of another model. */
   renderState<M>(ctx: Koa.Context, model: M): RenderState<Viewer, RowOf<M>> | undefined;
 }
 
