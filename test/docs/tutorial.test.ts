@@ -3,6 +3,7 @@
 // and its files type-checked with the tsconfig the tutorial gives, against the built package.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -49,21 +50,34 @@ interface Page {
   readonly received: { data: unknown; effect: unknown }[];
 }
 
-test('the tutorial chat sends a private message to its recipient and not to a third user, over HTTP', async (t) => {
+test('the tutorial chat sends a private message to its recipient and not to a third user, over HTTP, and resumes after a restart', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'serverpush-tutorial-'));
-  const port = await sparePort();
-  const child = spawn(process.execPath, ['--import=tsx', 'test/docs/tutorial/server.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), CHAT_DB: join(dir, 'chat.sqlite') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.teardown(() => {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const [, url] = await printed(child, /chat on (http:\S+)/);
-  t.is(url, `http://127.0.0.1:${port}/login`);
-  const origin = `http://127.0.0.1:${port}`;
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Fixed secrets, as the tutorial says, so that pages and logins outlive a restart.
+  const env = {
+    PUSH_SECRET: randomBytes(32).toString('hex'),
+    COOKIE_KEY: 'tutorial-test',
+    CHAT_DB: join(dir, 'chat.sqlite'),
+  };
+  const start = async () => {
+    const port = await sparePort();
+    const child = spawn(process.execPath, ['--import=tsx', 'test/docs/tutorial/server.ts'], {
+      cwd: root,
+      env: { ...process.env, ...env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.teardown(() => child.kill('SIGKILL'));
+    const [, url] = await printed(child, /chat on (http:\S+)/);
+    t.is(url, `http://127.0.0.1:${port}/login`);
+    return { child, origin: `http://127.0.0.1:${port}` };
+  };
+  const stop = async (child: ChildProcess) => {
+    // The tutorial's shutdown: SIGTERM closes the server and the database, and exits 0.
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    t.deepEqual(await exited, [0, null]);
+  };
+  let { child, origin } = await start();
 
   const enter = async (name: string): Promise<Page> => {
     const login = await fetch(`${origin}/login`, {
@@ -140,10 +154,16 @@ test('the tutorial chat sends a private message to its recipient and not to a th
   t.like(carol.received[0], { effect: 'enter' });
   t.regex(String(carol.received[0]?.data), /<b>you<\/b>: hello all/);
 
-  // The tutorial's shutdown: SIGTERM closes the server and the database, and exits 0.
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  t.deepEqual(await exited, [0, null]);
+  await stop(child);
+
+  // Restarted on the same database and secrets: bob's open page resumes from its cursor.
+  ({ child, origin } = await start());
+  await send(carol, { text: 'back again' });
+  const heardAgain = () => bob.received.some(({ data }) => String(data).includes('back again'));
+  await pollUntil(bob, heardAgain);
+  t.regex(String(bob.received.at(-1)?.data), /<b>carol<\/b>: back again/);
+  t.is(bob.received.length, 3);
+  await stop(child);
 });
 
 test('docs/tutorial.md shows every file of the tutorial, each as the file it names (checked verbatim by code-blocks.test.ts)', (t) => {
