@@ -7,12 +7,19 @@ export interface JQueryEventLike {
 
 /** The part of jQuery the client calls: `jQuery(document).trigger(…)` and `jQuery.Event(…)`. */
 export interface JQueryLike {
-  (target: Document): { trigger(event: string | JQueryEventLike, extra?: unknown[]): unknown };
+  (
+    target: Document,
+  ): {
+    /** Triggers `event` on the target with `extra` as the handlers' arguments. */
+    trigger(event: string | JQueryEventLike, extra?: unknown[]): unknown;
+  };
+  /** Makes a jQuery event, to learn whether a handler prevented its default. */
   Event(type: string): JQueryEventLike;
 }
 
 /** The part of the Web Locks API (`navigator.locks`) the client uses to elect the tab that connects. */
 export interface LockManagerLike {
+  /** Runs `callback` once this tab holds the lock `name`, until it settles or `signal` aborts. */
   request(
     name: string,
     options: { readonly signal?: AbortSignal },
@@ -22,8 +29,11 @@ export interface LockManagerLike {
 
 /** The part of a `BroadcastChannel` the client uses to talk to its other tabs. */
 export interface ChannelLike {
+  /** Receives the messages the other tabs post. */
   onmessage: ((event: MessageEvent) => void) | null;
+  /** Posts to the other tabs. */
   postMessage(message: unknown): void;
+  /** Leaves the channel. */
   close(): void;
 }
 
@@ -31,24 +41,34 @@ export interface ChannelLike {
 export interface ClientWindow {
   readonly document: Document;
   readonly CustomEvent: typeof CustomEvent;
-  readonly location: { reload(): void };
+  readonly location: {
+    /** Reloads the page. */
+    reload(): void;
+  };
   /** Read at each dispatch, so jQuery loaded after the client still receives events. */
   readonly jQuery?: JQueryLike | undefined;
+  /** The long-poll transport's way of requesting, with `AbortController`. */
   readonly fetch?: typeof fetch | undefined;
   readonly XMLHttpRequest?: typeof XMLHttpRequest | undefined;
   readonly AbortController?: typeof AbortController | undefined;
   readonly EventSource?: typeof EventSource | undefined;
   readonly WebSocket?: typeof WebSocket | undefined;
+  /** Where a listener's exception and a markup mistake are reported; without it they are rethrown from a timer. */
   readonly reportError?: ((error: unknown) => void) | undefined;
   /** Where the client remembers the transport that worked, for the browser session. */
   readonly sessionStorage?: Pick<Storage, 'getItem' | 'setItem'> | undefined;
   /** Where the Web Locks API lives, in browsers that have it. */
   readonly navigator?: { readonly locks?: LockManagerLike | undefined } | undefined;
   readonly BroadcastChannel?: (new (name: string) => ChannelLike) | undefined;
+  /** The window's timer. */
   setTimeout(handler: () => void, timeout: number): number;
+  /** Cancels a timer of `setTimeout()`. */
   clearTimeout(id: number | undefined): void;
+  /** The window's interval timer. */
   setInterval?(handler: () => void, timeout: number): number;
+  /** Cancels a timer of `setInterval()`. */
   clearInterval?(id: number | undefined): void;
+  /** Tells the client that the page is being unloaded, so that it stops. */
   addEventListener?(type: 'pagehide', listener: () => void): void;
 }
 
@@ -69,9 +89,13 @@ export interface ClientGlobals {
   readonly locks: LockManagerLike | undefined;
   /** `undefined` when absent; tabs then connect each on their own. */
   readonly BroadcastChannel: (new (name: string) => ChannelLike) | undefined;
+  /** Calls `callback` once after `ms`. */
   setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a timer of `setTimeout()`. */
   clearTimeout(handle: unknown): void;
+  /** Calls `callback` every `ms`. */
   setInterval(callback: () => void, ms: number): unknown;
+  /** Cancels a timer of `setInterval()`. */
   clearInterval(handle: unknown): void;
   /** A number in [0, 1), as `Math.random()`. */
   random(): number;

@@ -24,6 +24,12 @@
 //
 // `connection`, `error` and `refresh` are therefore not usable as update spec names.
 
+/**
+ * The browser client as an ES module: `connect()`, and the types of the `serverpush:*` events.
+ *
+ * @module serverpush/client
+ */
+
 import { resolveBackoff, type BackoffOptions } from './backoff.ts';
 import { openConnection, type ConnectionState } from './connection.ts';
 import { isObject } from './errors.ts';
@@ -137,8 +143,11 @@ export interface PushClient<Events extends object = DefaultEvents> {
   ): void;
   /** Removes a listener added with `on()`. */
   off(name: 'connection', fn: (detail: ConnectionDetail) => void): void;
+  /** Removes an `error` listener. */
   off(name: 'error', fn: (error: PushClientError) => void): void;
+  /** Removes a `refresh` listener. */
   off(name: 'refresh', fn: (detail: RefreshDetail, message: RefreshMessage) => void): void;
+  /** Removes a listener of the change messages of `name`. */
   off<Name extends keyof Events & string>(
     name: Name,
     fn: (data: Events[Name], message: ChangeMessage, event: PushEvent<Events[Name]>) => void,

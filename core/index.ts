@@ -1,5 +1,12 @@
 // The framework-free core of serverpush: `import { createPush, memoryLog } from 'serverpush'`.
 
+/**
+ * The core without an HTTP framework: `createPush()`, `createPublisher()`, `memoryLog()`, `PushError`,
+ * `errorCodes`, `transportNames`, and the types for change-log, ORM and transport authors.
+ *
+ * @module serverpush
+ */
+
 export {
   createPush,
   type IdentityFilter,

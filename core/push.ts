@@ -166,6 +166,7 @@ export interface Push<Viewer = unknown, Identity = unknown> {
    * fragments once, beside the update functions.
    */
   fragment<R = Row>(name: string, render: FragmentRender<Viewer, R>): Fragment<Viewer, R>;
+  /** Makes a fragment of `model`'s rows: `render` gets them typed by it, and specs of other models refuse it. */
   fragment<M>(name: string, model: M, render: FragmentRender<Viewer, RowOf<M>>): Fragment<Viewer, RowOf<M>>;
   /** Whether pages of the route named `route` have update functions (and so need a log cursor). */
   concerns(route: string | undefined): boolean;
@@ -182,6 +183,7 @@ export interface Push<Viewer = unknown, Identity = unknown> {
    * once). Resolves with the number of this process's pages revalidated.
    */
   revalidate(filter: PageFilter<Viewer, Identity>): Promise<number>;
+  /** Revalidates the pages of `{ identity }` on every push process sharing the change log. */
   revalidate(filter: IdentityFilter<Identity>): Promise<number>;
   /**
    * Ends the connected pages that `filter` selects with a `refresh` (at logout): a function reaches
@@ -189,6 +191,7 @@ export interface Push<Viewer = unknown, Identity = unknown> {
    * the number of this process's pages ended.
    */
   disconnect(filter: PageFilter<Viewer, Identity>): Promise<number>;
+  /** Ends the pages of `{ identity }` on every push process sharing the change log (at logout). */
   disconnect(filter: IdentityFilter<Identity>): Promise<number>;
   /**
    * The transports' way in, for a request that presents `binding` (the session cookie of a bound

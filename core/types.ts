@@ -229,6 +229,7 @@ export interface RefreshMessage {
   readonly reason: RefreshReason;
 }
 
+/** What a page receives: a change message, or a refresh message. */
 export type Message = ChangeMessage | RefreshMessage;
 
 /**

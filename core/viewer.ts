@@ -20,6 +20,7 @@ const debug = createDebug('serverpush:viewer');
 
 /** How the push side finds the route of a page path, and re-renders a route for a viewer. */
 export interface RouteTable {
+  /** The named route a page path belongs to, with its params; `undefined` for a path of no named route. */
   match(path: string): { readonly name: string; readonly params: Readonly<Record<string, string>> } | undefined;
   readonly render?: RouteRenderer | undefined;
   /**

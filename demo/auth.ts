@@ -5,12 +5,11 @@
 import type Router from '@koa/router';
 import type Koa from 'koa';
 import createDebug from 'debug';
-import { Model } from 'objection';
+import { Model, type ModelObject } from 'objection';
 import { randomBytes } from 'node:crypto';
 import type { KoaPush, KoaPushOptions } from '../adapters/koa/index.ts';
 import { pushable } from '../adapters/objection/index.ts';
 import { PushError } from '../core/errors.ts';
-import type { Row } from '../core/types.ts';
 import { verifyPassword } from './auth-migrations.ts';
 import { sessionCookie, sessionStore } from './auth-session.ts';
 import { loginPage, todoItem, todosPage, type TodoView, type UserView } from './auth-views.ts';
@@ -65,7 +64,7 @@ export const authPushOptions = {
 } satisfies Partial<KoaPushOptions<AuthViewer | null>>;
 
 /** What `registerAuth()` uses of the push instance. */
-export type AuthPush = Pick<KoaPush<AuthViewer | null>, 'updates' | 'disconnect' | 'transports'>;
+export type AuthPush = Pick<KoaPush<AuthViewer | null>, 'updates' | 'disconnect' | 'transports' | 'renderState'>;
 
 /** Options of `registerAuth()`. */
 export interface AuthOptions {
@@ -152,15 +151,12 @@ export function registerAuth({ router, push }: AuthOptions): void {
   // The one place an item's HTML comes from: fetched by a browser with its session, or re-rendered
   // on the push side for one viewer (no session there: the viewer is in the update's context).
   router.get('todo-item', '/todos/:id/fragment', async (ctx) => {
-    const update = ctx.state.serverpush?.update;
-    if (update !== undefined) {
-      const viewer = asViewer(update.context.viewer);
-      const todo = todoRow(update.row);
+    const rendering = push.renderState(ctx, Todo);
+    if (rendering !== undefined) {
+      const { viewer } = rendering.update.context;
+      const todo = todoView(rendering.update.row);
       // A viewer who may not see the row (it left their lists) gets no content, only the leave.
-      ctx.body =
-        viewer !== null && todo !== null && canSee(viewer, todo)
-          ? todoItem(todo, viewer, await teamOf(todo.teamId))
-          : null;
+      ctx.body = viewer !== null && canSee(viewer, todo) ? todoItem(todo, viewer, await teamOf(todo.teamId)) : null;
       return;
     }
     const viewer = await sessionViewer(ctx);
@@ -255,14 +251,6 @@ function viewerOf(user: User | undefined): AuthViewer | null {
   return user === undefined ? null : { id: user.id, username: user.username, teamId: user.teamId };
 }
 
-function asViewer(value: unknown): AuthViewer | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const { id, username, teamId } = value as Record<string, unknown>;
-  return typeof id === 'number' && typeof username === 'string' && typeof teamId === 'number'
-    ? { id, username, teamId }
-    : null;
-}
-
 async function sessionViewer(ctx: Koa.Context): Promise<AuthViewer | null> {
   const id = userIdOf(ctx.session?.['userId']);
   return id === null ? null : viewerOf(await User.query().findById(id));
@@ -277,7 +265,7 @@ function canSee(viewer: AuthViewer, todo: TodoView): boolean {
   return todo.ownerId === viewer.id || (todo.shared && todo.teamId === viewer.teamId);
 }
 
-function todoView(todo: Todo): TodoView {
+function todoView(todo: ModelObject<Todo>): TodoView {
   return {
     id: todo.id,
     ownerId: todo.ownerId,
@@ -286,14 +274,6 @@ function todoView(todo: Todo): TodoView {
     done: Boolean(todo.done),
     shared: Boolean(todo.shared),
   };
-}
-
-// The row of a change, as the Objection adapter reports it (sqlite gives booleans as 0 and 1).
-function todoRow(row: Row): TodoView | null {
-  const { id, ownerId, teamId, title, done, shared } = row;
-  if (typeof id !== 'number' || typeof ownerId !== 'number' || typeof teamId !== 'number' || typeof title !== 'string')
-    return null;
-  return { id, ownerId, teamId, title, done: Boolean(done), shared: Boolean(shared) };
 }
 
 /** The to-do of `:id` if `viewer` may see it; else answers 404, so nobody learns what exists. */

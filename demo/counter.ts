@@ -65,8 +65,8 @@ export function createCounterPush(options: CounterPushOptions): CounterPush {
 
   // The fragment every tab swaps in: rendered from the changed row when the push side re-renders.
   router.get('counter', '/counter', async (ctx) => {
-    const update = ctx.state.serverpush?.update;
-    const hits = update === undefined ? (await Counter.query().findById(1))?.hits : Number(update.row['hits']);
+    const rendering = push.renderState(ctx, Counter);
+    const hits = rendering === undefined ? (await Counter.query().findById(1))?.hits : rendering.update.row.hits;
     ctx.body = counterFragment(hits ?? 0);
   });
 

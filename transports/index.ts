@@ -2,6 +2,12 @@
 // client half in client/transports/. WebSocket is not in it: it needs the optional `ws` package, so
 // it has an entry of its own (`serverpush/transports/websocket`) that only its users load.
 
+/**
+ * `longPoll()`, `sse()`, `jsonp()`, and `transports`, the factories by name.
+ *
+ * @module serverpush/transports
+ */
+
 import { jsonp } from './jsonp.ts';
 import { longPoll } from './long-poll.ts';
 import { sse } from './sse.ts';
@@ -14,7 +20,10 @@ export type { TransportName } from '../core/types.ts';
 
 /** Factories by transport name, for configuration by name (`['long-poll']`); `websocket` has its own entry. */
 export const transports = {
+  /** `longPoll()`: a request held until a change or its timeout. */
   'long-poll': longPoll,
+  /** `jsonp()`: long-poll as a `<script>`, for any page on any origin. */
   jsonp,
+  /** `sse()`: Server-Sent Events, one stream per connection. */
   sse,
 } as const;

@@ -3,6 +3,12 @@
 // of messages is one text frame; ping/pong is the heartbeat. The only file that imports ws. See
 // docs/protocol.md, "WebSocket".
 
+/**
+ * `websocket()`, the WebSocket transport (needs `ws`).
+ *
+ * @module serverpush/transports/websocket
+ */
+
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import createDebug from 'debug';

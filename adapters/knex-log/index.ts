@@ -2,6 +2,12 @@
 // process on the database shares it, and the ORM adapter writes to it inside the app's own
 // transactions (a transactional outbox). PostgreSQL and SQLite.
 
+/**
+ * `knexLog()`: the change log in the app's database (PostgreSQL, SQLite).
+ *
+ * @module serverpush/knex-log
+ */
+
 import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import type { Knex } from 'knex';

@@ -1,6 +1,12 @@
 // The migration that creates the tables of `knexLog()`: the change rows, and a one-row meta table
 // with the log's epoch and its retained horizon.
 
+/**
+ * `knexLogMigrations()`, `up()`, `down()`: the tables `knexLog()` needs.
+ *
+ * @module serverpush/knex-log/migration
+ */
+
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 
@@ -69,7 +75,9 @@ export interface KnexLogMigrationsOptions {
 /** One migration of the change log, as a knex migration source hands it out. */
 export interface KnexLogMigration {
   readonly name: string;
+  /** Applies the migration. */
   up(knex: Knex): Promise<void>;
+  /** Reverts the migration. */
   down(knex: Knex): Promise<void>;
 }
 

@@ -75,11 +75,13 @@ export interface KoaPushOptions<Viewer = unknown, Identity = unknown>
  * Refuses, in the type of `createPush()`'s options, an `identify` that returns a Promise: the page
  * token is signed synchronously (at run time such an `identify` throws a `TypeError`).
  */
-export type IdentifyCheck<Identity> = true extends (Identity extends PromiseLike<unknown> ? true : false)
-  ? {
-      readonly identify: 'identify must return the identity itself, not a Promise: load what it needs in a middleware mounted before push.middleware()';
-    }
-  : unknown;
+export type IdentifyCheck<Identity> = 0 extends 1 & Identity
+  ? unknown // an `any` identity (koa-session's `ctx.session.userId`) may be anything, a Promise or not
+  : true extends (Identity extends PromiseLike<unknown> ? true : false)
+    ? {
+        readonly identify: 'identify must return the identity itself, not a Promise: load what it needs in a middleware mounted before push.middleware()';
+      }
+    : unknown;
 
 /**
  * A push instance bound to a Koa app. `Viewer` is what `authenticate` returns (`ctx.viewer` in
@@ -109,6 +111,7 @@ export interface KoaPush<Viewer = unknown, Identity = unknown> extends Push<View
    * model throws a `TypeError`.
    */
   renderState(ctx: Koa.Context): RenderState<Viewer> | undefined;
+  /** The update being rendered, its `row` typed by `model`; a `TypeError` for a change of another model. */
   renderState<M>(ctx: Koa.Context, model: M): RenderState<Viewer, RowOf<M>> | undefined;
 }
 

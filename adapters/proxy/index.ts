@@ -1,6 +1,12 @@
 // The same-origin proxy: Koa middleware that forwards the push prefix, and the WebSocket upgrades
 // under it, to a push server on another port or host, so pages reach push on their own origin.
 
+/**
+ * `proxy()`: the same-origin proxy without a push instance.
+ *
+ * @module serverpush/proxy
+ */
+
 import {
   Agent as HttpAgent,
   ServerResponse,

@@ -1,6 +1,12 @@
 // The change log in Redis: a stream shared by every push process, on any number of machines, with an
 // epoch beside it so that cursors from before a loss of data are answered with refresh.
 
+/**
+ * `redisLog()`: the change log in a Redis stream (needs `ioredis`).
+ *
+ * @module serverpush/redis
+ */
+
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';

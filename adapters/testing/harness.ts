@@ -17,6 +17,7 @@ import { type HarnessResponse, pageToken, type RequestOptions, requestOf } from 
 
 /** What the harness uses of the app: any Koa app, whatever its state and context types. */
 export interface HarnessApp {
+  /** The app's request handler, as `http.createServer()` takes it. */
   callback(): (request: IncomingMessage, response: ServerResponse) => unknown;
   readonly middleware: readonly unknown[];
 }

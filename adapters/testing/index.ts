@@ -2,6 +2,12 @@
 // serializers, `authenticate`, `authorize` and viewer rules — tested through its own Koa app and
 // push instance, in-process, without a browser or a port, with any test runner.
 
+/**
+ * `createHarness()`: an app's push behaviour under test, in-process, without a browser or a port.
+ *
+ * @module serverpush/testing
+ */
+
 export {
   createHarness,
   type Harness,

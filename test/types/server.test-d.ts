@@ -86,6 +86,8 @@ createPush({ secret, router, identify: () => 1, authenticate: (identity: string)
 // identify must return the identity itself: a Promise is a type error (and a TypeError at run time).
 // @ts-expect-error async identify
 createPush({ secret, router, identify: async () => 1 });
+// An identity typed `any` (koa-session's `ctx.session.userId`) is not refused as a possible Promise.
+createPush({ secret, router, identify: (ctx) => ctx.session?.['userId'] ?? null });
 // @ts-expect-error a Promise among the identities
 createPush({ secret, router, identify: () => (Math.random() > 0.5 ? 1 : Promise.resolve(1)) });
 
