@@ -1,7 +1,7 @@
 // How a failed forward is answered: before the answer starts, a JSON 502 (the push server cannot
 // be reached, or its answer cannot be forwarded) or 504 (it fell silent); after, a cut connection.
 
-import type { ServerResponse } from 'node:http';
+import type { ClientRequest, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import type { ErrorCode } from '../../core/errors.ts';
@@ -15,10 +15,7 @@ export class TargetTimeoutError extends Error {
 }
 
 /** Gives `request` up with a `TargetTimeoutError` once its connection is idle for `timeoutMs`. */
-export function timeOut(
-  request: { setTimeout(ms: number, callback: () => void): unknown; destroy(error: Error): unknown },
-  timeoutMs: number,
-) {
+export function timeOut(request: ClientRequest, timeoutMs: number): void {
   request.setTimeout(timeoutMs, () =>
     request.destroy(new TargetTimeoutError(`the push server sent nothing for ${timeoutMs} ms`)),
   );
@@ -32,8 +29,6 @@ export function failResponse(error: Error, res: ServerResponse): void {
     return;
   }
   const { status, code, message } = failure(error);
-  // Headers of the push server's answer that writeHead refused must not go out with ours.
-  for (const name of res.getHeaderNames()) res.removeHeader(name);
   const body = JSON.stringify({ error: { code, message } });
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',

@@ -61,8 +61,10 @@ function upstreamOnResponse(answer: IncomingMessage, res: ServerResponse) {
   try {
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage ?? '', endToEnd(answer.headers));
   } catch (error) {
-    // A status or header Node will not send (the push server is not one of ours?): 502.
+    // A status or header Node will not send (the push server is not one of ours?): 502, without
+    // any of the push server's headers that writeHead took before it threw.
     answer.destroy();
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
     failResponse(error as Error, res);
     return;
   }

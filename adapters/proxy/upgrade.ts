@@ -28,8 +28,15 @@ export interface UpgradeOptions {
 export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, options: UpgradeOptions): void {
   socket.on('error', (error) => debug('upgrade socket failed: %s', error.message));
   const send = options.url.protocol === 'https:' ? requestTls : request;
-  // No agent: an upgraded connection is never reused.
-  const upstream = send(options.url, { method: req.method ?? 'GET', headers: options.headers, agent: false });
+  let upstream: ReturnType<typeof request>;
+  try {
+    // No agent: an upgraded connection is never reused.
+    upstream = send(options.url, { method: req.method ?? 'GET', headers: options.headers, agent: false });
+  } catch (error) {
+    // A header Node will not send (ERR_INVALID_CHAR): the same 502 as an answer it will not send.
+    failUpgrade(error as Error, socket, false);
+    return;
+  }
   let upgraded = false;
   timeOut(upstream, options.timeoutMs);
   upstream.on('error', (error) => failUpgrade(error, socket, upgraded));
