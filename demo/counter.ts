@@ -12,7 +12,7 @@ import { jsonp } from '../transports/jsonp.ts';
 import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
-import { knexLogMigrations } from '../adapters/knex-log/migration.ts';
+import { migrateKnexLog } from '../adapters/knex-log/migration.ts';
 import { authPushOptions, registerAuth } from './auth.ts';
 import { liveBanners, liveStatusStyle } from './live-status.ts';
 import { migrationSource } from './migrations.ts';
@@ -106,7 +106,7 @@ export async function openCounterDatabase(filename: string): Promise<Knex> {
   });
   await knex.migrate.latest({ migrationSource });
   // The change log's tables, for the split shape: both processes share the log through them.
-  await knex.migrate.latest({ migrationSource: knexLogMigrations(), tableName: 'knex_migrations_serverpush' });
+  await migrateKnexLog(knex);
   Model.knex(knex);
   return knex;
 }

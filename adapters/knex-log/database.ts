@@ -43,7 +43,7 @@ export function startError(error: unknown, knex: Knex, meta: string, database: s
   const message = error instanceof Error ? error.message : '';
   // PostgreSQL's SQLSTATE 42P01 is undefined_table; SQLite says so in its message.
   if (code === '42P01' || (code === 'SQLITE_ERROR' && /no such table/.test(message))) {
-    return new Error(`knexLog(): cannot read ${meta}: did the migration run (knexLogMigrations())?`, { cause: error });
+    return new Error(`knexLog(): cannot read ${meta}: did the migration run (migrateKnexLog())?`, { cause: error });
   }
   // The database answered, with an error of its own (a SQLSTATE, or SQLite's code).
   if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || code.startsWith('SQLITE_'))) {

@@ -65,7 +65,7 @@ const probeMs = 1_000;
  * migration (`serverpush/knex-log/migration`) makes. See docs/deployment.md#change-log-in-the-apps-database.
  *
  * @example
- * await knex.migrate.latest({ migrationSource: knexLogMigrations() });
+ * await migrateKnexLog(knex); // from serverpush/knex-log/migration
  * const push = createPush({ secret, router, orm: objection(), log: await knexLog({ knex }) });
  */
 export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
@@ -96,7 +96,7 @@ export async function knexLog(options: KnexLogOptions): Promise<KnexLog> {
     });
   const epoch = (epochRow as { epoch?: unknown } | undefined)?.epoch;
   if (typeof epoch !== 'string' || !epochPattern.test(epoch)) {
-    throw new Error(`knexLog(): ${meta} holds no epoch: did the migration run (knexLogMigrations())?`);
+    throw new Error(`knexLog(): ${meta} holds no epoch: did the migration run (migrateKnexLog())?`);
   }
   const dialect = dialectName === 'postgresql' ? await postgres(knex, table, notify) : sqlite(knex, table);
 

@@ -1,5 +1,6 @@
 // The migration that creates the tables of `knexLog()`: the change rows, and a one-row meta table
-// with the log's epoch and its retained horizon.
+// with the log's epoch and its retained horizon; and `migrateKnexLog()`, which runs it recorded
+// apart from the app's own migrations.
 
 /**
  * `knexLogMigrations()`, `up()`, `down()`: the tables `knexLog()` needs.
@@ -8,6 +9,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Knex } from 'knex';
 
 /** The default name of the change table; the meta table is named after it, `<table>_meta`. */
@@ -83,8 +85,9 @@ export interface KnexLogMigration {
 
 /**
  * Makes a knex migration source holding the change log's migrations, named `<table>_v1` onwards.
- * Pass it to `knex.migrate.latest({ migrationSource })`, or list its migrations from your own
- * source beside yours.
+ * `migrateKnexLog()` runs it; to run it yourself, give knex a migrations table of its own
+ * (`tableName`): recorded in the app's `knex_migrations`, its names are missing from the app's
+ * migrations directory, and knex then refuses that directory as corrupt.
  *
  * @example
  * await knex.migrate.latest({ migrationSource: knexLogMigrations(), tableName: 'serverpush_migrations' });
@@ -94,11 +97,92 @@ export function knexLogMigrations(options: KnexLogMigrationsOptions = {}): Knex.
     throw new TypeError('knexLogMigrations() options must be an object');
   const table = checkTable(options.table ?? defaultTable);
   const migrations: readonly KnexLogMigration[] = [
-    { name: `${table}_v1`, up: (knex) => up(knex, table), down: (knex) => down(knex, table) },
+    {
+      name: `${table}_v1`,
+      // Tables made before, by `up()` in a migration file of the app's or a run recorded
+      // elsewhere, are taken as they are: the same tables, with their epoch kept.
+      up: async (knex) => {
+        if (!(await knex.schema.hasTable(table)) || !(await knex.schema.hasTable(`${table}_meta`)))
+          await up(knex, table);
+      },
+      down: (knex) => down(knex, table),
+    },
   ];
   return {
     getMigrations: async () => [...migrations],
     getMigrationName: (migration) => migration.name,
     getMigration: async (migration) => migration,
   };
+}
+
+/** The default table serverpush's migrations are recorded in. */
+export const defaultMigrationsTable = 'serverpush_migrations';
+
+/** Options of `migrateKnexLog()`. */
+export interface MigrateKnexLogOptions {
+  /** The change table, as given to `knexLog()`. Default: `'serverpush_changes'`. */
+  readonly table?: string;
+  /**
+   * The table knex records these migrations in (knex migrate's `tableName`), apart from the app's
+   * own `knex_migrations`. Default: `'serverpush_migrations'`.
+   */
+  readonly migrationsTable?: string;
+}
+
+/** How long `migrateKnexLog()` waits for another process that runs the same migrations, in ms. */
+const waitMs = 10_000;
+
+/** The run under way on each knex, so that calls on one knex take turns instead of racing. */
+const running = new WeakMap<Knex, Promise<unknown>>();
+
+/**
+ * Creates or updates the tables of `knexLog()`, recording the migrations in a table of their own
+ * (`serverpush_migrations`), so they never mix with the app's own knex migrations. Idempotent:
+ * call it at every start, in either order with the app's migrations, from several processes at
+ * once. Resolves with the names of the migrations it ran (none when the tables are up to date).
+ * Tables made before (by `up()` in a migration file of the app's) are taken as they are.
+ *
+ * @example
+ * await knex.migrate.latest(); // the app's own migrations, in ./migrations
+ * await migrateKnexLog(knex);
+ * const log = await knexLog({ knex });
+ */
+export async function migrateKnexLog(knex: Knex, options: MigrateKnexLogOptions = {}): Promise<string[]> {
+  if (typeof knex?.migrate?.latest !== 'function')
+    throw new TypeError("migrateKnexLog() needs the app's knex instance");
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('migrateKnexLog() options must be an object');
+  const migrationSource = knexLogMigrations({ table: checkTable(options.table ?? defaultTable) });
+  const tableName = checkTable(options.migrationsTable ?? defaultMigrationsTable, 'migrationsTable');
+  const previous = running.get(knex) ?? Promise.resolve();
+  const run = previous.catch(() => {}).then(() => latest(knex, migrationSource, tableName));
+  running.set(knex, run);
+  return run;
+}
+
+/**
+ * Runs knex's `migrate.latest()` in one transaction, so that processes that start together do not
+ * race: knex makes its migrations table and lock row unguarded, and two processes could each
+ * insert a lock row, locking both out for good. PostgreSQL: the transaction first takes an
+ * advisory lock, and the others wait for it. SQLite: one writer wins, the others fail busy and
+ * roll back whole, then try again and find the work done.
+ */
+async function latest(knex: Knex, migrationSource: Knex.MigrationSource<KnexLogMigration>, tableName: string) {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await knex.transaction(async (trx) => {
+        if (knex.client.dialect === 'postgresql') {
+          await trx.raw("select pg_advisory_xact_lock(hashtext(current_schema() || '.' || ?))", [tableName]);
+        }
+        const [, ran] = (await trx.migrate.latest({ migrationSource, tableName })) as [number, string[]];
+        return ran;
+      });
+    } catch (error) {
+      const code = String((error as { code?: unknown }).code ?? '');
+      const busy = /^SQLITE_(BUSY|LOCKED)/.test(code) || (error as Error).name === 'MigrationLocked';
+      if (!busy || Date.now() > deadline) throw error;
+      await delay(50 + Math.floor(Math.random() * 100));
+    }
+  }
 }

@@ -39,7 +39,7 @@ export async function postgres(knex: Knex, table: string, notify: boolean): Prom
   ]);
   const { oid, sequence } = (found.rows as Array<{ oid: string | null; sequence: string | null }>)[0] ?? {};
   if (typeof oid !== 'string' || typeof sequence !== 'string') {
-    throw new Error(`knexLog(): the table ${table} is missing: did the migration run (knexLogMigrations())?`);
+    throw new Error(`knexLog(): the table ${table} is missing: did the migration run (migrateKnexLog())?`);
   }
   const lockKey = ((lockClass << 32n) | BigInt(oid)).toString();
   const channel = `${table}_${oid}`;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { knexSnakeCaseMappers, Model } from 'objection';
 import { knexLog, type KnexLog, type KnexLogOptions } from '../../../adapters/knex-log/index.ts';
-import { down, knexLogMigrations } from '../../../adapters/knex-log/migration.ts';
+import { down, knexLogMigrations, migrateKnexLog } from '../../../adapters/knex-log/migration.ts';
 import { objection, pushable } from '../../../adapters/objection/index.ts';
 import { createPush } from '../../../core/push.ts';
 import type { Change, ChangeInput, ChangeMessage } from '../../../core/types.ts';
@@ -58,7 +58,7 @@ async function migrated(t: ExecutionContext, db: TestDatabase): Promise<Database
       return other;
     };
   }
-  await knex.migrate.latest({ migrationSource: knexLogMigrations() });
+  await migrateKnexLog(knex);
   return { knex, reopen };
 }
 
@@ -157,8 +157,8 @@ for (const db of databases) {
     await before.append([change(1)]);
     const old = await before.head();
     await before.close();
-    await knex.migrate.rollback({ migrationSource: knexLogMigrations() });
-    await knex.migrate.latest({ migrationSource: knexLogMigrations() });
+    await knex.migrate.rollback({ migrationSource: knexLogMigrations(), tableName: 'serverpush_migrations' });
+    await migrateKnexLog(knex);
     const after = await opened(t, knex);
     await after.append([change(1)]);
     t.false(after.check(old));
@@ -333,7 +333,7 @@ for (const db of databases) {
       const knex = db.dialect === 'sqlite' ? createKnex(knexConfig('sqlite')) : await db.connect(t);
       if (db.dialect === 'sqlite') t.teardown(() => knex.destroy());
       const error = await t.throwsAsync(knexLog({ knex }), {
-        message: 'knexLog(): cannot read serverpush_changes_meta: did the migration run (knexLogMigrations())?',
+        message: 'knexLog(): cannot read serverpush_changes_meta: did the migration run (migrateKnexLog())?',
       });
       t.true(error?.cause instanceof Error);
     },
@@ -549,7 +549,7 @@ test('knexLog() rejects bad options with a TypeError naming the option', async (
     message: 'The `knex` option must be a knex instance, not a transaction',
   });
   await t.throwsAsync(knexLog({ knex }), {
-    message: 'knexLog(): cannot read serverpush_changes_meta: did the migration run (knexLogMigrations())?',
+    message: 'knexLog(): cannot read serverpush_changes_meta: did the migration run (migrateKnexLog())?',
   });
 });
 

@@ -1,7 +1,6 @@
 // Tests of the same-origin proxy against real servers on loopback: a target that records what it
 // gets, an "evil" server that must never be reached, and raw requests where fetch would tidy paths.
 
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import {
   createServer,
@@ -12,7 +11,6 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import Koa from 'koa';
@@ -403,23 +401,6 @@ test('proxy() answers 502 when the target sends what Node will not forward, and 
   }
 });
 
-test('proxy() loads http-proxy-3 only when it first forwards', async (t) => {
-  const module = new URL('../../../adapters/proxy/index.ts', import.meta.url).href;
-  const script = `
-    import { createRequire } from 'node:module';
-    const { proxy } = await import(${JSON.stringify(module)});
-    const loaded = () => Object.keys(createRequire(${JSON.stringify(module)}).cache).some((key) => key.includes('http-proxy-3'));
-    const middleware = proxy({ target: 'http://127.0.0.1:1' });
-    await middleware({ req: { url: '/other' } }, async () => {});
-    console.log(loaded());`;
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--import=tsx', '--input-type=module', '-e', script],
-    { timeout: 20_000 },
-  );
-  t.is(stdout.trim(), 'false');
-});
-
 test('proxy() refuses path escapes with 400 and neither the target nor an evil server sees them', async (t) => {
   const target = await recorder(t);
   const evil = await recorder(t);
@@ -535,6 +516,19 @@ test('proxy() forwards WebSocket upgrades under the prefix on the app server, me
   socket.close(1000);
   await until(() => target.closes.length > 0);
   t.deepEqual(target.closes, [1000], 'the close reaches the target');
+});
+
+test("proxy() passes on the push server's refusal of an upgrade, then closes the connection", async (t) => {
+  const { url: targetUrl, server: target } = await listen(t, (_req, res) => res.end('not a websocket'));
+  target.on('upgrade', (_req, socket) =>
+    socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{"no":"entry"}'),
+  );
+  const { port } = await app(t, { target: targetUrl }, true);
+  const answer = await raw(port, upgrade('/serverpush/websocket?token=x', `127.0.0.1:${port}`));
+  t.is(answer.status, 403);
+  t.regex(answer.head, /\r\ncontent-type: application\/json\r\n/i);
+  t.regex(answer.head, /\r\nconnection: close(\r\n|$)/i);
+  t.is(answer.body, '{"no":"entry"}');
 });
 
 test('proxy() leaves other upgrades to other listeners, and refuses them when it listens alone', async (t) => {

@@ -1,7 +1,7 @@
 // The database: the chat's own migrations, then the change log's, recorded apart from them.
 import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
-import { knexLogMigrations } from 'serverpush/knex-log/migration';
+import { migrateKnexLog } from 'serverpush/knex-log/migration';
 
 const chatMigrations: Record<string, Knex.Migration> = {
   '001_chat': {
@@ -35,7 +35,7 @@ export async function openDatabase(filename: string): Promise<Knex> {
     },
   });
   // The change log's tables, with a migrations table of their own.
-  await knex.migrate.latest({ migrationSource: knexLogMigrations(), tableName: 'serverpush_migrations' });
+  await migrateKnexLog(knex);
   Model.knex(knex);
   return knex;
 }
