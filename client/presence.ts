@@ -132,7 +132,11 @@ export const presenceAttributes = {
  * `preventDefault()`, updates the presence elements. A mistake in the markup is reported through
  * `globals.reportError`, and the other elements are still updated.
  */
-export function dispatchPresence(globals: ClientGlobals, message: PresenceMessage, detail: PresenceDetail): PresenceEvent {
+export function dispatchPresence(
+  globals: ClientGlobals,
+  message: PresenceMessage,
+  detail: PresenceDetail,
+): PresenceEvent {
   const event = new globals.window.CustomEvent('serverpush:presence', { detail, cancelable: true });
   Object.defineProperty(event, 'message', { value: message, enumerable: true });
   globals.document.dispatchEvent(event);
@@ -171,7 +175,10 @@ function fillList(globals: ClientGlobals, list: Element, detail: PresenceDetail)
       item.textContent = text(pick(member.data, list), list);
     } else {
       item = globals.document.importNode(model, true);
-      const slots = [...(item.hasAttribute('data-serverpush-field') ? [item] : []), ...item.querySelectorAll('[data-serverpush-field]')];
+      const slots = [
+        ...(item.hasAttribute('data-serverpush-field') ? [item] : []),
+        ...item.querySelectorAll('[data-serverpush-field]'),
+      ];
       for (const slot of slots) slot.textContent = text(pick(member.data, slot), slot);
     }
     item.setAttribute('data-serverpush-id', member.id);

@@ -20,6 +20,8 @@ export const people: Record<string, { name: string; team: number }> = {
   dave: { name: 'Dave', team: 1 },
   erin: { name: 'Erin', team: 1 },
   carol: { name: 'Carol', team: 2 },
+  /** Moves to team 2 in the revalidation test. */
+  frank: { name: 'Frank', team: 1 },
 };
 
 /** A push server of the tests: the route `list` (`/lists/:id`), present in `team:<team>:list:<id>`; carol is refused the lists of team 1. */
@@ -141,8 +143,11 @@ export class Tab {
   }
 }
 
-/** A change log that can be cut off from a process: past `cut()`, nothing it appends reaches the log, as if the process had died. */
-export function severable(log: ChangeLog): ChangeLog & { cut(): void } {
+/**
+ * A change log that can be cut off from a process: between `cut()` and `mend()`, nothing it appends
+ * reaches the log, as if the process had died (or lost its link to the log).
+ */
+export function severable(log: ChangeLog): ChangeLog & { cut(): void; mend(): void } {
   let cut = false;
   return {
     append: (changes: readonly ChangeInput[]): Promise<Change[]> => (cut ? Promise.resolve([]) : log.append(changes)),
@@ -154,6 +159,9 @@ export function severable(log: ChangeLog): ChangeLog & { cut(): void } {
     close: async () => {},
     cut() {
       cut = true;
+    },
+    mend() {
+      cut = false;
     },
   };
 }
