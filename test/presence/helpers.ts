@@ -48,7 +48,7 @@ export async function testServer(
     log,
     transports: [longPoll({ timeoutMs: 5_000 })],
     authenticate: (identity: string) => people[identity] ?? null,
-    presence: { leaveDelayMs: 200, ...presence },
+    presence: { leaveDelayMs: 500, ...presence },
   });
   push.presence('list', ({ viewer, params }) =>
     viewer === null ? null : { channel: `team:${viewer.team}:list:${params['id']}`, data: { name: viewer.name } },

@@ -63,9 +63,9 @@ export function presenceSuite(kind: string, logs: Logs, skip = false): void {
     await until(() => bob.names().length === 2);
     t.is(a.push.members('team:1:list:1').count, 2);
     t.is(aliceA.self, aliceB.self);
-    // Her first page closes: she is still there (leaveDelayMs is 200 here).
+    // Her first page closes: she is still there (leaveDelayMs is 500 here).
     await aliceA.close();
-    await sleep(600);
+    await sleep(800);
     t.deepEqual(bob.names(), ['Alice', 'Bob']);
     t.is(bob.about('leave', 'Alice').length, 0);
     // Her last page closes: one leave.
@@ -153,7 +153,8 @@ export function presenceSuite(kind: string, logs: Logs, skip = false): void {
       await until(() => bob.names().length === 1, 3_000);
       const took = Date.now() - since;
       t.log(`alice left b ${took} ms after a's last entry could reach the log (expiryMs 500, heartbeatMs 100)`);
-      t.true(took >= 300 && took <= 500 + 100 + 1_000 / 10 + 200, `took ${took} ms`);
+      // expiryMs after the last heartbeat (up to heartbeatMs before the cut), found by a sweep every heartbeatMs; slack for a loaded machine.
+      t.true(took >= 300 && took <= 1_500, `took ${took} ms`);
       t.is(bob.about('leave', 'Alice').length, 1);
     },
   );
@@ -167,7 +168,7 @@ export function presenceSuite(kind: string, logs: Logs, skip = false): void {
     await until(() => alice.count === 2 && bob.count === 2);
     await alice.close();
     const since = Date.now();
-    // leaveDelayMs is 200: close before it runs out, so the leave comes from close().
+    // leaveDelayMs is 500: close before it runs out, so the leave comes from close().
     await a.push.close();
     await until(() => bob.names().length === 1, 2_000);
     t.true(Date.now() - since < 1_000);
@@ -188,7 +189,7 @@ export function presenceSuite(kind: string, logs: Logs, skip = false): void {
 
   run(`push.presence(): a process that missed a leave learns it from the next heartbeat (${kind})`, async (t) => {
     const log = await logs(t);
-    const options = { heartbeatMs: 100, expiryMs: 5_000, leaveDelayMs: 100 };
+    const options = { heartbeatMs: 100, expiryMs: 5_000, leaveDelayMs: 300 };
     const cutOff = severable(await log());
     const a = await testServer(t, cutOff, options);
     const b = await testServer(t, await log(), options);
@@ -198,7 +199,7 @@ export function presenceSuite(kind: string, logs: Logs, skip = false): void {
     // Alice's leave is lost on its way to the log; a's next heartbeats say it holds nobody.
     cutOff.cut();
     await alice.close();
-    await sleep(300);
+    await sleep(600);
     cutOff.mend();
     const since = Date.now();
     await until(() => bob.names().length === 1, 3_000);
