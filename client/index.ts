@@ -147,7 +147,7 @@ export interface PushClient<Events extends object = DefaultEvents> {
    * Calls `fn` with each change message of that name: its payload, the whole message, and the
    * `serverpush:<name>` event, whose `preventDefault()` keeps the page's live elements as they are.
    */
-  on<Name extends keyof Events & string>(
+  on<Name extends Exclude<keyof Events & string, 'presence'>>(
     name: Name,
     fn: (data: Events[Name], message: ChangeMessage, event: PushEvent<Events[Name]>) => void,
   ): void;
@@ -163,7 +163,7 @@ export interface PushClient<Events extends object = DefaultEvents> {
       event: PresenceEvent<PresenceDataOf<Events>>,
     ) => void,
   ): void;
-  off<Name extends keyof Events & string>(
+  off<Name extends Exclude<keyof Events & string, 'presence'>>(
     name: Name,
     fn: (data: Events[Name], message: ChangeMessage, event: PushEvent<Events[Name]>) => void,
   ): void;
