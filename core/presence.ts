@@ -180,6 +180,7 @@ export function createPresence(host: PresenceHost): Presence {
     if (expired > 0)
       debug('%d push process(es) not heard from for %d ms: their members left', expired, settings.expiryMs);
     for (const viewing of viewings.values()) if (viewing.page.disposed) drop(viewing);
+    for (const [origin, at] of asked) if (at < Date.now() - settings.expiryMs) asked.delete(origin);
   }
 
   /** Everything this process holds, for a process that asked, or in place of a queue too long. */
