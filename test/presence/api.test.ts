@@ -203,3 +203,35 @@ test('push.presence(): the pages of one connection each get their own presence m
   t.is(a.push.members('team:1:list:1').count, 2);
   t.false(JSON.stringify(received.get('k3')).includes('Alice'));
 });
+
+test('push.presence() applies well-formed presence entries from the log and ignores the rest', async (t) => {
+  const log = memoryLog();
+  const a = await testServer(t, log);
+  const alice = new Tab(a.url, await a.token('alice'));
+  t.teardown(() => alice.close());
+  await until(() => alice.count === 1);
+  const entry = (ops: unknown[], origin: unknown = 'another-process') => ({
+    model: 'serverpush:control',
+    op: 'update' as const,
+    id: 'presence',
+    after: { action: 'presence', origin, ops },
+    before: null,
+  });
+  await log.append([
+    entry([
+      { op: 'join', channel: 'team:1:list:1', id: 'bad id"', data: '{"name":"Mallory"}' },
+      { op: 'join', channel: 'team:1:list:1', id: 'm1', data: '{"name":' },
+      { op: 'join', channel: 'team:1:list:1', id: 'm2', data: '{"name":"Zed"}' },
+      { op: 'beat', count: 'many', sum: 1 },
+      { op: 'explode' },
+      'join',
+    ]),
+    entry([{ op: 'join', channel: 'team:1:list:1', id: 'm3', data: '{}' }], 42),
+  ]);
+  await until(() => alice.count === 2);
+  t.deepEqual(alice.names(), ['Alice', 'Zed']);
+  t.deepEqual(
+    a.push.members('team:1:list:1').members.map((member) => member.id),
+    [alice.self, 'm2'],
+  );
+});
