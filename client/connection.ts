@@ -2,7 +2,7 @@
 // does not connect in time or keeps dying), carries one page (the one-page protocol) or the pages
 // of every tab that shares it (the many-page protocol), and hands each page its own messages.
 
-import type { ChangeMessage, Message } from '../core/types.ts';
+import type { ChangeMessage, Message, PresenceMessage } from '../core/types.ts';
 import { backoffDelay, retryDelay, type Backoff } from './backoff.ts';
 import { PushClientError, isObject, retryAfterOf } from './errors.ts';
 import type { ClientGlobals } from './globals.ts';
@@ -19,7 +19,7 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'clo
 /** What a connection tells its pages. */
 export interface ConnectionListener {
   /** A page's messages, in order (a refresh last: the page has left the connection). */
-  messages(key: string, messages: readonly Message[]): void;
+  messages(key: string, messages: readonly (Message | PresenceMessage)[]): void;
   /**
    * The server refused a page: it has left the connection. A refusal that says when to retry
    * (`retryAfter`: a limit or a busy server) is not reported: the page rejoins after that wait.
@@ -268,8 +268,9 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
 }
 
 /** Whether `value` has the shape of a message: a change with a cursor, or a refresh. */
-export function isMessage(value: unknown): value is Message {
+export function isMessage(value: unknown): value is Message | PresenceMessage {
   if (!isObject(value) || typeof value['name'] !== 'string') return false;
+  if (value['name'] === 'presence') return typeof value['channel'] === 'string' && typeof value['type'] === 'string';
   return typeof value['cursor'] === 'string' || value['name'] === 'refresh';
 }
 

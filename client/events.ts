@@ -5,6 +5,7 @@
 import type { PushEvent, RefreshDetail } from './dispatch.ts';
 import type { PushClientError } from './errors.ts';
 import type { ConnectionDetail } from './page.ts';
+import type { PresenceEvent } from './presence.ts';
 
 /**
  * The payload of each change event, by spec name: empty here, for the app to fill in by declaration
@@ -22,6 +23,13 @@ import type { ConnectionDetail } from './page.ts';
 export interface ServerpushEvents {}
 
 /**
+ * The `data` of presence members in an event map: its `presence` entry (not a spec name: `presence`
+ * is reserved), else `unknown`. `interface ServerpushEvents { presence: { name: string } }` types
+ * `serverpush:presence` events; `connect<{ presence: { name: string } }>()` types `on('presence')`.
+ */
+export type PresenceDataOf<Events> = Events extends { readonly presence: infer Data } ? Data : unknown;
+
+/**
  * The events the client dispatches on `document`: the client's own (`serverpush:refresh`,
  * `serverpush:connection`, `serverpush:error`), those the app declared in `ServerpushEvents`, and
  * any other `serverpush:<name>`, whose `detail` is `unknown` and whose `message` is there for
@@ -30,8 +38,11 @@ export interface ServerpushEvents {}
 export type ServerpushEventMap = {
   readonly [type: `serverpush:${string}`]: ServerpushEvent;
 } & {
-  readonly [Name in keyof ServerpushEvents as `serverpush:${Name & string}`]: PushEvent<ServerpushEvents[Name]>;
+  readonly [Name in Exclude<keyof ServerpushEvents, 'presence'> as `serverpush:${Name & string}`]: PushEvent<
+    ServerpushEvents[Name]
+  >;
 } & {
+  readonly 'serverpush:presence': PresenceEvent<PresenceDataOf<ServerpushEvents>>;
   readonly 'serverpush:refresh': ClientEvent<RefreshDetail>;
   readonly 'serverpush:connection': ClientEvent<ConnectionDetail>;
   readonly 'serverpush:error': ClientEvent<PushClientError>;

@@ -38,16 +38,19 @@ import { plan } from './negotiate.ts';
 import { morph } from './morph.ts';
 import { createPage, type ConnectionDetail, type Listener } from './page.ts';
 import { canShare, sharePage } from './share.ts';
-import type { ChangeMessage, RefreshMessage } from '../core/types.ts';
+import type { ChangeMessage, PresenceMessage, RefreshMessage } from '../core/types.ts';
 import type { PushClientError } from './errors.ts';
 import type { PushEvent, RefreshDetail } from './dispatch.ts';
+import type { PresenceDetail, PresenceEvent } from './presence.ts';
+import type { PresenceDataOf } from './events.ts';
 
 export type { BackoffOptions } from './backoff.ts';
 export type { ConnectionState } from './connection.ts';
 export type { ConnectionDetail } from './page.ts';
 export type { PushEvent, RefreshDetail } from './dispatch.ts';
 export type { PageStatus } from './status.ts';
-export type { ClientEvent, ServerpushEvent, ServerpushEventMap, ServerpushEvents } from './events.ts';
+export type { ClientEvent, PresenceDataOf, ServerpushEvent, ServerpushEventMap, ServerpushEvents } from './events.ts';
+export type { PresenceDetail, PresenceEvent } from './presence.ts';
 import type { ServerpushEvents } from './events.ts';
 export { PushClientError, isPushClientError } from './errors.ts';
 export type { ClientErrorCode, PushClientErrorCode } from './errors.ts';
@@ -59,7 +62,7 @@ export type {
   JQueryLike,
   LockManagerLike,
 } from './globals.ts';
-export type { ChangeMessage, Message, RefreshMessage } from '../core/types.ts';
+export type { ChangeMessage, Message, PresenceMember, PresenceMessage, RefreshMessage } from '../core/types.ts';
 
 /** Options of `connect()`. */
 export interface PushClientOptions {
@@ -134,10 +137,23 @@ export interface PushClient<Events extends object = DefaultEvents> {
   /** Calls `fn` when a refresh message arrives, before the page reloads. */
   on(name: 'refresh', fn: (detail: RefreshDetail, message: RefreshMessage) => void): void;
   /**
+   * Calls `fn` with each presence event of the page (its route declares `push.presence()`): the
+   * members on connect (`here`), then each `join` and `leave` (`count` beyond `maxMembers`). The
+   * members' `data` is typed by the `presence` entry of `Events`.
+   */
+  on(
+    name: 'presence',
+    fn: (
+      detail: PresenceDetail<PresenceDataOf<Events>>,
+      message: PresenceMessage<PresenceDataOf<Events>>,
+      event: PresenceEvent<PresenceDataOf<Events>>,
+    ) => void,
+  ): void;
+  /**
    * Calls `fn` with each change message of that name: its payload, the whole message, and the
    * `serverpush:<name>` event, whose `preventDefault()` keeps the page's live elements as they are.
    */
-  on<Name extends keyof Events & string>(
+  on<Name extends Exclude<keyof Events & string, 'presence'>>(
     name: Name,
     fn: (data: Events[Name], message: ChangeMessage, event: PushEvent<Events[Name]>) => void,
   ): void;
@@ -147,8 +163,17 @@ export interface PushClient<Events extends object = DefaultEvents> {
   off(name: 'error', fn: (error: PushClientError) => void): void;
   /** Removes a `refresh` listener. */
   off(name: 'refresh', fn: (detail: RefreshDetail, message: RefreshMessage) => void): void;
+  /** Removes a listener of the presence messages. */
+  off(
+    name: 'presence',
+    fn: (
+      detail: PresenceDetail<PresenceDataOf<Events>>,
+      message: PresenceMessage<PresenceDataOf<Events>>,
+      event: PresenceEvent<PresenceDataOf<Events>>,
+    ) => void,
+  ): void;
   /** Removes a listener of the change messages of `name`. */
-  off<Name extends keyof Events & string>(
+  off<Name extends Exclude<keyof Events & string, 'presence'>>(
     name: Name,
     fn: (data: Events[Name], message: ChangeMessage, event: PushEvent<Events[Name]>) => void,
   ): void;

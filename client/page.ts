@@ -3,7 +3,7 @@
 // (./live.ts), the state it shows for CSS (./status.ts), and the reloads it decides (./reload.ts).
 // The connection that feeds it may live in this tab or in another tab that shares it (./share.ts).
 
-import type { ChangeMessage, Message, RefreshMessage } from '../core/types.ts';
+import type { ChangeMessage, Message, PresenceMessage, RefreshMessage } from '../core/types.ts';
 import type { ConnectionState } from './connection.ts';
 import { dispatchChange, dispatchClientEvent, dispatchError, dispatchRefresh } from './dispatch.ts';
 import type { PushClientError } from './errors.ts';
@@ -11,6 +11,7 @@ import type { ClientGlobals } from './globals.ts';
 import { applyChange, type MorphFunction } from './live.ts';
 import { createReloader, type ReloadCause } from './reload.ts';
 import { showStatus } from './status.ts';
+import { createPresenceState, dispatchPresence, isPresence, showPresence } from './presence.ts';
 
 /** The detail of `serverpush:connection`. */
 export interface ConnectionDetail {
@@ -23,7 +24,7 @@ export interface ConnectionDetail {
  * A listener of `client.on()`. For a change message: the payload, the message, and the cancelable
  * `serverpush:<name>` event, whose `preventDefault()` keeps the live elements as they are.
  */
-export type Listener = (detail: unknown, message?: Message, event?: Event) => void;
+export type Listener = (detail: unknown, message?: Message | PresenceMessage, event?: Event) => void;
 
 /** Options of `createPage()`. */
 export interface PageOptions {
@@ -49,7 +50,7 @@ export interface Page {
   readonly cursor: string | undefined;
   readonly state: ConnectionState;
   /** Dispatches messages: each change once, in order; a refresh stops the page (and reloads it). */
-  receive(messages: readonly Message[]): void;
+  receive(messages: readonly (Message | PresenceMessage)[]): void;
   /** Follows the connection's state (a page that connected once reconnects, not connects). */
   follow(state: ConnectionState, error?: PushClientError): void;
   /** Stops for good, with the error that stopped it if any (`serverpush:error`). */
@@ -74,7 +75,7 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
   });
   showStatus(globals, 'connecting');
 
-  function emit(name: string, detail: unknown, message?: Message, event?: Event): void {
+  function emit(name: string, detail: unknown, message?: Message | PresenceMessage, event?: Event): void {
     for (const fn of [...(listeners.get(name) ?? [])]) {
       try {
         fn(detail, message, event);
@@ -121,6 +122,15 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
     if (!event.defaultPrevented) applyChange(globals, message, options.morph);
   }
 
+  const presence = createPresenceState();
+  function present(message: PresenceMessage): void {
+    for (const detail of presence.apply(message)) {
+      const event = dispatchPresence(globals, message, detail);
+      emit('presence', detail, message, event);
+      if (!event.defaultPrevented) showPresence(globals, detail);
+    }
+  }
+
   function remember(seen: string): void {
     seenCursors.add(seen);
     if (seenCursors.size > seenCursorsMax) {
@@ -156,7 +166,8 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
       for (const message of fresh) {
         if (state === 'closed') return;
         if (message.name === 'refresh') return refresh(message as RefreshMessage);
-        change(message as ChangeMessage);
+        if (isPresence(message)) present(message);
+        else change(message as ChangeMessage);
       }
     },
     follow(next, error) {

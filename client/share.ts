@@ -9,7 +9,7 @@
 // (Chrome on Android has no SharedWorker), from the page itself, so the client script may come from
 // the push server's origin, where a SharedWorker's script could not.
 
-import type { Message } from '../core/types.ts';
+import type { Message, PresenceMessage } from '../core/types.ts';
 import { type ClientConnection, type ConnectionState, isMessage, openConnection } from './connection.ts';
 import { PushClientError, isObject } from './errors.ts';
 import type { ClientGlobals, LockManagerLike } from './globals.ts';
@@ -26,7 +26,7 @@ type Note =
   /** A page leaves (its tab closes, or it stopped). */
   | { readonly t: 'leave'; readonly key: string }
   /** The leader hands a page its messages. */
-  | { readonly t: 'messages'; readonly key: string; readonly messages: readonly Message[] }
+  | { readonly t: 'messages'; readonly key: string; readonly messages: readonly (Message | PresenceMessage)[] }
   /** The server refused a page. */
   | { readonly t: 'refused'; readonly key: string; readonly error: ErrorNote }
   /** The leader's connection changed state. */

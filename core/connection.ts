@@ -178,9 +178,11 @@ export class PushConnection implements Connection, Holder {
         this.attached.delete(key);
         continue;
       }
-      const { mailbox } = page;
-      if (!mailbox.hasReady) continue;
+      const { mailbox, side } = page;
+      if (!mailbox.hasReady && side?.ready !== true) continue;
       const deliveries: Delivery[] = [];
+      // Presence first: a refresh, when there is one, must be the last message.
+      if (mailbox.ended === undefined) side?.take(deliveries);
       mailbox.take(deliveries);
       if (deliveries.length === 0) continue;
       const ended = mailbox.ended !== undefined;

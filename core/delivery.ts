@@ -29,14 +29,19 @@ export function refreshDelivery(reason: RefreshReason): Delivery {
   return delivery;
 }
 
-/** Whether a delivery is a refresh: the last a page receives. */
+/** Whether a delivery is a refresh: the last a page receives. (Presence messages carry no cursor either.) */
 export function isRefresh(delivery: Delivery): boolean {
-  return delivery.cursor === undefined;
+  return delivery.cursor === undefined && delivery.json.startsWith('{"name":"refresh"');
 }
 
-/** The messages of a batch of deliveries, decoded (for tests and the core's own `poll()`). */
+/**
+ * The change and refresh messages of a batch of deliveries, decoded (for tests and the core's own
+ * `poll()`); presence messages are left out.
+ */
 export function decode(deliveries: readonly Delivery[]): Array<ChangeMessage | RefreshMessage> {
-  return deliveries.map((delivery) => JSON.parse(delivery.json) as ChangeMessage | RefreshMessage);
+  return deliveries
+    .map((delivery) => JSON.parse(delivery.json) as ChangeMessage | RefreshMessage | { name: 'presence' })
+    .filter((message): message is ChangeMessage | RefreshMessage => message.name !== 'presence');
 }
 
 // Payloads are the app's: a bigint column must not make the message unsendable.

@@ -7,6 +7,7 @@
 
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
+import type { Delivery } from './delivery.ts';
 import { PushError } from './errors.ts';
 import { createHub, matchesChange, type Subscription } from './hub.ts';
 import { Mailbox, routing, type MailboxHooks, type MailboxOptions } from './mailbox.ts';
@@ -28,6 +29,12 @@ export interface Holder {
   lost(): void;
 }
 
+/** Messages a page receives besides its changes (presence): handed over in the same frames, before them. */
+export interface SideMessages {
+  readonly ready: boolean;
+  take(into: Delivery[]): void;
+}
+
 /** One page this process serves. */
 export interface Page {
   readonly id: string;
@@ -46,6 +53,8 @@ export interface Page {
   replayed: boolean;
   /** The routing of the change last routed to it, to tell a page matched through several specs. */
   routing: unknown;
+  /** Its presence messages, when its route declares presence (./presence.ts). */
+  side: SideMessages | undefined;
 }
 
 interface Entry {
@@ -137,6 +146,7 @@ export function createPages<Viewer>(
         disposed: false,
         replayed: false,
         routing: undefined,
+        side: undefined,
       } as Omit<Page, 'mailbox'> as Page;
       (page as { mailbox: Mailbox }).mailbox = new Mailbox(
         ctx as PushContext<unknown>,

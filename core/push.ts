@@ -15,6 +15,8 @@ import { createReport } from './report.ts';
 import { optionalFunction, positiveInteger } from './options.ts';
 import type { OrmAdapter } from './orm.ts';
 import { createPages, type Page } from './pages.ts';
+import { isPresenceEntry } from './presence-entries.ts';
+import { createPresence, presenceSettings, type PresenceFunction, type PresenceOptions } from './presence.ts';
 import { createTokens } from './token.ts';
 import type { PushEndpoint, Transport } from './transport.ts';
 import { createFragment } from './fragment.ts';
@@ -24,6 +26,7 @@ import type {
   Fragment,
   FragmentRender,
   Message,
+  PresenceMember,
   PushContext,
   Row,
   RowOf,
@@ -101,6 +104,11 @@ export interface PushOptions<Viewer = unknown, Identity = unknown> {
    * Default: `console.error`.
    */
   readonly onError?: ((error: unknown, where: string) => void) | undefined;
+  /**
+   * Presence timing and bounds (`push.presence()`): `{ heartbeatMs: 5_000, expiryMs: 15_000,
+   * maxMembers: 100, leaveDelayMs: 2_000 }`. See docs/presence.md. Default: those.
+   */
+  readonly presence?: PresenceOptions | undefined;
 }
 
 /** What a page request needs to render its token. */
@@ -168,6 +176,16 @@ export interface Push<Viewer = unknown, Identity = unknown> {
   fragment<R = Row>(name: string, render: FragmentRender<Viewer, R>): Fragment<Viewer, R>;
   /** Makes a fragment of `model`'s rows: `render` gets them typed by it, and specs of other models refuse it. */
   fragment<M>(name: string, model: M, render: FragmentRender<Viewer, RowOf<M>>): Fragment<Viewer, RowOf<M>>;
+  /**
+   * Declares that the pages of the route named `route` are present in a channel: `fn(ctx)` returns
+   * `{ channel, data }` (what the channel's members see of this viewer), or `null` for a page that
+   * takes no part. Those pages receive `presence` messages: the members on connect, then joins and
+   * leaves, one member per identity across every push process sharing the change log. One per
+   * route. See docs/presence.md.
+   */
+  presence(route: string, fn: PresenceFunction<Viewer, Identity>): this;
+  /** The members of a presence channel, across the push processes sharing the change log, in the order they joined. */
+  members(channel: string): { readonly count: number; readonly members: readonly PresenceMember[] };
   /** Whether pages of the route named `route` have update functions (and so need a log cursor). */
   concerns(route: string | undefined): boolean;
   /** Appends changes to the log by hand, for writes that bypass the ORM adapter. */
@@ -286,6 +304,13 @@ export function createPush<Viewer = unknown, Identity = unknown>(
   const byAddress = new Map<string, number>();
   /** Tells this instance's control entries from those of other processes. */
   const instance = randomBytes(8).toString('base64url');
+  const presence = createPresence({
+    log,
+    instance,
+    secret,
+    settings: presenceSettings(options.presence),
+    onError: reportError,
+  });
   const connections = new Set<PushConnection>();
   /** Connections with deliveries ready, flushed together after the current tick. */
   let dirty = new Set<PushConnection>();
@@ -293,7 +318,12 @@ export function createPush<Viewer = unknown, Identity = unknown>(
   let closed = false;
 
   const stopTail = log.tail(
-    (change) => (change.model === controlModel ? control(change) : pages.route(change)),
+    (change) =>
+      change.model !== controlModel
+        ? pages.route(change)
+        : isPresenceEntry(change)
+          ? presence.receive(change)
+          : control(change),
     (reason) => {
       // Changes were lost between the log and this process: no page here can be brought up to date.
       debug('the change log reported a gap (%s): every page refreshes', reason);
@@ -360,7 +390,7 @@ export function createPush<Viewer = unknown, Identity = unknown>(
   }
 
   const host: ConnectionHost = {
-    pages,
+    pages: presence.track(pages),
     maxPages: maxPagesPerConnection,
     admit,
     logBack,
@@ -473,7 +503,7 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     await Promise.all(
       chosen.map(async (page) => {
         try {
-          await pages.revalidate(page);
+          await host.pages.revalidate(page);
         } catch (error) {
           debug('revalidating page %s failed, ending it: %O', page.id, error);
           pages.end(page, 'revalidate');
@@ -549,6 +579,11 @@ export function createPush<Viewer = unknown, Identity = unknown>(
       fragments.set(made.name, made as Fragment<never, never>);
       return made;
     },
+    presence(route, fn) {
+      presence.register(route, fn as PresenceFunction<never, never>);
+      return this;
+    },
+    members: (channel) => presence.members(channel),
     concerns: (route) => viewers.concerns(route),
     async publish(changes) {
       return log.append(Array.isArray(changes) ? changes : [changes as ChangeInput]);
@@ -584,6 +619,8 @@ export function createPush<Viewer = unknown, Identity = unknown>(
       for (const connection of [...connections]) connection.close();
       if (flushing !== undefined) clearImmediate(flushing);
       pages.clear();
+      // Before the log closes: the other processes hear at once that this one's members are gone.
+      await presence.close();
       await log.close();
     },
   };

@@ -133,6 +133,7 @@ export function compileSpec<Viewer>(
   if (typeof spec.name !== 'string' || !namePattern.test(spec.name) || reservedNames.has(spec.name)) {
     throw new TypeError(`${where}: \`name\` must match ${String(namePattern)} and not be refresh, connection or error`);
   }
+  if (spec.name === 'presence') throw new TypeError(`${where}: \`name\` "presence" is reserved for presence messages`);
   let model: string;
   try {
     model = modelName(spec.model);

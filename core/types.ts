@@ -229,6 +229,33 @@ export interface RefreshMessage {
   readonly reason: RefreshReason;
 }
 
+/** One member of a presence channel, as a browser receives it (see `push.presence()`). */
+export interface PresenceMember<Data = unknown> {
+  /** Opaque and stable per identity and channel: two tabs of one viewer are one member. */
+  readonly id: string;
+  /** What the page's presence function chose to show of the viewer. */
+  readonly data: Data;
+}
+
+/**
+ * Who is present in a page's channel (sent only to pages whose route declares presence, and not
+ * one of `Message`, which `push.poll()` returns): `here` (the members on connect, and again after a reconnect),
+ * `join` and `leave` of one member, or `count` when a member beyond the `maxMembers` listed joined
+ * or left. `count` is always the channel's member count.
+ */
+export interface PresenceMessage<Data = unknown> {
+  readonly name: 'presence';
+  readonly channel: string;
+  readonly type: 'here' | 'join' | 'leave' | 'count';
+  /** `here`: the members, up to `maxMembers`, in the order they joined. */
+  readonly members?: readonly PresenceMember<Data>[];
+  /** `here`: the page's own member id. */
+  readonly self?: string;
+  /** `join` and `leave`: who. */
+  readonly member?: PresenceMember<Data>;
+  readonly count: number;
+}
+
 /** What a page receives: a change message, or a refresh message. */
 export type Message = ChangeMessage | RefreshMessage;
 

@@ -1,7 +1,8 @@
 // The auth demo's HTML: the login form, the to-dos page, and one to-do item, the fragment that the
 // page render and the push side's per-viewer re-render both produce. The page's lists are live by
 // their attributes alone (`data-serverpush-list`, keyed by each item's `data-serverpush-id`), its
-// connection status is CSS (./live-status.ts); its script only sends the controls' requests.
+// connection status is CSS (./live-status.ts), and so is who else is viewing it (the presence list,
+// `data-serverpush-presence`); its script only sends the controls' requests.
 
 import { liveBanners, liveStatusStyle } from './live-status.ts';
 
@@ -30,6 +31,10 @@ const style = `
     .owner, .status { color: #666; font-size: 14px; }
     .badge { font-size: 12px; background: #e8f0fe; border-radius: 4px; padding: 0 .3rem; }
     .error { color: #b00020; }
+    .viewers ul { display: inline; padding: 0; }
+    .viewers li { display: inline; }
+    .viewers li:not([data-serverpush-self]) ~ li:not([data-serverpush-self])::before { content: ", "; }
+    .viewers li[data-serverpush-self] { display: none; }
     form.inline { display: inline; }${liveStatusStyle}`;
 
 /** Escapes text for HTML content and double-quoted attributes. */
@@ -107,6 +112,8 @@ export function todosPage(viewer: UserView, mine: readonly string[], shared: rea
   ${liveBanners}
   <ul id="my-todos" data-serverpush-list="my-todo" data-serverpush-html data-serverpush-morph>${mine.join('')}</ul>
   <h2>Shared in team ${viewer.teamId}</h2>
+  <div class="status viewers">Also viewing this list (<span id="others-count" data-serverpush-presence-others>0</span>):
+    <ul id="viewers" data-serverpush-presence data-serverpush-field="name"></ul></div>
   <ul id="team-todos" data-serverpush-list="team-todo" data-serverpush-html>${shared.join('')}</ul>
   <p class="status">Each item is rendered for whoever views it: open this page as bob in another
     browser and share an item. Updates: <span class="live-state"></span></p>

@@ -1,6 +1,7 @@
 // The auth demo: log in as alice, bob or carol and keep to-dos, your own and your team's shared
-// ones. Each item is re-rendered for each viewer who may see it, and reaches nobody else. Sessions
-// are koa-session's, kept in the database; page tokens are bound to the session cookie.
+// ones. Each item is re-rendered for each viewer who may see it, and reaches nobody else; the page
+// shows who else of the team is viewing it (presence). Sessions are koa-session's, kept in the
+// database; page tokens are bound to the session cookie.
 
 import type Router from '@koa/router';
 import type Koa from 'koa';
@@ -64,7 +65,10 @@ export const authPushOptions = {
 } satisfies Partial<KoaPushOptions<AuthViewer | null>>;
 
 /** What `registerAuth()` uses of the push instance. */
-export type AuthPush = Pick<KoaPush<AuthViewer | null>, 'updates' | 'disconnect' | 'transports' | 'renderState'>;
+export type AuthPush = Pick<
+  KoaPush<AuthViewer | null>,
+  'updates' | 'presence' | 'disconnect' | 'transports' | 'renderState'
+>;
 
 /** Options of `registerAuth()`. */
 export interface AuthOptions {
@@ -238,6 +242,12 @@ export function registerAuth({ router, push }: AuthOptions): void {
       { name: 'team-todo', model: Todo, params: { teamId: viewer.teamId, shared: true }, serializer: 'todo-item' },
     ];
   });
+
+  // Who else is viewing the team's list: the team's pages share a channel, one member per user, who
+  // is shown by name only. Carol's team is another channel: she never sees alice's.
+  push.presence('todos', ({ viewer }) =>
+    viewer === null ? null : { channel: `team:${viewer.teamId}:todos`, data: { name: viewer.username } },
+  );
 }
 
 // A hash of a random password, compared against when the username is unknown.

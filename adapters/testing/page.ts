@@ -225,6 +225,8 @@ export class PollingPage<Events extends object> implements HarnessPage<Events> {
     }
     const { messages } = JSON.parse(text) as { messages: Message[] };
     for (const message of messages) {
+      // Presence messages (push.presence()) carry no cursor: not what a harness page waits for.
+      if ((message as { name: string }).name === 'presence') continue;
       if (message.name === 'refresh') {
         this.refreshed = (message as RefreshMessage).reason;
         return;
