@@ -263,7 +263,8 @@ function asViewer(value: unknown): AuthViewer | null {
     : null;
 }
 
-async function sessionViewer(ctx: Koa.Context): Promise<AuthViewer | null> {
+/** The logged-in user of a request, or `null`. */
+export async function sessionViewer(ctx: Koa.Context): Promise<AuthViewer | null> {
   const id = userIdOf(ctx.session?.['userId']);
   return id === null ? null : viewerOf(await User.query().findById(id));
 }
