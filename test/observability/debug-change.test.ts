@@ -1,7 +1,7 @@
 // DEBUG=serverpush:change: one line per change, saying whom it reached. Captured through debug's
 // own `log` override, with the namespace enabled by `debug.enable()` as DEBUG would.
 
-import { formatWithOptions } from 'node:util';
+import { formatWithOptions, stripVTControlCharacters } from 'node:util';
 import test from 'ava';
 import createDebug from 'debug';
 import { createPush, type RouteTable } from '../../core/push.ts';
@@ -13,7 +13,7 @@ const lines: string[] = [];
 createDebug.enable('serverpush:change');
 createDebug.log = (...args: unknown[]) => {
   // The namespace and colours are in the arguments already; the line is what would reach stderr.
-  lines.push(formatWithOptions({ colors: false }, ...args).replace(/\u001b\[[\d;]*m/g, ''));
+  lines.push(stripVTControlCharacters(formatWithOptions({ colors: false }, ...args)));
 };
 
 const routes: RouteTable = { match: () => ({ name: 'list', params: { id: '1' } }) };
