@@ -221,6 +221,7 @@ export function metrics(push: Push<never> | Push<unknown>, options: MetricsOptio
   for (const kind of connectionKinds) {
     deliveries.labels(kind).inc(0);
     slowDisconnects.labels(kind).inc(0);
+    latency.zero({ transport: kind });
   }
   for (const reason of refreshReasons) refreshes.labels(reason).inc(0);
   for (const kind of serializerKinds) {

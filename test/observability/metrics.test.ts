@@ -3,7 +3,7 @@
 // step moves the scraped counters, gauges and histograms as it should.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -258,4 +258,22 @@ await push.close();`,
     'Error: serverpush/metrics needs prom-client, an optional peer dependency that is not installed: npm install prom-client',
     run.stderr,
   );
+});
+
+test("metrics() registers the metrics the README's table and docs/observability.md list, with their types and labels", async (t) => {
+  const push = createPush({ secret, router: new Router() });
+  t.teardown(() => push.close());
+  const registered = (await metrics(push).registry.getMetricsAsJSON())
+    .map(({ name, type, values }) => {
+      const labels = new Set(values.flatMap((value) => Object.keys(value.labels)).filter((label) => label !== 'le'));
+      return `${name} ${type} ${[...labels].join(',')}`.trim();
+    })
+    .sort();
+  for (const file of ['../../README.md', '../../docs/observability.md']) {
+    const text = readFileSync(new URL(file, import.meta.url), 'utf8');
+    const listed = [...text.matchAll(/^\| `(serverpush_\w+)` \| (gauge|counter|histogram) \| (?:`(\w+)`)? *\|/gm)]
+      .map(([, name, type, label]) => `${name} ${type} ${label ?? ''}`.trim())
+      .sort();
+    t.deepEqual(listed, registered, file);
+  }
 });
