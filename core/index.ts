@@ -21,6 +21,7 @@ export type {
   PushSnapshot,
   RouteCount,
   SerializerKind,
+  WrittenBatch,
 } from './observe.ts';
 export type { RouteRenderer, RowView } from './serialize.ts';
 export type { RouteTable, Authenticate } from './viewer.ts';

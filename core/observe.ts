@@ -3,7 +3,7 @@
 // each hook in the core costs one property read of `undefined`.
 
 import createDebug from 'debug';
-import type { PageBatch } from './connection.ts';
+import type { Delivery } from './delivery.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Change, RefreshReason, TransportName } from './types.ts';
 
@@ -20,6 +20,11 @@ export type SerializerKind = 'fields' | 'function' | 'route' | 'fragment';
 
 /** Every `SerializerKind`. */
 export const serializerKinds: readonly SerializerKind[] = ['fields', 'function', 'route', 'fragment'];
+
+/** One page's messages in a frame written to a connection (a `PageBatch`, as observers see it). */
+export interface WrittenBatch {
+  readonly deliveries: readonly Delivery[];
+}
 
 /** The page an event concerns, as far as the push process knows it. */
 export interface PageInfo {
@@ -51,7 +56,7 @@ export interface PushObserver {
    * A frame was handed to a connection's transport at `now` (ms since the epoch): the messages of its
    * pages, each `Delivery` with the `at` of its change for the time from append to write.
    */
-  frameWritten?(transport: ConnectionKind, batches: readonly PageBatch[], now: number): void;
+  frameWritten?(transport: ConnectionKind, batches: readonly WrittenBatch[], now: number): void;
   /** A page was told to refresh (the message was written, or its transport wrote a `slow` one). */
   refreshed?(reason: RefreshReason, page: PageInfo | undefined): void;
   /** A serializer ran for a viewer (once per shared serialization). */

@@ -1,7 +1,45 @@
 // The operator's view as HTML: tables of what ./operator.ts gathered, every value escaped. One
 // function of the state; no template engine, no script.
 
-import type { OperatorState } from './operator.ts';
+import type { PageInfo, PushSnapshot } from '../../core/observe.ts';
+import type { RefreshReason } from '../../core/types.ts';
+
+/** A refresh the view remembers. */
+export interface RecentRefresh {
+  readonly at: number;
+  readonly reason: RefreshReason;
+  readonly page: PageInfo | undefined;
+}
+
+/** An error the view remembers: an internal one, a refused request, or a serializer that threw. */
+export interface RecentError {
+  readonly at: number;
+  readonly kind: 'internal' | 'rejected' | 'serializer';
+  /** Where it happened, the error code, or the spec's name. */
+  readonly what: string;
+  readonly message: string;
+}
+
+/** A change the view remembers, with how many pages it concerned. */
+export interface RecentChange {
+  readonly at: number;
+  readonly model: string;
+  readonly id: string;
+  readonly op: string;
+  readonly pages: number;
+  readonly specs: number;
+}
+
+/** What the view shows, gathered since it was mounted and read now. */
+export interface OperatorState {
+  readonly snapshot: PushSnapshot;
+  readonly transports: readonly string[];
+  readonly since: number;
+  readonly counts: Readonly<Record<'changes' | 'deliveries' | 'refreshes' | 'rejected' | 'errors', number>>;
+  readonly refreshes: readonly RecentRefresh[];
+  readonly errors: readonly RecentError[];
+  readonly changes: readonly RecentChange[];
+}
 
 /** Escapes text for HTML content and attribute values. */
 export function escapeHtml(value: unknown): string {

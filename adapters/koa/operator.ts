@@ -5,11 +5,17 @@
 
 import type Koa from 'koa';
 import type { ErrorCode } from '../../core/errors.ts';
-import type { PageInfo, PushSnapshot } from '../../core/observe.ts';
 import type { Push } from '../../core/push.ts';
 import { positiveInteger } from '../../core/options.ts';
-import type { RefreshReason } from '../../core/types.ts';
-import { renderOperatorPage } from './operator-page.ts';
+import {
+  type OperatorState,
+  type RecentChange,
+  type RecentError,
+  type RecentRefresh,
+  renderOperatorPage,
+} from './operator-page.ts';
+
+export type { OperatorState, RecentChange, RecentError, RecentRefresh };
 
 /** Options of `operator()`. */
 export interface OperatorOptions {
@@ -27,43 +33,6 @@ export interface OperatorOptions {
 export interface OperatorView extends Koa.Middleware {
   /** Stops observing the push instance. */
   close(): void;
-}
-
-/** A refresh the view remembers. */
-export interface RecentRefresh {
-  readonly at: number;
-  readonly reason: RefreshReason;
-  readonly page: PageInfo | undefined;
-}
-
-/** An error the view remembers: an internal one, a refused request, or a serializer that threw. */
-export interface RecentError {
-  readonly at: number;
-  readonly kind: 'internal' | 'rejected' | 'serializer';
-  /** Where it happened, the error code, or the spec's name. */
-  readonly what: string;
-  readonly message: string;
-}
-
-/** A change the view remembers, with how many pages it concerned. */
-export interface RecentChange {
-  readonly at: number;
-  readonly model: string;
-  readonly id: string;
-  readonly op: string;
-  readonly pages: number;
-  readonly specs: number;
-}
-
-/** What the view shows, gathered since it was mounted and read now. */
-export interface OperatorState {
-  readonly snapshot: PushSnapshot;
-  readonly transports: readonly string[];
-  readonly since: number;
-  readonly counts: Readonly<Record<'changes' | 'deliveries' | 'refreshes' | 'rejected' | 'errors', number>>;
-  readonly refreshes: readonly RecentRefresh[];
-  readonly errors: readonly RecentError[];
-  readonly changes: readonly RecentChange[];
 }
 
 /**
