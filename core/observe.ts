@@ -3,6 +3,7 @@
 // each hook in the core costs one property read of `undefined`.
 
 import createDebug from 'debug';
+import type { ChangeLog } from './change-log.ts';
 import type { Delivery } from './delivery.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Change, RefreshReason, TransportName } from './types.ts';
@@ -174,6 +175,51 @@ export interface PushSnapshot {
      */
     readonly lag: number | undefined;
   };
+}
+
+/** What `snapshotOf()` reads of a push instance. */
+export interface SnapshotSource {
+  readonly log: Pick<ChangeLog, 'head' | 'compare'>;
+  /** The cursor of the last change the tail routed; `undefined`: none yet (the head is taken for it). */
+  readonly routed: string | undefined;
+  readonly connections: Iterable<{ readonly transport: ConnectionKind }>;
+  readonly pages: {
+    stats(): { readonly pages: number; readonly subscriptions: number };
+    select(
+      filter: () => boolean,
+    ): ReadonlyArray<{
+      readonly mailbox: { readonly ctx: { readonly route: string | undefined } };
+      readonly holder: unknown;
+    }>;
+  };
+}
+
+/** What a push instance holds now, its log's head read within a second. */
+export async function snapshotOf({ log, routed, connections, pages }: SnapshotSource): Promise<PushSnapshot> {
+  const head = await headWithin(log, 1_000);
+  const from = routed ?? head;
+  const counts = Object.fromEntries(connectionKinds.map((kind) => [kind, 0])) as Record<ConnectionKind, number>;
+  for (const connection of connections) counts[connection.transport] += 1;
+  const open = pages.select(() => true);
+  return {
+    ...pages.stats(),
+    routes: countRoutes(open.map((page) => ({ route: page.mailbox.ctx.route, held: page.holder !== undefined }))),
+    connections: counts,
+    log: { head, routed: from, lag: logLag(head, from, log.compare) },
+  };
+}
+
+/** The log's head, or `undefined` when it does not answer (or fails) within `ms`. */
+async function headWithin(log: Pick<ChangeLog, 'head'>, ms: number): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([log.head(), waited]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Counts pages by route. */

@@ -11,15 +11,7 @@ import { decode, refreshDelivery } from './delivery.ts';
 import { type ErrorCode, PushError } from './errors.ts';
 import type { Authorize } from './mailbox.ts';
 import { memoryLog } from './memory-log.ts';
-import {
-  type ConnectionKind,
-  connectionKinds,
-  countRoutes,
-  createObservation,
-  logLag,
-  type PushObserver,
-  type PushSnapshot,
-} from './observe.ts';
+import { type ConnectionKind, createObservation, type PushObserver, type PushSnapshot, snapshotOf } from './observe.ts';
 import { createReport } from './report.ts';
 import { optionalFunction, positiveInteger } from './options.ts';
 import type { OrmAdapter } from './orm.ts';
@@ -375,19 +367,6 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     return { claims, from };
   }
 
-  /** The log's head, or `undefined` when it does not answer within `ms`. */
-  async function headWithin(ms: number): Promise<string | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-    try {
-      return await Promise.race([log.head(), waited]);
-    } catch {
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Resolves once the log answers again (one probe a second, each time-boxed, shared by every caller). */
   let probing: Promise<void> | undefined;
   function logBack(): Promise<void> {
@@ -622,18 +601,10 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     rejected,
     observe: (observer) => observation.add(observer),
     async snapshot() {
-      const head = await headWithin(1_000);
+      const taken = await snapshotOf({ log, routed, connections, pages });
       // Nothing routed yet: the tail started at the head, so it stands where the head stood first.
-      routed ??= head;
-      const counts = Object.fromEntries(connectionKinds.map((kind) => [kind, 0])) as Record<ConnectionKind, number>;
-      for (const connection of connections) counts[connection.transport] += 1;
-      const open = pages.select(() => true);
-      return {
-        ...pages.stats(),
-        routes: countRoutes(open.map((page) => ({ route: page.mailbox.ctx.route, held: page.holder !== undefined }))),
-        connections: counts,
-        log: { head, routed, lag: logLag(head, routed, log.compare) },
-      };
+      routed ??= taken.log.routed;
+      return taken;
     },
     // The contexts a filter reads carry identities from tokens this instance signed.
     revalidate: (filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>) =>
