@@ -185,9 +185,7 @@ export interface SnapshotSource {
   readonly connections: Iterable<{ readonly transport: ConnectionKind }>;
   readonly pages: {
     stats(): { readonly pages: number; readonly subscriptions: number };
-    select(
-      filter: () => boolean,
-    ): ReadonlyArray<{
+    select(filter: () => boolean): ReadonlyArray<{
       readonly mailbox: { readonly ctx: { readonly route: string | undefined } };
       readonly holder: unknown;
     }>;
