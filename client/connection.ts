@@ -5,6 +5,7 @@
 import type { ChangeMessage, Message, PresenceMessage } from '../core/types.ts';
 import { backoffDelay, retryDelay, type Backoff } from './backoff.ts';
 import { PushClientError, isObject, retryAfterOf } from './errors.ts';
+import type { ClientLog } from './debug.ts';
 import type { ClientGlobals } from './globals.ts';
 import { rememberAttempt, type Attempt } from './negotiate.ts';
 import type { PageRef, TransportSession } from './transports/contract.ts';
@@ -42,6 +43,8 @@ export interface ConnectionOptions {
   /** Whether it speaks the many-page protocol (a shared connection), even while it carries one page. */
   readonly many: boolean;
   readonly listener: ConnectionListener;
+  /** Where debug logging goes, when it is on. */
+  readonly log?: ClientLog | undefined;
 }
 
 /** A connection carrying pages. */
@@ -65,7 +68,7 @@ const deathsBeforeFallback = 3;
  * or starts again, when one is added.
  */
 export function openConnection(options: ConnectionOptions): ClientConnection {
-  const { globals, backoff, attempts, connectTimeoutMs, many, listener } = options;
+  const { globals, backoff, attempts, connectTimeoutMs, many, listener, log } = options;
   const pages = new Map<string, { token: string; cursor: string | undefined }>();
   const pageListeners = new Set<() => void>();
   /** Pages refused with a `retryAfter`, by key: the timer that adds each back. */
@@ -201,6 +204,7 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
   }
 
   function open(attempt: Attempt): void {
+    log?.(`trying ${attempt.transport.name} (${attempt.via}) at ${attempt.url}`);
     let connectedOnce = false;
     let connectedAt = 0;
     let deaths = 0;
@@ -225,6 +229,7 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
         setState('connected');
       },
       retrying(error) {
+        log?.(`${attempt.transport.name} failed and retries: ${error.code}: ${error.message}`);
         setState('reconnecting', error);
         // A connection that lived a while and then died counts once; one that dies as soon as it
         // opens (a proxy that cuts it) keeps counting, so the client moves on.
@@ -245,6 +250,9 @@ export function openConnection(options: ConnectionOptions): ClientConnection {
     stopTransport = undefined;
     setState('reconnecting', error);
     attemptIndex = (attemptIndex + 1) % attempts.length;
+    log?.(
+      `leaving ${current?.transport.name} (${error.code}: ${error.message}) for ${attempts[attemptIndex]?.transport.name}`,
+    );
     current = attempts[attemptIndex];
     if (attemptIndex !== 0) return start();
     connectTimer = globals.setTimeout(start, backoffDelay(backoff, rounds, globals.random));

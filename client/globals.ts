@@ -57,6 +57,10 @@ export interface ClientWindow {
   readonly reportError?: ((error: unknown) => void) | undefined;
   /** Where the client remembers the transport that worked, for the browser session. */
   readonly sessionStorage?: Pick<Storage, 'getItem' | 'setItem'> | undefined;
+  /** Where the `serverpush:debug` flag turns debug logging on (client/debug.ts). */
+  readonly localStorage?: Pick<Storage, 'getItem'> | undefined;
+  /** Where debug logging goes. */
+  readonly console?: Pick<Console, 'debug'> | undefined;
   /** Where the Web Locks API lives, in browsers that have it. */
   readonly navigator?: { readonly locks?: LockManagerLike | undefined } | undefined;
   readonly BroadcastChannel?: (new (name: string) => ChannelLike) | undefined;

@@ -32,6 +32,7 @@
 
 import { resolveBackoff, type BackoffOptions } from './backoff.ts';
 import { openConnection, type ConnectionState } from './connection.ts';
+import { clientLog, logSkipped } from './debug.ts';
 import { isObject } from './errors.ts';
 import { resolveGlobals, type GlobalsOptions } from './globals.ts';
 import { plan } from './negotiate.ts';
@@ -108,6 +109,13 @@ export interface PushClientOptions {
    * sessionStorage; `0` turns the guard off. Default: `30_000`.
    */
   readonly reloadGuardMs?: number;
+  /**
+   * Whether to log to the console (`console.debug`) the transports tried and skipped and why, the
+   * state changes, and the messages received and dispatched. Not given, it is on when localStorage
+   * has `serverpush:debug` set (`localStorage.setItem('serverpush:debug', '1')`), for every page of
+   * the origin. Default: off.
+   */
+  readonly debug?: boolean;
 }
 
 /**
@@ -234,6 +242,8 @@ export function connect<Events extends object = DefaultEvents>(options: PushClie
   if (!(Number.isFinite(reloadGuardMs) && reloadGuardMs >= 0)) {
     throw new TypeError('options.reloadGuardMs must be a number of ms, 0 or more');
   }
+  if (options.debug !== undefined && typeof options.debug !== 'boolean')
+    throw new TypeError('options.debug must be a boolean');
   const backoff = resolveBackoff(options.backoff);
   const globals = resolveGlobals(options.globals);
   // Resolved against the page, because fetch outside a browser (Node, in tests) needs absolute URLs.
@@ -241,6 +251,13 @@ export function connect<Events extends object = DefaultEvents>(options: PushClie
   const baseUrl = absolute(base);
   const proxyUrl = proxy === undefined ? undefined : absolute(proxy);
   const attempts = plan(transports, globals, baseUrl, proxyUrl);
+  const log = clientLog(globals, options.debug);
+  if (log !== undefined) {
+    logSkipped(log, transports, globals);
+    log(
+      `transports to try: ${attempts.map(({ transport, via }) => `${transport.name} (${via})`).join(', ') || 'none'}`,
+    );
+  }
   let source:
     | { readonly transport: string | undefined; readonly via: 'direct' | 'proxy' | undefined; close(): void }
     | undefined;
@@ -249,6 +266,7 @@ export function connect<Events extends object = DefaultEvents>(options: PushClie
     reloadOnBadToken,
     reloadGuardMs,
     morph,
+    log,
   });
   let mode: 'shared' | 'single' = share && canShare(globals) ? 'shared' : 'single';
 
@@ -260,6 +278,7 @@ export function connect<Events extends object = DefaultEvents>(options: PushClie
       offered: transports,
       connectTimeoutMs,
       many: false,
+      log,
       listener: {
         messages: (_key, messages) => page.receive(messages),
         refused: (_key, error) => page.stop(error),
@@ -285,6 +304,7 @@ export function connect<Events extends object = DefaultEvents>(options: PushClie
         offered: transports,
         connectTimeoutMs,
         alone: connectAlone,
+        log,
       });
     } else {
       connectAlone();

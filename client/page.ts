@@ -6,6 +6,7 @@
 import type { ChangeMessage, Message, PresenceMessage, RefreshMessage } from '../core/types.ts';
 import type { ConnectionState } from './connection.ts';
 import { dispatchChange, dispatchClientEvent, dispatchError, dispatchRefresh } from './dispatch.ts';
+import type { ClientLog } from './debug.ts';
 import type { PushClientError } from './errors.ts';
 import type { ClientGlobals } from './globals.ts';
 import { applyChange, type MorphFunction } from './live.ts';
@@ -36,6 +37,8 @@ export interface PageOptions {
   readonly reloadGuardMs: number;
   /** How live elements asking for it (`data-serverpush-morph`) are morphed. */
   readonly morph: MorphFunction;
+  /** Where debug logging goes, when it is on. */
+  readonly log?: ClientLog | undefined;
 }
 
 /** How many recent cursors are remembered to recognize a message delivered twice. */
@@ -69,6 +72,7 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
   let state: ConnectionState = 'connecting';
   let connectedOnce = false;
   let cursor: string | undefined;
+  const { log } = options;
   const reloader = createReloader(globals, {
     guardMs: options.reloadGuardMs,
     held: () => showStatus(globals, 'stopped'),
@@ -87,6 +91,10 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
 
   function setState(next: ConnectionState, error?: PushClientError): void {
     if (state === next || state === 'closed') return;
+    log?.(
+      `state ${state} → ${next}${next === 'connected' ? ` over ${options.transport()}` : ''}`,
+      ...(error === undefined ? [] : [error]),
+    );
     state = next;
     // Before the event, so its listeners read the document as CSS shows it.
     if (next === 'connected') showStatus(globals, next, options.transport());
@@ -117,6 +125,10 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
 
   function change(message: ChangeMessage): void {
     cursor = message.cursor;
+    log?.(
+      `dispatching serverpush:${message.name} (${message.effect} ${message.model} ${String(message.id)})`,
+      message.data,
+    );
     const event = dispatchChange(globals, message);
     emit(message.name, message.data, message, event);
     if (!event.defaultPrevented) applyChange(globals, message, options.morph);
@@ -143,6 +155,7 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
     // A refresh without a reason still reloads: a stale page is worse than a vague log line.
     // A newer server may send a reason this client does not know: it is passed on as it came.
     const message = { ...raw, reason: String(raw.reason ?? '') } as RefreshMessage;
+    log?.(`dispatching serverpush:refresh (${message.reason})`);
     const reload = dispatchRefresh(globals, message);
     emit('refresh', { reason: message.reason }, message);
     stop();
@@ -162,6 +175,10 @@ export function createPage(globals: ClientGlobals, key: string, token: string, o
       // Messages sharing a cursor arrive in one batch, so a cursor seen in an earlier batch means
       // the message was delivered already.
       const fresh = messages.filter((m) => !('cursor' in m) || !seenCursors.has(m.cursor));
+      log?.(
+        `received ${messages.length} message(s)${fresh.length < messages.length ? `, ${messages.length - fresh.length} seen already` : ''}`,
+        messages,
+      );
       for (const message of messages) if ('cursor' in message) remember(message.cursor);
       for (const message of fresh) {
         if (state === 'closed') return;

@@ -15,6 +15,7 @@ import { PushClientError, isObject } from './errors.ts';
 import type { ClientGlobals, LockManagerLike } from './globals.ts';
 import type { Page } from './page.ts';
 import type { Backoff } from './backoff.ts';
+import type { ClientLog } from './debug.ts';
 import type { Attempt } from './negotiate.ts';
 
 /** What the tabs say to each other. */
@@ -65,6 +66,8 @@ export interface ShareOptions {
   readonly connectTimeoutMs: number;
   /** Called when the shared connection cannot carry this page (too many pages): it must connect on its own. */
   readonly alone: () => void;
+  /** Where debug logging goes, when it is on. */
+  readonly log?: ClientLog | undefined;
 }
 
 /** This tab's part in a shared connection. */
@@ -104,8 +107,10 @@ export function sharePage(options: ShareOptions): Sharing {
   const join = () => post({ t: 'join', key: page.key, token: page.token, cursor: page.cursor ?? null });
 
   function lead(): void {
+    options.log?.(`this tab leads the connection shared by the tabs of ${name}`);
     members.clear();
     connection = openConnection({
+      log: options.log,
       globals,
       backoff: options.backoff,
       attempts: options.attempts,
@@ -180,6 +185,7 @@ export function sharePage(options: ShareOptions): Sharing {
     }
     switch (note.t) {
       case 'hello':
+        options.log?.('another tab leads the shared connection: joining it');
         return join();
       case 'messages':
         if (note.key === page.key) page.receive(note.messages);

@@ -5,6 +5,7 @@
 
 import { type Delivery, refreshDelivery } from './delivery.ts';
 import { PushError } from './errors.ts';
+import type { ConnectionKind, Observation } from './observe.ts';
 import type { Holder, Page, Pages } from './pages.ts';
 import type { PageClaims } from './token.ts';
 
@@ -53,8 +54,11 @@ export interface Connection {
   settled(ms: number): Promise<void>;
   /** How many pages it carries. */
   readonly size: number;
-  /** Ends it: nothing more is written; its pages stay for their next connection. */
-  close(): void;
+  /**
+   * Ends it: nothing more is written; its pages stay for their next connection. `'slow'`: its
+   * transport ends it because the reader could not keep up, and has written the `slow` refresh.
+   */
+  close(reason?: 'slow'): void;
 }
 
 /** What the push instance gives its connections. */
@@ -77,7 +81,9 @@ export interface ConnectionHost {
   schedule(connection: PushConnection): void;
   /** Counts a new connection; returns the error that refuses it when a bound is reached. */
   opened(connection: PushConnection, address: string | undefined): PushError | undefined;
-  closed(connection: PushConnection, address: string | undefined): void;
+  closed(connection: PushConnection, address: string | undefined, slow: boolean): void;
+  /** Whoever watches the push instance. */
+  readonly observation: Observation;
 }
 
 /** The connection implementation: see `Connection`. */
@@ -96,12 +102,21 @@ export class PushConnection implements Connection, Holder {
   private readonly address: string | undefined;
   /** Set when a bound refuses the connection: every page added to it is refused with it. */
   private readonly refused: PushError | undefined;
+  /** The transport it came through, for monitoring. */
+  readonly transport: ConnectionKind;
 
-  constructor(host: ConnectionHost, sink: ConnectionSink, binding: string | undefined, address?: string) {
+  constructor(
+    host: ConnectionHost,
+    sink: ConnectionSink,
+    binding: string | undefined,
+    address?: string,
+    transport: ConnectionKind = 'other',
+  ) {
     this.host = host;
     this.sink = sink;
     this.binding = binding;
     this.address = address;
+    this.transport = transport;
     this.refused = host.opened(this, address);
   }
 
@@ -167,10 +182,15 @@ export class PushConnection implements Connection, Holder {
 
   flush(force = false): void {
     if (this.closed) return;
+    const watching = this.host.observation.sink;
     let batches: PageBatch[] | undefined;
     if (this.owed !== undefined && this.owed.length > 0) {
       batches = this.owed;
       this.owed = undefined;
+      for (const { deliveries } of batches) {
+        const reason = deliveries[0]?.reason;
+        if (reason !== undefined) watching?.refreshed?.(reason, undefined);
+      }
     }
     for (const [key, page] of this.attached) {
       // Another connection took the page, or it was forgotten: it is no longer this one's.
@@ -189,13 +209,17 @@ export class PushConnection implements Connection, Holder {
       const last = deliveries[deliveries.length - 1]!;
       const cursor = last.cursor ?? lastCursor(deliveries);
       (batches ??= []).push({ key, deliveries, cursor, ended });
-      if (ended) this.remove(key);
+      if (ended) {
+        if (last.reason !== undefined) watching?.refreshed?.(last.reason, mailbox.ctx);
+        this.remove(key);
+      }
     }
     if (this.settledWaiters !== undefined && !this.settling()) {
       for (const resolve of this.settledWaiters.splice(0)) resolve();
       this.settledWaiters = undefined;
     }
     if (batches !== undefined || force) this.sink.write(batches ?? []);
+    if (batches !== undefined) watching?.frameWritten?.(this.transport, batches, Date.now());
   }
 
   private settling(): boolean {
@@ -215,13 +239,19 @@ export class PushConnection implements Connection, Holder {
     });
   }
 
-  close(): void {
+  close(reason?: 'slow'): void {
     if (this.closed) return;
     this.closed = true;
+    const slow = reason === 'slow';
+    if (slow) {
+      const watching = this.host.observation.sink;
+      for (const page of this.attached.values())
+        if (page.holder === this) watching?.refreshed?.('slow', page.mailbox.ctx);
+    }
     for (const key of [...this.attached.keys()]) this.remove(key);
     this.owed = undefined;
     for (const resolve of this.settledWaiters?.splice(0) ?? []) resolve();
-    this.host.closed(this, this.address);
+    this.host.closed(this, this.address, slow);
   }
 }
 

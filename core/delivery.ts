@@ -9,11 +9,15 @@ export interface Delivery {
   readonly cursor: string | undefined;
   /** The message as JSON text. */
   readonly json: string;
+  /** When the change log appended its change, ms since the epoch (for the time from append to write). */
+  readonly at?: number | undefined;
+  /** Why, for a refresh. */
+  readonly reason?: RefreshReason | undefined;
 }
 
-/** The delivery of a change message. */
-export function changeDelivery(message: ChangeMessage): Delivery {
-  return { cursor: message.cursor, json: JSON.stringify(message, bigintAsString) };
+/** The delivery of a change message, appended to the log at `at`. */
+export function changeDelivery(message: ChangeMessage, at?: number): Delivery {
+  return { cursor: message.cursor, json: JSON.stringify(message, bigintAsString), at };
 }
 
 const refreshes = new Map<RefreshReason, Delivery>();
@@ -23,7 +27,7 @@ export function refreshDelivery(reason: RefreshReason): Delivery {
   let delivery = refreshes.get(reason);
   if (delivery === undefined) {
     const message: RefreshMessage = { name: 'refresh', reason };
-    delivery = { cursor: undefined, json: JSON.stringify(message) };
+    delivery = { cursor: undefined, json: JSON.stringify(message), reason };
     refreshes.set(reason, delivery);
   }
   return delivery;

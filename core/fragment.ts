@@ -3,6 +3,7 @@
 // concerns, the fragment which of them this viewer sees.
 
 import { guarded, isThenable, settled, skipped } from './guarded.ts';
+import type { Observation } from './observe.ts';
 import type { Change, Effect, Fragment, FragmentRender, Row } from './types.ts';
 
 /** What a fragment's serialization hands the mailbox: the effect its page hears, and the HTML (`null` for a leave). */
@@ -35,6 +36,8 @@ export interface FragmentSpec {
   matches(row: Row): boolean;
   /** The key under which viewers share renders; `undefined`: one per viewer. */
   readonly shareKey: string | undefined;
+  /** Told of each render and each failure. */
+  readonly observation?: Observation | undefined;
 }
 
 /**
@@ -54,10 +57,10 @@ export function serializeFragment(spec: FragmentSpec, change: Change, shared: Ma
   const seen = (which: 'after' | 'before', row: Row | null): unknown => {
     if (row === null || !spec.matches(row)) return false;
     const produce = () => checkHtml(spec.render(row), spec.name);
-    if (spec.shareKey === undefined) return guarded(produce, spec.name);
+    if (spec.shareKey === undefined) return guarded(produce, spec.name, spec.observation, 'fragment');
     const key = `${spec.shareKey}\u0000${which}`;
     if (shared.has(key)) return shared.get(key);
-    const result = guarded(produce, spec.name);
+    const result = guarded(produce, spec.name, spec.observation, 'fragment');
     shared.set(key, result);
     return result;
   };

@@ -21,6 +21,15 @@ export type { ChangeLog, Outbox, SinceResult } from './change-log.ts';
 export type { ChangeSink, OrmAdapter } from './orm.ts';
 export { PushError, isPushError, errorCodes, type ErrorCode, type PushErrorOptions } from './errors.ts';
 export { createReport, type Report, type ReportOptions } from './report.ts';
+export type {
+  ConnectionKind,
+  PageInfo,
+  PushObserver,
+  PushSnapshot,
+  RouteCount,
+  SerializerKind,
+  WrittenBatch,
+} from './observe.ts';
 export type { RouteRenderer, RowView } from './serialize.ts';
 export type { RouteTable, Authenticate } from './viewer.ts';
 export type {

@@ -4,9 +4,11 @@
 // is then served from the log (see ./pages.ts). ("Session" means the app's login session only.)
 
 import createDebug from 'debug';
+import type { ChangeTrace } from './debug-change.ts';
 import { changeDelivery, refreshDelivery, type Delivery } from './delivery.ts';
 import { matchesRow } from './hub.ts';
 import type { Rendered } from './fragment.ts';
+import type { Observation } from './observe.ts';
 import { isThenable, skipped, type CompiledSpec } from './serialize.ts';
 import type { Change, ChangeMessage, Effect, PushContext, RefreshReason } from './types.ts';
 
@@ -18,11 +20,13 @@ export interface Routing {
   readonly serialized: Map<string, unknown>;
   /** Encoded messages by share key, name and effect. */
   readonly encoded: Map<string, Delivery>;
+  /** Set while `DEBUG=serverpush:change` is on: what became of the change, page by page. */
+  trace?: ChangeTrace | undefined;
 }
 
 /** A fresh routing, for one change. */
 export function routing(): Routing {
-  return { serialized: new Map(), encoded: new Map() };
+  return { serialized: new Map(), encoded: new Map(), trace: undefined };
 }
 
 /** Decides whether the viewer may see a change at all; `false` or a throw drops it for the page. */
@@ -36,6 +40,8 @@ export interface MailboxOptions {
   /** Past this many bytes of messages waiting, the mailbox reports an overflow. */
   readonly maxPendingBytes: number;
   readonly authorize?: Authorize | undefined;
+  /** Whoever watches the push instance (`push.observe()`). */
+  readonly observation?: Observation | undefined;
 }
 
 /** What a mailbox tells its owner; one object for every mailbox of a push instance. */
@@ -155,8 +161,13 @@ export class Mailbox {
     const slot: Slot = { cursor: change.cursor, out: undefined, deferred: undefined, bytes: 0 };
     if (at === this.slots.length) this.slots.push(slot);
     else this.slots.splice(at, 0, slot);
-    if (this.holding) this.fill(slot, change, specs, shared);
-    else slot.deferred = { change, specs, shared };
+    if (this.holding) {
+      shared.trace?.begin();
+      this.fill(slot, change, specs, shared);
+    } else {
+      shared.trace?.waiting();
+      slot.deferred = { change, specs, shared };
+    }
   }
 
   /**
@@ -172,7 +183,14 @@ export class Mailbox {
       const { deferred } = slot;
       if (deferred === undefined) continue;
       slot.deferred = undefined;
-      this.fill(slot, deferred.change, deferred.specs, deferred.shared);
+      // The change's debug line counted this page as waiting: what it gets now is not told twice.
+      const { shared } = deferred;
+      this.fill(
+        slot,
+        deferred.change,
+        deferred.specs,
+        shared.trace === undefined ? shared : { serialized: shared.serialized, encoded: shared.encoded },
+      );
       // Filling may end the mailbox (too many bytes): then there is nothing left to fill.
       if (this.ended !== undefined) return;
     }
@@ -237,13 +255,16 @@ export class Mailbox {
           id: change.id,
           data,
         };
-        delivery = changeDelivery(message);
+        delivery = changeDelivery(message, change.at);
         if (key !== undefined) shared.encoded.set(key, delivery);
       }
       if (signature !== undefined) shared.encoded.set(signature, delivery);
       add(delivery);
     }
     slot.out = deliveries;
+    // No specs left means `authorize` said no; specs that gave nothing were dropped by their serializers.
+    if (specs.length === 0) this.options.observation?.sink?.authorizeDropped?.(this.ctx);
+    shared.trace?.settle(specs.length === 0 ? 'authorize' : deliveries === null ? 'serializer' : 'delivered');
     if (deliveries !== null) {
       const list: readonly Delivery[] = Array.isArray(deliveries) ? deliveries : [deliveries];
       for (const delivery of list) slot.bytes += delivery.json.length;

@@ -8,6 +8,7 @@
 import createDebug from 'debug';
 import type { ChangeLog } from './change-log.ts';
 import type { Delivery } from './delivery.ts';
+import { traceChange } from './debug-change.ts';
 import { PushError } from './errors.ts';
 import { createHub, matchesChange, type Subscription } from './hub.ts';
 import { Mailbox, routing, type MailboxHooks, type MailboxOptions } from './mailbox.ts';
@@ -157,6 +158,7 @@ export function createPages<Viewer>(
         hooks,
       );
       entry.page = page;
+      options.observation?.sink?.pageOpened?.(ctx);
       // Subscribe before reading history: a change appended meanwhile arrives by both ways, and the
       // mailbox keeps one copy of each cursor.
       const owned = subscribe(entry, page);
@@ -217,6 +219,7 @@ export function createPages<Viewer>(
     for (const subscription of entry.subscriptions) hub.remove(subscription);
     entries.delete(id);
     if (entry.page !== undefined) entry.page.disposed = true;
+    options.observation?.sink?.pageDisposed?.(entry.page?.mailbox.ctx);
   }
 
   function pages(): Page[] {
@@ -277,16 +280,27 @@ export function createPages<Viewer>(
 
     route(change) {
       const matched = hub.match(change);
-      if (matched.length === 0) return;
+      const sink = options.observation?.sink;
+      if (matched.length === 0) {
+        sink?.changeRouted?.(change, 0, 0);
+        traceChange(change, 0, 0)?.seal();
+        return;
+      }
       // One routing per change: viewers whose specs allow sharing get one serialization between
       // them, and pages that share a serialization share its encoded message.
       const shared = routing();
       // Most pages match through one spec; the few matched through several are grouped.
       let repeated: Set<Page> | undefined;
+      let pageCount = 0;
       for (const { owner } of matched) {
         if (owner.page.routing === shared) (repeated ??= new Set()).add(owner.page);
-        else owner.page.routing = shared;
+        else {
+          owner.page.routing = shared;
+          pageCount += 1;
+        }
       }
+      const trace = traceChange(change, pageCount, matched.length);
+      shared.trace = trace;
       const groups = repeated === undefined ? undefined : new Map<Page, Owner[]>();
       for (const { owner } of matched) {
         const { page } = owner;
@@ -304,6 +318,8 @@ export function createPages<Viewer>(
           page.replayed,
         );
       }
+      trace?.seal();
+      sink?.changeRouted?.(change, pageCount, matched.length);
     },
 
     async revalidate(page) {

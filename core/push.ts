@@ -8,9 +8,10 @@ import type { ChangeLog } from './change-log.ts';
 import { type ConnectionHost, type PageBatch, PushConnection } from './connection.ts';
 import { controlChange, controlModel, readControl, type ControlAction } from './control.ts';
 import { decode, refreshDelivery } from './delivery.ts';
-import { PushError } from './errors.ts';
+import { type ErrorCode, PushError } from './errors.ts';
 import type { Authorize } from './mailbox.ts';
 import { memoryLog } from './memory-log.ts';
+import { type ConnectionKind, createObservation, type PushObserver, type PushSnapshot, snapshotOf } from './observe.ts';
 import { createReport } from './report.ts';
 import { optionalFunction, positiveInteger } from './options.ts';
 import type { OrmAdapter } from './orm.ts';
@@ -213,9 +214,10 @@ export interface Push<Viewer = unknown, Identity = unknown> {
   disconnect(filter: IdentityFilter<Identity>): Promise<number>;
   /**
    * The transports' way in, for a request that presents `binding` (the session cookie of a bound
-   * token) and comes from `address` (a client address the adapter trusts, or `undefined`).
+   * token) and comes from `address` (a client address the adapter trusts, or `undefined`), to the
+   * transport named `transport` (for monitoring; `'other'` when not given).
    */
-  endpoint(binding: string | undefined, address?: string | undefined): PushEndpoint;
+  endpoint(binding: string | undefined, address?: string | undefined, transport?: ConnectionKind): PushEndpoint;
   /**
    * One page's messages after `cursor` (the token's own when `undefined`), waiting up to `waitMs`
    * when none are ready; the request that opens the page on this process is answered at once. A
@@ -227,6 +229,25 @@ export interface Push<Viewer = unknown, Identity = unknown> {
   check(token: string, cursor: string | undefined, binding?: string): void;
   /** Reports an internal error to `onError`. */
   reportError(error: unknown, where: string): void;
+  /**
+   * Tells the observers of a request refused with a `PushError` before any transport ran (the Koa
+   * adapter's origin check); the transports tell them of their own refusals.
+   */
+  rejected(code: ErrorCode, message: string): void;
+  /**
+   * Adds an observer: its hooks are called at the points they name (connections, pages, changes
+   * read and routed, frames written, refreshes, serializers, `authorize`, refusals, internal errors).
+   * `serverpush/metrics` and the operator's view are observers. Returns the function that removes it.
+   *
+   * @example
+   * const stop = push.observe({ refreshed: (reason) => statsd.increment(`push.refresh.${reason}`) });
+   */
+  observe(observer: PushObserver): () => void;
+  /**
+   * What this process holds now: pages by route, connections by transport, and where its tail stands
+   * in the change log (reading the log's head, a second at most).
+   */
+  snapshot(): Promise<PushSnapshot>;
   /**
    * Counts for monitoring: open pages, their subscriptions, and open connections (held polls and
    * streams; `waiting` is the same count).
@@ -281,6 +302,7 @@ export function createPush<Viewer = unknown, Identity = unknown>(
   const maxConnectionsPerAddress = positiveInteger(options.maxConnectionsPerAddress ?? 256, 'maxConnectionsPerAddress');
   const modelName = orm === undefined ? stringModelName : (model: unknown) => orm.modelName(model);
   const fragments = new Map<string, Fragment<never, never>>();
+  const observation = createObservation();
   const viewers = createViewers<Viewer>({
     routes,
     authenticate: authenticate as Authenticate<Viewer, never> | undefined,
@@ -288,6 +310,7 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     rowView: orm?.rowView === undefined ? undefined : (model) => orm.rowView?.(model),
     ownsFragment: (fragment) => fragments.get(fragment.name) === fragment,
     onError: reportError,
+    observation,
   });
   const pages = createPages(
     log,
@@ -297,6 +320,7 @@ export function createPush<Viewer = unknown, Identity = unknown>(
       maxPending: positiveInteger(options.maxPending ?? 1_000, 'maxPending'),
       maxPendingBytes: positiveInteger(options.maxPendingBytes ?? 1_048_576, 'maxPendingBytes'),
       authorize: authorize as Authorize | undefined,
+      observation,
     },
     positiveInteger(options.maxPages ?? 100_000, 'maxPages'),
   );
@@ -316,14 +340,16 @@ export function createPush<Viewer = unknown, Identity = unknown>(
   let dirty = new Set<PushConnection>();
   let flushing: NodeJS.Immediate | undefined;
   let closed = false;
+  /** The cursor of the last change the tail handed this process, for the log lag. */
+  let routed: string | undefined;
 
   const stopTail = log.tail(
-    (change) =>
-      change.model !== controlModel
-        ? pages.route(change)
-        : isPresenceEntry(change)
-          ? presence.receive(change)
-          : control(change),
+    (change) => {
+      routed = change.cursor;
+      observation.sink?.changeRead?.(change);
+      if (change.model !== controlModel) return pages.route(change);
+      return isPresenceEntry(change) ? presence.receive(change) : control(change);
+    },
     (reason) => {
       // Changes were lost between the log and this process: no page here can be brought up to date.
       debug('the change log reported a gap (%s): every page refreshes', reason);
@@ -394,6 +420,7 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     maxPages: maxPagesPerConnection,
     admit,
     logBack,
+    observation,
     schedule(connection) {
       dirty.add(connection);
       flushing ??= setImmediate(flushDirty);
@@ -404,11 +431,13 @@ export function createPush<Viewer = unknown, Identity = unknown>(
       if (refused !== undefined) return refused;
       connections.add(connection);
       if (address !== undefined) byAddress.set(address, (byAddress.get(address) ?? 0) + 1);
+      observation.sink?.connectionOpened?.(connection.transport);
       return undefined;
     },
-    closed(connection, address) {
+    closed(connection, address, slow) {
       if (!connections.delete(connection)) return;
       dirty.delete(connection);
+      observation.sink?.connectionClosed?.(connection.transport, slow);
       if (address === undefined) return;
       const held = (byAddress.get(address) ?? 1) - 1;
       if (held > 0) byAddress.set(address, held);
@@ -435,19 +464,25 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     return undefined;
   }
 
-  function endpoint(binding: string | undefined, address?: string): PushEndpoint {
+  function endpoint(binding: string | undefined, address?: string, transport?: ConnectionKind): PushEndpoint {
     return {
-      open: (sink) => new PushConnection(host, sink, binding, address),
+      open: (sink) => new PushConnection(host, sink, binding, address, transport),
       check(token, cursor) {
         const refused = noRoom(address);
         if (refused !== undefined) throw refused;
         if (token !== undefined) admit(token, cursor, binding);
       },
       reportError,
+      rejected,
     };
   }
 
+  function rejected(code: ErrorCode, message: string) {
+    observation.sink?.rejected?.(code, message);
+  }
+
   function reportError(error: unknown, where: string) {
+    observation.sink?.errorReported?.(error, where);
     try {
       onError(error, where);
     } catch (thrown) {
@@ -597,6 +632,14 @@ export function createPush<Viewer = unknown, Identity = unknown>(
       admit(token, cursor, binding);
     },
     reportError,
+    rejected,
+    observe: (observer) => observation.add(observer),
+    async snapshot() {
+      const taken = await snapshotOf({ log, routed, connections, pages });
+      // Nothing routed yet: the tail started at the head, so it stands where the head stood first.
+      routed ??= taken.log.routed;
+      return taken;
+    },
     // The contexts a filter reads carry identities from tokens this instance signed.
     revalidate: (filter: PageFilter<Viewer, Identity> | IdentityFilter<Identity>) =>
       request('revalidate', filter as PageFilter<Viewer> | IdentityFilter),

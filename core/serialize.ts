@@ -5,6 +5,7 @@ import { controlModel } from './control.ts';
 import { isFragment, serializeFragment } from './fragment.ts';
 import { guarded, isThenable, skipped } from './guarded.ts';
 import { matchesRow, valueAt } from './hub.ts';
+import type { Observation, SerializerKind } from './observe.ts';
 import type { Change, Effect, Fragment, PushContext, Row, Scalar, SerializerFunction, UpdateSpec } from './types.ts';
 
 export { isThenable, skipped };
@@ -66,6 +67,8 @@ export interface CompileOptions {
   readonly rowView?: ((model: unknown) => RowView | undefined) | undefined;
   /** Whether a fragment was made by this push instance (whose names are unique). Default: any is. */
   readonly ownsFragment?: ((fragment: Fragment<never, never>) => boolean) | undefined;
+  /** Told of each serializer call and failure (`push.observe()`). */
+  readonly observation?: Observation | undefined;
 }
 
 /**
@@ -125,7 +128,7 @@ const namePattern = /^[A-Za-z_][\w.:-]{0,63}$/;
 export function compileSpec<Viewer>(
   spec: UpdateSpec<Viewer>,
   ctx: PushContext<Viewer>,
-  { modelName, routes, intern = noInterner, rowView, ownsFragment }: CompileOptions,
+  { modelName, routes, intern = noInterner, rowView, ownsFragment, observation }: CompileOptions,
 ): CompiledSpec {
   const where = `update spec ${JSON.stringify(spec?.name)}${ctx.route === undefined ? '' : ` of route "${ctx.route}"`}`;
   if (spec === null || typeof spec !== 'object')
@@ -169,6 +172,7 @@ export function compileSpec<Viewer>(
   let produce: (row: Row, change: Change) => unknown;
   let shareKey: string | undefined;
   let rendered = false;
+  let kind: SerializerKind = 'fields';
   if (serializer === undefined) {
     const fields = fieldMap(data, where);
     produce = (row) =>
@@ -177,6 +181,7 @@ export function compileSpec<Viewer>(
     shareKey = shareOf(dataKey === undefined ? undefined : JSON.stringify(['map', dataKey]));
   } else if (typeof serializer === 'function') {
     const fn = serializer as SerializerFunction<Viewer>;
+    kind = 'function';
     produce = (row, change) => fn(ctx, view(row), data, change);
     // Update functions build inline closures anew for every page, so the key is the spec's
     // source, not the closure's identity; `vary` is the app's word that nothing else differs.
@@ -191,6 +196,7 @@ export function compileSpec<Viewer>(
       throw new TypeError(`${where}: \`serializer\` names route "${serializer}", but no route renderer is configured`);
     if (routes?.has?.(serializer) === false)
       throw new TypeError(`${where}: \`serializer\` names route "${serializer}", which the router does not have`);
+    kind = 'route';
     produce = (row, change) => render(serializer, ctx as PushContext<unknown>, { row: view(row), data, change });
     shareKey = shareOf(
       varyKey === undefined || dataKey === undefined
@@ -212,6 +218,7 @@ export function compileSpec<Viewer>(
     // Fragment names are unique in a push instance, so the name stands for the function.
     shareKey = shareOf(varyKey === undefined ? undefined : JSON.stringify(['fragment', serializer.name, varyKey]));
     rendered = true;
+    kind = 'fragment';
   } else {
     throw new TypeError(`${where}: \`serializer\` must be a function, a fragment or a route name`);
   }
@@ -236,14 +243,20 @@ export function compileSpec<Viewer>(
     encodingKeys: shareKey === undefined ? undefined : intern.encodingKeys(shareKey, spec.name),
     serialize(change, shared) {
       if (rendered) {
-        const fragment = { name: spec.name, shareKey, render: (row: Row) => produce(row, change), matches };
+        const fragment = {
+          name: spec.name,
+          shareKey,
+          render: (row: Row) => produce(row, change),
+          matches,
+          observation,
+        };
         return serializeFragment(fragment, change, shared);
       }
       const row = change.after ?? change.before;
       if (row === null || row === undefined) return skipped;
-      if (shareKey === undefined) return guarded(() => produce(row, change), spec.name);
+      if (shareKey === undefined) return guarded(() => produce(row, change), spec.name, observation, kind);
       if (shared.has(shareKey)) return shared.get(shareKey);
-      const result = guarded(() => produce(row, change), spec.name);
+      const result = guarded(() => produce(row, change), spec.name, observation, kind);
       shared.set(shareKey, result);
       return result;
     },

@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Connection, ConnectionSink } from './connection.ts';
+import type { ErrorCode } from './errors.ts';
 import type { TransportName } from './types.ts';
 
 export type { Connection, ConnectionSink, PageBatch } from './connection.ts';
@@ -64,6 +65,8 @@ export interface PushEndpoint {
    * request", "serving a WebSocket"): to the push instance's `onError`.
    */
   reportError(error: unknown, where: string): void;
+  /** Tells the push instance's observers of a request refused with a `PushError` (`failed()` does). */
+  rejected?(code: ErrorCode, message: string): void;
 }
 
 /** The server half of a transport. */

@@ -60,6 +60,8 @@ export interface ViewersOptions<Viewer> {
   readonly rowView?: CompileOptions['rowView'];
   /** Whether a fragment was made by this push instance. Default: any is. */
   readonly ownsFragment?: CompileOptions['ownsFragment'];
+  /** Told of each serializer call and failure. */
+  readonly observation?: CompileOptions['observation'];
   /**
    * Receives why a page's specs cannot be built (the update function's error, or the `TypeError`
    * naming the spec and field), once per route, update function and spec a minute. The push
@@ -77,6 +79,7 @@ export function createViewers<Viewer>({
   modelName,
   rowView,
   ownsFragment,
+  observation,
   onError = logError,
   report = createReport(),
 }: ViewersOptions<Viewer>): Viewers<Viewer> {
@@ -84,7 +87,7 @@ export function createViewers<Viewer>({
   const globalUpdates: UpdateFunction<Viewer>[] = [];
   // What the specs of many pages have in common, held once: pages of one route share theirs.
   const intern = createInterner();
-  const compileOptions: CompileOptions = { modelName, routes, intern, rowView, ownsFragment };
+  const compileOptions: CompileOptions = { modelName, routes, intern, rowView, ownsFragment, observation };
 
   async function contextOf(claims: PageClaims, binding: string | undefined): Promise<PushContext<Viewer>> {
     const matched = routes?.match(claims.path);

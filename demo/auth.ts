@@ -261,7 +261,8 @@ function viewerOf(user: User | undefined): AuthViewer | null {
   return user === undefined ? null : { id: user.id, username: user.username, teamId: user.teamId };
 }
 
-async function sessionViewer(ctx: Koa.Context): Promise<AuthViewer | null> {
+/** The logged-in user of a request, or `null`. */
+export async function sessionViewer(ctx: Koa.Context): Promise<AuthViewer | null> {
   const id = userIdOf(ctx.session?.['userId']);
   return id === null ? null : viewerOf(await User.query().findById(id));
 }

@@ -5,7 +5,8 @@
 import Router from '@koa/router';
 import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
-import { createPush, type KoaPush, type KoaPushOptions } from '../adapters/koa/index.ts';
+import { createPush, type KoaPush, type KoaPushOptions, operator } from '../adapters/koa/index.ts';
+import { metrics } from '../adapters/metrics/index.ts';
 import { objection } from '../adapters/objection/index.ts';
 import type { ChangeLog } from '../core/change-log.ts';
 import { jsonp } from '../transports/jsonp.ts';
@@ -13,7 +14,7 @@ import { longPoll } from '../transports/long-poll.ts';
 import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
 import { migrateKnexLog } from '../adapters/knex-log/migration.ts';
-import { authPushOptions, registerAuth } from './auth.ts';
+import { authPushOptions, registerAuth, sessionViewer } from './auth.ts';
 import { liveBanners, liveStatusStyle } from './live-status.ts';
 import { migrationSource } from './migrations.ts';
 import { Counter } from './models.ts';
@@ -40,9 +41,9 @@ export interface CounterPush {
 }
 
 /**
- * Builds the counter demo's router (`home` at `/`, the `counter` fragment, `increment`) and its push
- * instance with the home page's update function, and registers the auth demo (`/login`, `/todos`)
- * on both. Page handlers need the database (`openCounterDatabase()`), and so does re-rendering the
+ * Builds the counter demo's router (`home` at `/`, the `counter` fragment, `increment`, `/metrics`
+ * and the operator's view at `/operator`) and its push instance with the home page's update
+ * function, and registers the auth demo (`/login`, `/todos`) on both. Page handlers need the database (`openCounterDatabase()`), and so does re-rendering the
  * auth demo's `todo-item` on the push side (the owner's name and team).
  *
  * @example
@@ -87,6 +88,11 @@ export function createCounterPush(options: CounterPushOptions): CounterPush {
 
   push.updates('home', () => [{ name: 'hits', model: Counter, params: { id: 1 }, serializer: 'counter' }]);
   registerAuth({ router, push });
+
+  // This process's push metrics, in the Prometheus text format.
+  router.get('/metrics', metrics(push));
+  // The operator's view of this process. Alice is the demo's operator: log in as her to see it.
+  router.get('/operator', operator(push, { guard: async (ctx) => (await sessionViewer(ctx))?.username === 'alice' }));
   return { router, push };
 }
 

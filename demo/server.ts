@@ -13,6 +13,7 @@ const { url, pushUrl } = await demo.listen({
 });
 console.log(`serverpush counter demo: ${url}`);
 console.log(`auth demo: ${url}todos (alice, bob or carol, password demo)`);
+console.log(`metrics: ${url}metrics; the operator's view: ${url}operator (log in as alice)`);
 if (pushUrl !== undefined) console.log(`push endpoints (split ports, no CORS): ${pushUrl}/serverpush`);
 
 function stop() {

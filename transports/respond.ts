@@ -29,9 +29,11 @@ export function json(status: number, body: unknown, headers: Readonly<Record<str
  * mistake (logged under `serverpush:transport`); anything else is the server's, reported through
  * `push.reportError` and answered as an internal error whose details stay in the log.
  */
-export function failed(error: unknown, push: Pick<PushEndpoint, 'reportError'>, where: string): Failure {
-  if (isPushError(error)) debug('%s: %s', error.code, error.message);
-  else push.reportError(error, where);
+export function failed(error: unknown, push: Pick<PushEndpoint, 'reportError' | 'rejected'>, where: string): Failure {
+  if (isPushError(error)) {
+    debug('%s: %s', error.code, error.message);
+    push.rejected?.(error.code, error.message);
+  } else push.reportError(error, where);
   return failureOf(error);
 }
 

@@ -100,12 +100,12 @@ export function sse(options: SseOptions = {}): Transport {
       // retryMs so that the pages of a server that shuts down do not all come back at once.
       closing: () => finish(`retry: ${Math.floor(Math.random() * retryMs)}\n: closing\n\n`),
     };
-    const finish = (last?: string) => {
+    const finish = (last?: string, slow?: 'slow') => {
       if (ended) return;
       ended = true;
       if (last !== undefined) out.write(last);
       out.end();
-      connection.close();
+      connection.close(slow);
       streams.delete(stream);
     };
     // Set once a write found the socket's buffer past its mark: from then on each write checks
@@ -118,7 +118,7 @@ export function sse(options: SseOptions = {}): Transport {
         const refresh = many
           ? pagesFrame([...cursors.keys()].map((key) => ({ key, deliveries: [slow], cursor: undefined, ended: true })))
           : messagesFrame([slow]);
-        return finish(`data: ${refresh}\n\n`);
+        return finish(`data: ${refresh}\n\n`, 'slow');
       }
       buffering = !out.write(event) || (buffering && out.writableLength > 0);
       stream.wrote = true;

@@ -104,7 +104,7 @@ export function websocket(options: WebSocketOptions = {}): Transport {
     const waiting = socket.bufferedAmount;
     if (waiting > 0 && waiting + frame.length > maxBufferedBytes) {
       debug('slow reader: %d bytes unsent, %d more to send', waiting, frame.length);
-      connection.close();
+      connection.close('slow');
       socket.send(slow());
       end(socket, closeCode.slowReader, slowReason);
       return false;

@@ -35,8 +35,11 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
   const byPath = new Map(push.transports.map((transport) => [`${prefix}/${transport.name}`, transport]));
 
   /** The push endpoint as one request sees it: with the binding its cookies present. */
-  const endpointFor = (cookieHeader: string | undefined, address: string | undefined): PushEndpoint =>
-    push.endpoint(binding(cookieHeader), address);
+  const endpointFor = (
+    cookieHeader: string | undefined,
+    address: string | undefined,
+    transport: Transport['name'],
+  ): PushEndpoint => push.endpoint(binding(cookieHeader), address, transport);
 
   /**
    * Whether a browser request from `origin` may be answered: no Origin (not a browser, or a
@@ -70,6 +73,7 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
         ctx.set(answerHeaders);
         ctx.body = { error: { code: 'SERVERPUSH_ERR_ORIGIN', message: originRefusal(origin) } };
         debug('refused origin %s', origin);
+        push.rejected('SERVERPUSH_ERR_ORIGIN', originRefusal(origin));
         return;
       }
       if (origin !== undefined && origins.has(origin)) {
@@ -88,7 +92,7 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
       await respond(
         ctx,
         transport,
-        endpointFor(ctx.get('Cookie'), clientAddress(ctx.req, ctx.app.proxy ? ctx.ip : undefined)),
+        endpointFor(ctx.get('Cookie'), clientAddress(ctx.req, ctx.app.proxy ? ctx.ip : undefined), transport.name),
       );
     };
   }
@@ -111,9 +115,15 @@ export function createEndpoints({ push, prefix, origins, binding, seen }: Endpoi
       const protocol = (request.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
       if (!originAllowed(origin, protocol, request.headers.host)) {
         debug('refused upgrade from origin %s', origin);
+        push.rejected('SERVERPUSH_ERR_ORIGIN', originRefusal(origin));
         return refuseSocket(socket, 403, 'SERVERPUSH_ERR_ORIGIN', originRefusal(origin));
       }
-      transport.upgrade(request, socket, head, endpointFor(request.headers.cookie, clientAddress(request, undefined)));
+      transport.upgrade(
+        request,
+        socket,
+        head,
+        endpointFor(request.headers.cookie, clientAddress(request, undefined), transport.name),
+      );
     };
     server.on('upgrade', serverOnUpgrade);
     return () => server.off('upgrade', serverOnUpgrade);

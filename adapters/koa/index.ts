@@ -13,3 +13,12 @@
 export { createPush, type IdentifyCheck, type KoaPush, type KoaPushOptions } from './push.ts';
 export type { PageHelper, PushState, RenderState, RenderUpdate, TagOptions } from './state.ts';
 export { gracefulShutdown, type ShutdownOptions, type ShutdownOutcome } from './shutdown.ts';
+export {
+  operator,
+  type OperatorOptions,
+  type OperatorState,
+  type OperatorView,
+  type RecentChange,
+  type RecentError,
+  type RecentRefresh,
+} from './operator.ts';

@@ -67,3 +67,18 @@ serial('a write outside the app reaches the counter page too: the demo publishes
   await Counter.query().patch({ hits: 42 }).where('id', 1);
   t.is((await page.next()).data, '<span id="hits">42</span>');
 });
+
+serial('the counter demo serves its push metrics at /metrics in the Prometheus text format', async (t) => {
+  const { harness } = await setup(t);
+  const page = await harness.open<CounterEvents>('/');
+  await page.next();
+  const response = await harness.request('/metrics');
+  t.is(response.status, 200);
+  t.is(response.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+  t.regex(response.text, /^# HELP serverpush_pages Pages this process serves\.$/m);
+  t.regex(response.text, /^serverpush_pages 1$/m);
+  // The page's own visit, counted after it took its cursor, reached it over long-poll.
+  t.regex(response.text, /^serverpush_deliveries_total\{transport="long-poll"\} 1$/m);
+  t.regex(response.text, /^serverpush_delivery_latency_seconds_count\{transport="long-poll"\} 1$/m);
+  t.regex(response.text, /^serverpush_serializer_calls_total\{kind="route"\} 1$/m);
+});
