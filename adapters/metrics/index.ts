@@ -3,6 +3,12 @@
 // metrics are an observer of the push instance (`push.observe()`): a process that never calls
 // `metrics()` pays nothing for them.
 
+/**
+ * `metrics()`: a push process's metrics in the Prometheus text format (needs `prom-client`).
+ *
+ * @module serverpush/metrics
+ */
+
 import type { Histogram, Registry } from 'prom-client';
 import { errorCodes, type ErrorCode } from '../../core/errors.ts';
 import { type ConnectionKind, connectionKinds, type PushSnapshot, serializerKinds } from '../../core/observe.ts';

@@ -21,6 +21,7 @@ export { default as Koa } from 'koa';
 export { Model } from 'objection';
 export { createPublisher, memoryLog, PushError } from 'serverpush';
 export { knexLog } from 'serverpush/knex-log';
+export { metrics } from 'serverpush/metrics';
 export type { PresenceMember } from 'serverpush';
 export type { PushClient } from 'serverpush/client';
 export { knexLogMigrations } from 'serverpush/knex-log/migration';
