@@ -47,6 +47,13 @@ interface ErrorNote {
 
 /** The code of a page refused because its connection carries as many as it may. */
 const tooMany = 'SERVERPUSH_ERR_LIMIT';
+/**
+ * The code of a page whose token the shared connection refused. The connection may be older than
+ * this tab's login: a token bound to the new session cookie (`bindCookie`) does not match the
+ * cookie the leader's WebSocket presented when it opened. The page then connects on its own, with
+ * the browser's current cookie; a token that is bad there too stops the page as usual.
+ */
+const badToken = 'SERVERPUSH_ERR_BAD_TOKEN';
 
 /** How often a page that does not lead says it is still there, in ms. */
 const aliveMs = 10_000;
@@ -192,7 +199,7 @@ export function sharePage(options: ShareOptions): Sharing {
         return;
       case 'refused':
         if (note.key !== page.key) return;
-        if (note.error.code === tooMany) return leaveAlone();
+        if (note.error.code === tooMany || note.error.code === badToken) return leaveAlone();
         page.stop(new PushClientError(note.error.code, note.error.message, note.error.status ?? undefined));
         return;
       case 'state':
@@ -240,8 +247,8 @@ export function sharePage(options: ShareOptions): Sharing {
     channel.close();
   }
 
-  // The shared connection carries as many pages as the server allows: past that, this page
-  // connects on its own.
+  // The shared connection carries as many pages as the server allows, with the cookie it opened
+  // with: past that, or refused for its token there, this page connects on its own.
   function leaveAlone(): void {
     close();
     options.alone();

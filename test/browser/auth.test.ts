@@ -105,3 +105,28 @@ browserTest(
     t.is(await bob.getAttribute('html', 'data-serverpush-state'), 'connected');
   },
 );
+
+browserTest(
+  'the auth demo: a tab that logs in while another tab of the browser leads the shared WebSocket connects, and hears its changes',
+  async (t) => {
+    const { url } = await authDemo(t, [websocket(), longPoll()]);
+    const browser = await launch(t);
+    // Alice's tab leads the shared connection, its WebSocket opened with her session cookie.
+    const [alice] = (await loggedIn(browser, url, 'alice', 1)) as [Page];
+    t.is(await alice.evaluate(() => window.serverpush?.mode), 'shared');
+    // In another tab of the same browser, bob logs in: a new session cookie, which the leader's
+    // WebSocket never presented, binds his page's token.
+    const bob = await alice.context().newPage();
+    await bob.goto(`${url}/login`);
+    await bob.fill('#username', 'bob');
+    await bob.fill('#password', 'demo');
+    await Promise.all([bob.waitForURL(`${url}/todos`), bob.click('#login')]);
+    await bob.waitForFunction(() => document.documentElement.dataset['serverpushState'] === 'connected', undefined, {
+      timeout: 10_000,
+    });
+    await bob.fill('#new-title', 'Water the plants');
+    await bob.click('#add');
+    await bob.locator('#my-todos li', { hasText: 'Water the plants' }).waitFor({ timeout: 5_000 });
+    t.is(await bob.getAttribute('html', 'data-serverpush-state'), 'connected');
+  },
+);
