@@ -7,11 +7,11 @@
 // presence) on the app's database (users, sessions, to-dos) and the change log the app writes to.
 
 import Router from '@koa/router';
-import knexFactory from 'knex';
+import type knexFactory from 'knex';
 import { Model } from 'objection';
 import { createPush, type KoaPush } from '../adapters/koa/index.ts';
 import { knexLog } from '../adapters/knex-log/index.ts';
-import { knexLogMigrations } from '../adapters/knex-log/migration.ts';
+import { migrateKnexLog } from '../adapters/knex-log/migration.ts';
 import { objection } from '../adapters/objection/index.ts';
 import { redisLog } from '../adapters/redis/index.ts';
 import type { ChangeLog } from '../core/change-log.ts';
@@ -20,6 +20,7 @@ import { sse } from '../transports/sse.ts';
 import { websocket } from '../transports/websocket.ts';
 import { authPushOptions, registerAuth } from './auth.ts';
 import { authMigrationSource } from './auth-migrations.ts';
+import { openSqlite } from './sqlite.ts';
 
 /**
  * What `serverpush --app demo/auth-push-server.ts` serves. From the environment: `PUSH_SECRET`
@@ -33,18 +34,7 @@ export default async function authPushServer(): Promise<KoaPush> {
   if (secret === undefined || Buffer.byteLength(secret) < 32) {
     throw new Error("demo/auth-push-server.ts needs PUSH_SECRET: the app's token secret, at least 32 bytes");
   }
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: { filename: process.env['DEMO_DB'] ?? 'auth.sqlite' },
-    useNullAsDefault: true,
-    // WAL: the app process writes while this one reads.
-    pool: {
-      afterCreate: (connection: { pragma(statement: string): unknown }, done: () => void) => {
-        connection.pragma('journal_mode = WAL');
-        done();
-      },
-    },
-  });
+  const knex = openSqlite(process.env['DEMO_DB'] ?? 'auth.sqlite');
   await knex.migrate.latest({ migrationSource: authMigrationSource });
   Model.knex(knex);
   const router = new Router();
@@ -71,7 +61,7 @@ export default async function authPushServer(): Promise<KoaPush> {
 async function changeLog(knex: knexFactory.Knex): Promise<ChangeLog> {
   const name = process.env['DEMO_LOG'] ?? 'knex';
   if (name === 'knex') {
-    await knex.migrate.latest({ migrationSource: knexLogMigrations(), tableName: 'knex_migrations_serverpush' });
+    await migrateKnexLog(knex);
     return knexLog({ knex });
   }
   if (name === 'redis') return redisLog({ url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379' });

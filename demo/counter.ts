@@ -3,7 +3,7 @@
 // page paths and re-render the `counter` fragment), the same update function and transports.
 
 import Router from '@koa/router';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { Model } from 'objection';
 import { createPush, type KoaPush, type KoaPushOptions, operator } from '../adapters/koa/index.ts';
 import { metrics } from '../adapters/metrics/index.ts';
@@ -18,6 +18,7 @@ import { authPushOptions, registerAuth, sessionViewer } from './auth.ts';
 import { liveBanners, liveStatusStyle } from './live-status.ts';
 import { migrationSource } from './migrations.ts';
 import { Counter } from './models.ts';
+import { openSqlite } from './sqlite.ts';
 
 /** The transports the demo offers, best first. */
 export const demoTransports = ['websocket', 'sse', 'long-poll', 'jsonp'] as const;
@@ -98,18 +99,7 @@ export function createCounterPush(options: CounterPushOptions): CounterPush {
 
 /** Opens the demo's sqlite database, migrates it and binds the models to it. */
 export async function openCounterDatabase(filename: string): Promise<Knex> {
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: { filename },
-    useNullAsDefault: true,
-    // WAL: the push server process reads the change log while the app process writes.
-    pool: {
-      afterCreate: (connection: { pragma(statement: string): unknown }, done: () => void) => {
-        connection.pragma('journal_mode = WAL');
-        done();
-      },
-    },
-  });
+  const knex = openSqlite(filename);
   await knex.migrate.latest({ migrationSource });
   // The change log's tables, for the split shape: both processes share the log through them.
   await migrateKnexLog(knex);

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Router from '@koa/router';
 import test, { type ExecutionContext } from 'ava';
-import knexFactory from 'knex';
 import Koa from 'koa';
 import { Model } from 'objection';
 import type { Browser, Page } from 'playwright-core';
@@ -26,6 +25,7 @@ import { browserAvailable, launch } from '../helpers/browser.ts';
 import { secret } from '../helpers/push.ts';
 import { redisSkip, testRedis } from '../helpers/redis.ts';
 import { listen } from '../helpers/server.ts';
+import { openSqlite } from '../../demo/sqlite.ts';
 
 const browserTest = browserAvailable() && redisSkip() === undefined ? test.serial : test.skip;
 
@@ -46,17 +46,7 @@ interface Seen {
 async function twoProcesses(t: ExecutionContext) {
   const directory = mkdtempSync(join(tmpdir(), 'serverpush-presence-'));
   const filename = join(directory, 'auth.sqlite');
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: { filename },
-    useNullAsDefault: true,
-    pool: {
-      afterCreate: (connection: { pragma(statement: string): unknown }, done: () => void) => {
-        connection.pragma('journal_mode = WAL');
-        done();
-      },
-    },
-  });
+  const knex = openSqlite(filename);
   await knex.migrate.latest({ migrationSource: authMigrationSource });
   Model.knex(knex);
   const redis = await testRedis(t);

@@ -12,7 +12,7 @@ import createKnex from 'knex';
 import Koa from 'koa';
 import { Model } from 'objection';
 import { knexLog } from '../../adapters/knex-log/index.ts';
-import { knexLogMigrations } from '../../adapters/knex-log/migration.ts';
+import { migrateKnexLog } from '../../adapters/knex-log/migration.ts';
 import { createPush as createKoaPush } from '../../adapters/koa/index.ts';
 import { objection, pushable } from '../../adapters/objection/index.ts';
 import { redisLog, type RedisLogOptions } from '../../adapters/redis/index.ts';
@@ -360,7 +360,7 @@ postgresTest(
   async (t) => {
     t.timeout(30_000);
     const knex = await postgresql.connect(t);
-    await knex.migrate.latest({ migrationSource: knexLogMigrations() });
+    await migrateKnexLog(knex);
     await knex.schema.createTable('items', (table) => {
       table.increments('id');
       table.integer('seq').notNullable();
