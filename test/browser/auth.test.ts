@@ -115,7 +115,9 @@ browserTest(
     const [alice] = (await loggedIn(browser, url, 'alice', 1)) as [Page];
     t.is(await alice.evaluate(() => window.serverpush?.mode), 'shared');
     // In another tab of the same browser, bob logs in: a new session cookie, which the leader's
-    // WebSocket never presented, binds his page's token.
+    // WebSocket never presented, binds his page's token. (Alice's cookie is dropped first, as when
+    // her session expired: the login page sends a logged-in browser to its list.)
+    await alice.context().clearCookies();
     const bob = await alice.context().newPage();
     await bob.goto(`${url}/login`);
     await bob.fill('#username', 'bob');
