@@ -184,7 +184,7 @@ redisTest(
 redisTest(
   'a Redis cut longer than maxBufferedMs: the changes given up make every page refresh (epoch), and the service resumes',
   async (t) => {
-    t.timeout(30_000);
+    t.timeout(45_000);
     const redis = await testRedis(t);
     const cable = await relay(t, redis);
     const { list, onWarning } = warnings();
@@ -217,7 +217,8 @@ redisTest(
     const reloaded = follow(server.base, await server.page());
     t.teardown(() => reloaded.stop());
     await app.publish(item(6));
-    t.true(await until(() => reloaded.seqs.length === 1, 5_000));
+    // Under load the push server's reader may still be reconnecting after the cut.
+    t.true(await until(() => reloaded.seqs.length === 1, 15_000));
     await reloaded.stop();
     t.deepEqual({ seqs: reloaded.seqs, refreshes: reloaded.refreshes }, { seqs: [6], refreshes: [] });
   },
