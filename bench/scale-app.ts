@@ -13,7 +13,15 @@ import { websocket } from '../transports/websocket.ts';
 export function scalePush(secret: string, log?: ChangeLog): KoaPush {
   const router = new Router();
   router.get('page', '/page', () => {});
-  const push = createPush({ secret, router, log, transports: [websocket(), sse(), longPoll()], maxPending: 5_000 });
+  const push = createPush({
+    secret,
+    router,
+    log,
+    transports: [websocket(), sse(), longPoll()],
+    maxPending: 5_000,
+    // Every bench client connects from 127.0.0.1.
+    maxConnectionsPerAddress: 1_000_000,
+  });
   push.updates('page', () => [{ name: 'tick', model: 'ticks', data: { seq: 'seq', sentAt: 'sentAt' } }]);
   return push;
 }

@@ -16,6 +16,8 @@ const push = createPush({
   router,
   transports: [websocket({ heartbeatMs: 60_000 })],
   maxPagesPerConnection: 64,
+  // Every bench client connects from 127.0.0.1.
+  maxConnectionsPerAddress: 1_000_000,
 });
 router.get('page', '/page', (ctx) => void (ctx.body = ctx.state.serverpush.token));
 push.updates('page', () => [{ name: 'tick', model: 'ticks', data: { seq: 'seq' } }]);
