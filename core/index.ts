@@ -42,7 +42,7 @@ export type {
   Transport,
 } from './transport.ts';
 export type { PollOptions } from './push.ts';
-export type { PresenceFunction, PresenceOptions, PresenceSpec } from './presence.ts';
+export type { PresenceFunction, PresenceOptions, PresenceSpec } from './presence-spec.ts';
 export type { Delivery } from './delivery.ts';
 export { transportNames } from './types.ts';
 export type * from './types.ts';

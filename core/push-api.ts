@@ -5,7 +5,7 @@ import type { ChangeLog } from './change-log.ts';
 import type { ErrorCode } from './errors.ts';
 import type { ConnectionKind, PushObserver, PushSnapshot } from './observe.ts';
 import type { OrmAdapter } from './orm.ts';
-import type { PresenceFunction, PresenceOptions } from './presence.ts';
+import type { PresenceFunction, PresenceOptions } from './presence-spec.ts';
 import type { PushEndpoint, Transport } from './transport.ts';
 import type {
   Change,

@@ -6,7 +6,7 @@ import type { ExecutionContext } from 'ava';
 import Koa from 'koa';
 import { createPush, type KoaPush } from '../../adapters/koa/index.ts';
 import type { ChangeLog } from '../../core/change-log.ts';
-import type { PresenceOptions } from '../../core/presence.ts';
+import type { PresenceOptions } from '../../core/presence-spec.ts';
 import type { Change, ChangeInput, PresenceMessage } from '../../core/types.ts';
 import { longPoll } from '../../transports/long-poll.ts';
 import { createPresenceState, type PresenceDetail } from '../../client/presence.ts';
