@@ -405,6 +405,8 @@ export function createPush<Viewer = unknown, Identity = unknown>(
     members: (channel) => presence.members(channel),
     concerns: (route) => viewers.concerns(route),
     async publish(changes) {
+      // Its log is closed with it: a change appended now would reach nobody.
+      if (closed) throw new PushError('SERVERPUSH_ERR_CLOSED', 'publish() after close(): the push instance is closed');
       return log.append(Array.isArray(changes) ? changes : [changes as ChangeInput]);
     },
     token({ binding, ...claims }) {

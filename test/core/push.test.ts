@@ -335,3 +335,10 @@ test('createPush() delivers each change once, in order, to a page whose history 
   await push.publish(hit(6));
   t.deepEqual(data(await next), [{ hits: 6 }]);
 });
+
+test('createPush() refuses publish() after close(), naming the mistake, instead of losing the change', async (t) => {
+  const push = createPush({ secret, routes });
+  await push.close();
+  const error = await t.throwsAsync(push.publish(hit(1)), { message: /publish\(\) after close\(\)/ });
+  t.like(error, { code: 'SERVERPUSH_ERR_CLOSED' });
+});
