@@ -2,9 +2,10 @@
 // within the deadline.
 
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
+import { trackConnections, within } from '../adapters/koa/connections.ts';
 import { loadPush } from './load.ts';
 import { CliError, type CliOptions } from './options.ts';
 
@@ -77,7 +78,7 @@ export async function run(
     // Past it Node closes a new connection at once; upgraded ones (WebSockets) still count.
     server.maxConnections = options.maxConnections;
     const detach = push.attach(server);
-    const connections = track(server);
+    const connections = trackConnections(server, `${push.prefix}/`);
     if (!signal.aborted) {
       server.listen(options.port, options.host);
       const failed = await once(server, 'listening').then(
@@ -93,7 +94,8 @@ export async function run(
     }
 
     stdout(`serverpush: ${await stopped}: shutting down\n`);
-    const drained = connections.drain();
+    connections.drain();
+    const drained = connections.empty();
     server.close();
     waitingFor = () => 'push.close()';
     // Ends SSE streams and WebSockets with a reconnect hint, answers held polls, closes the log.
@@ -102,66 +104,10 @@ export async function run(
       waitingFor = () => `${connections.size()} open connection(s)`;
       if ((await Promise.race([drained, deadline])) !== 'timeout') return 0;
     }
-    connections.destroy();
+    connections.cut('all');
     return timedOut();
   } finally {
     signal.removeEventListener('abort', signalOnAbort);
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Follows the server's connections, upgraded ones (WebSockets) included, which the server itself
- * stops counting. `drain()` makes every answer from then on close its connection, and resolves
- * once none is left; idle keep-alive connections are `server.close()`'s to end.
- */
-function track(server: Server) {
-  const sockets = new Set<Socket>();
-  const responses = new Set<ServerResponse>();
-  let draining = false;
-  let socketsOnEmpty = () => {};
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      if (sockets.size === 0) socketsOnEmpty();
-    });
-  });
-  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
-    if (draining) response.setHeader('Connection', 'close');
-    responses.add(response);
-    response.once('close', () => responses.delete(response));
-  });
-  return {
-    size: () => sockets.size,
-    drain(): Promise<void> {
-      draining = true;
-      for (const response of responses) {
-        if (!response.headersSent) response.setHeader('Connection', 'close');
-        else {
-          // A stream under way (SSE) closes its connection when it ends. The socket is taken now:
-          // a finished response lets go of it before this listener runs.
-          const { socket } = response;
-          response.once('finish', () => socket?.end());
-        }
-      }
-      return new Promise((resolve) => (sockets.size === 0 ? resolve() : (socketsOnEmpty = resolve)));
-    },
-    destroy: () => {
-      for (const socket of sockets) socket.destroy();
-    },
-  };
-}
-
-/** `promise`'s outcome, or `'timeout'` after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, ms, 'timeout'))),
-    ]);
-  } finally {
     clearTimeout(timer);
   }
 }

@@ -1,20 +1,9 @@
 // The auth demo's per-viewer rules, tested with the harness (`serverpush/testing`): the demo's own
 // app, routes, update function, `authenticate` and `todo-item` fragment, in-process, no browser.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Router from '@koa/router';
 import test, { type ExecutionContext } from 'ava';
-import knexFactory from 'knex';
-import Koa from 'koa';
-import { Model } from 'objection';
-import { createPush } from '../../adapters/koa/index.ts';
-import { objection } from '../../adapters/objection/index.ts';
 import { createHarness, type HarnessAgent } from '../../adapters/testing/index.ts';
-import { authMigrationSource } from '../../demo/auth-migrations.ts';
-import { authPushOptions, registerAuth, sessionMiddleware } from '../../demo/auth.ts';
-import { secret } from '../helpers/push.ts';
+import { authDemoApp } from '../helpers/auth-demo.ts';
 
 // Serial: each demo binds Objection's models to its own database, and that binding is global.
 const serial = test.serial;
@@ -27,25 +16,11 @@ interface TodoEvents {
 
 /** The auth demo as demo/app.ts mounts it, on a sqlite file of its own, and a harness for it. */
 async function setup(t: ExecutionContext) {
-  const directory = mkdtempSync(join(tmpdir(), 'serverpush-auth-'));
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: { filename: join(directory, 'demo.sqlite') },
-    useNullAsDefault: true,
-  });
-  await knex.migrate.latest({ migrationSource: authMigrationSource });
-  Model.knex(knex);
-  const router = new Router();
-  const push = createPush({ ...authPushOptions, secret, router, orm: objection() });
-  registerAuth({ router, push });
-  const app = new Koa();
-  app.use(push.routes()).use(sessionMiddleware(app)).use(push.middleware()).use(router.routes());
+  const { app, push, close } = await authDemoApp();
   const harness = createHarness(push, app);
   t.teardown(async () => {
     await harness.close();
-    await push.close();
-    await knex.destroy();
-    rmSync(directory, { recursive: true, force: true });
+    await close();
   });
   /** A browser logged in as `username`. */
   const login = async (username: string): Promise<HarnessAgent> => {

@@ -25,8 +25,8 @@ export interface AuthDemo {
   readonly knex: Knex;
 }
 
-/** Builds and serves the auth demo; everything is closed when the test ends. */
-export async function authDemo(t: ExecutionContext, transports?: readonly Transport[]): Promise<AuthDemo> {
+/** The auth demo's app as demo/app.ts mounts it, unserved, and the function that closes it. */
+export async function authDemoApp(transports?: readonly Transport[]) {
   const directory = mkdtempSync(join(tmpdir(), 'serverpush-auth-'));
   const knex = knexFactory({
     client: 'better-sqlite3',
@@ -51,15 +51,22 @@ export async function authDemo(t: ExecutionContext, transports?: readonly Transp
     .use(push.middleware())
     .use(router.routes())
     .use(router.allowedMethods());
+  const close = async () => {
+    await push.close();
+    await knex.destroy();
+    rmSync(directory, { recursive: true, force: true });
+  };
+  return { app, push, knex, close };
+}
+
+/** Builds and serves the auth demo; everything is closed when the test ends. */
+export async function authDemo(t: ExecutionContext, transports?: readonly Transport[]): Promise<AuthDemo> {
+  const { app, push, knex, close } = await authDemoApp(transports);
   const { url, server } = await listen(t, app.callback());
   // Typed as demo/app.ts holds its push: the auth demo's push is a push like any other.
   const asDemoPush: KoaPush = push;
   asDemoPush.attach(server);
-  t.teardown(async () => {
-    await push.close();
-    await knex.destroy();
-    rmSync(directory, { recursive: true, force: true });
-  });
+  t.teardown(close);
   return { url, push, knex };
 }
 
